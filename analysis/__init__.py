@@ -1,0 +1,1 @@
+"""Reads run results, decides verdicts, draws plots, writes reports. Imports nothing from scenarios/harness/simulator."""
