@@ -1,0 +1,1 @@
+"""Generic Locust plumbing and the launcher."""
