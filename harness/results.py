@@ -1,0 +1,395 @@
+"""The results folder of one run: its path option, manifest.json, the artifact writers and finalizers.
+
+This module owns the run's single ``quitting`` listener, so the order of the end-of-run work is fixed in one
+place instead of depending on the order in which modules happened to register listeners:
+
+1. ``manifest.json`` is built (provenance and run validity; format in docs/architecture.md),
+2. every registered artifact writer runs: ``fn(environment, results_dir)`` (business metrics, intervals, ...),
+3. the manifest is written,
+4. every registered finalizer runs: ``fn(environment, results_dir, manifest)`` (the verdict gate),
+5. a stop forced by a guard keeps exit code 6 whatever a finalizer decided (a run a guard cut short is not
+   a verdict on the system).
+
+Workers write nothing: the master owns the folder. Nothing here knows ProspectPro.
+
+Public interface:
+    register_artifact_writer(fn), register_finalizer(fn)
+    record_stop_reason(environment, reason, detail=None)   guards and shapes say why the run stopped
+    results_dir_of(environment) -> Path | None
+    new_run_id() -> str
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import locust
+from locust import events, log
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from analysis.exit_codes import ExitCode
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+LATEST_LINK = "latest"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The closed set of stop reasons the manifest may carry (docs/architecture.md).
+STOP_REASONS = ("run-time", "shape", "interrupted", "spend-guard", "safety", "error")
+GUARD_STOP_REASONS = ("spend-guard", "safety")
+# A run that reached its --run-time ends a little after the timer fires; a run that stopped this much earlier
+# than its --run-time was interrupted.
+RUN_TIME_TOLERANCE_S = 1.5
+
+ArtifactWriter = Callable[[Environment, Path], None]
+Finalizer = Callable[[Environment, Path, dict], None]
+
+_artifact_writers: list[ArtifactWriter] = []
+_finalizers: list[Finalizer] = []
+
+
+def register_artifact_writer(writer: ArtifactWriter) -> ArtifactWriter:
+    """Call ``writer(environment, results_dir)`` at the end of the run, before the manifest is written.
+
+    Usable as a decorator. Registering the same function twice registers it once.
+    """
+    if writer not in _artifact_writers:
+        _artifact_writers.append(writer)
+    return writer
+
+
+def register_finalizer(finalizer: Finalizer) -> Finalizer:
+    """Call ``finalizer(environment, results_dir, manifest)`` after every file of the harness is written."""
+    if finalizer not in _finalizers:
+        _finalizers.append(finalizer)
+    return finalizer
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """``YYYYmmdd-HHMMSS-<6 hex>`` in UTC: sorts by time, and two runs in the same second still differ."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%d-%H%M%S}-{os.urandom(3).hex()}"
+
+
+@dataclass
+class _RunRecord:
+    """What this module learns about one run while it happens."""
+
+    results_dir: Path
+    run_id: str
+    started_at: datetime | None = None
+    started_monotonic: float | None = None
+    stop_reason: str | None = None
+    stop_detail: str | None = None
+    reached_users: int = 0
+    intended_users_peak: int = 0
+    cpu_percent_max: float = 0.0
+    workers_seen: set[str] = field(default_factory=set)
+
+
+_runs: weakref.WeakKeyDictionary[Environment, _RunRecord] = weakref.WeakKeyDictionary()
+
+
+def results_dir_of(environment: Environment) -> Path | None:
+    """The run's results folder (None on workers, or when Locust runs without this module's options)."""
+    record = _runs.get(environment)
+    return record.results_dir if record else None
+
+
+def record_stop_reason(environment: Environment, reason: str, detail: str | None = None) -> None:
+    """Say why the run stopped (first reason wins: the cause, not its consequences).
+
+    ``reason`` is one of STOP_REASONS; ``detail`` is one human line for the manifest ("discovery job cap 50
+    reached"). Guards call this before stopping the runner.
+    """
+    if reason not in STOP_REASONS:
+        raise ValueError(f"stop reason {reason!r} is not one of {STOP_REASONS}")
+    record = _runs.get(environment)
+    if record is not None and record.stop_reason is None:
+        record.stop_reason = reason
+        record.stop_detail = detail
+    if reason in GUARD_STOP_REASONS:
+        environment.process_exit_code = int(ExitCode.STOPPED_BY_GUARD)
+
+
+# ---- Locust options -------------------------------------------------------------------------------------------
+@events.init_command_line_parser.add_listener
+def _add_options(parser, **_kwargs) -> None:
+    # Plain parser.add_argument: Locust's web-UI flags (include_in_web_ui) only work there, not on groups.
+    parser.add_argument(
+        "--results-dir",
+        default=None,
+        include_in_web_ui=False,
+        help="Folder for manifest.json and the harness's other files (default: results/<run-id>); "
+        "results/latest (beside it) points at the newest run",
+    )
+    # Set by the launcher when it started the embedded simulator, so the manifest can say what was tested.
+    for option, kind in (("--simulator-profile", str), ("--simulator-seed", int), ("--simulator-time-scale", float),
+                         ("--simulator-job-time-scale", float)):  # fmt: skip
+        parser.add_argument(option, type=kind, default=None, include_in_web_ui=False,
+                           help="Recorded in the manifest (set by `python -m harness`)")
+
+
+# ---- listeners --------------------------------------------------------------------------------------------------
+def _is_worker(environment: Environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs) -> None:
+    options = environment.parsed_options
+    if options is None or not hasattr(options, "results_dir") or _is_worker(environment):
+        return
+    if options.results_dir:
+        results_dir = Path(options.results_dir)
+        run_id = results_dir.name
+    else:
+        run_id = new_run_id()
+        results_dir = Path("results") / run_id
+    results_dir.mkdir(parents=True, exist_ok=True)
+    _runs[environment] = _RunRecord(results_dir=results_dir, run_id=run_id)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs) -> None:
+    record = _runs.get(environment)
+    if record is None or record.started_at is not None:
+        return
+    record.started_at = datetime.now(timezone.utc)
+    record.started_monotonic = time.monotonic()
+    # A first, partial manifest: a run that dies without reaching `quitting` still says what it was.
+    _write_json(record.results_dir / MANIFEST_FILE, build_manifest(environment, record, stop_reason=None))
+    _point_latest_at(record.results_dir)
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count: int, **_kwargs) -> None:
+    for record in _runs.values():
+        record.reached_users = max(record.reached_users, user_count)
+
+
+@events.usage_monitor.add_listener
+def _on_usage_monitor(environment: Environment, cpu_usage: float, **_kwargs) -> None:
+    """Every few seconds: peak generator CPU, and the load asked for and reached (shapes change both)."""
+    record = _runs.get(environment)
+    if record is None:
+        return
+    runner = environment.runner
+    cpu_samples = [cpu_usage]
+    if isinstance(runner, MasterRunner):
+        cpu_samples += [worker.cpu_usage for worker in runner.clients.values()]
+    record.cpu_percent_max = max(record.cpu_percent_max, *cpu_samples)
+    record.reached_users = max(record.reached_users, runner.user_count)
+    record.intended_users_peak = max(record.intended_users_peak, runner.target_user_count)
+
+
+@events.worker_connect.add_listener
+def _on_worker_connect(client_id: str, **_kwargs) -> None:
+    for record in _runs.values():
+        record.workers_seen.add(client_id)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_kwargs) -> None:
+    record = _runs.get(environment)
+    if record is None:
+        return
+    if environment.runner is not None:
+        record.reached_users = max(record.reached_users, environment.runner.user_count)
+    # Decided before the writers run, so a failing writer cannot make a completed run look like an error.
+    stop_reason = _stop_reason(environment, record)
+    for writer in list(_artifact_writers):
+        _call_safely(writer, environment, record.results_dir)
+    manifest = build_manifest(environment, record, stop_reason=stop_reason)
+    _write_json(record.results_dir / MANIFEST_FILE, manifest)
+    _point_latest_at(record.results_dir)
+    for finalizer in list(_finalizers):
+        _call_safely(finalizer, environment, record.results_dir, manifest)
+    if manifest["stop_reason"] in GUARD_STOP_REASONS:
+        environment.process_exit_code = int(ExitCode.STOPPED_BY_GUARD)
+    logger.info("results: %s", record.results_dir)
+
+
+def _call_safely(function: Callable, *args) -> None:
+    """One broken writer must not cost the run its other files: log it in one line and carry on.
+
+    The failure is flagged the way Locust flags an exception in any listener (exit code 2 unless a finalizer
+    decided otherwise), so a run with a missing file never passes silently.
+    """
+    try:
+        function(*args)
+    except Exception as error:  # noqa: BLE001 - deliberately broad, see docstring
+
+        name = getattr(function, "__qualname__", repr(function))
+        logger.error("results: %s failed: %s: %s", name, type(error).__name__, error)
+        log.unhandled_greenlet_exception = True
+
+
+# ---- the manifest -----------------------------------------------------------------------------------------------
+def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason: str | None) -> dict[str, Any]:
+    """The manifest; ``stop_reason`` None means the run is still going (the early, partial manifest)."""
+    options = environment.parsed_options
+    runner = environment.runner
+    final = stop_reason is not None
+    shape = environment.shape_class
+    intended_users = record.intended_users_peak if shape is not None else (getattr(options, "num_users", None) or 0)
+    intended_users = max(intended_users, runner.target_user_count if runner else 0)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": record.run_id,
+        "started_at": _iso(record.started_at),
+        "ended_at": _iso(datetime.now(timezone.utc)) if final else None,
+        "partial": (stop_reason not in ("run-time", "shape")) if final else True,
+        "stop_reason": stop_reason,
+        "stop_detail": record.stop_detail,
+        "target": _target(environment.host, options),
+        "options": {
+            "users": getattr(options, "num_users", None),
+            "spawn_rate": getattr(options, "spawn_rate", None),
+            "run_time_s": getattr(options, "run_time", None),
+            "user_classes": sorted(user_class.__name__ for user_class in environment.user_classes),
+            "tags": list(getattr(options, "tags", None) or []),
+            "exclude_tags": list(getattr(options, "exclude_tags", None) or []),
+            "shape": type(shape).__name__ if shape is not None else None,
+            "processes": getattr(options, "processes", None) or 1,
+            "workers": len(record.workers_seen),
+        },
+        "scenario_hash": scenario_hash(),
+        "versions": _versions(),
+        "generator": {
+            "cpu_warning": bool(runner and (runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))),
+            "cpu_percent_max": round(record.cpu_percent_max, 1),
+        },
+        "load": {
+            "intended_users": intended_users,
+            "reached_users": record.reached_users,
+            "workers_lost": _workers_lost(runner, record),
+        },
+    }
+
+
+def _stop_reason(environment: Environment, record: _RunRecord) -> str:
+    """Why the run ended: a reason someone recorded, else inferred from how far it got."""
+    if record.stop_reason:
+        return record.stop_reason
+
+    if log.unhandled_greenlet_exception:
+        return "error"
+    runner = environment.runner
+    if environment.shape_class is not None:
+        # Locust clears shape_greenlet when the shape's tick() returns None; it is still set if we were stopped.
+        started = record.started_at is not None
+        return "shape" if started and runner is not None and runner.shape_greenlet is None else "interrupted"
+    run_time = getattr(environment.parsed_options, "run_time", None)
+    if run_time and record.started_monotonic is not None:
+        elapsed = time.monotonic() - record.started_monotonic
+        if elapsed >= run_time - RUN_TIME_TOLERANCE_S:
+            return "run-time"
+    return "interrupted"
+
+
+def _target(host: str | None, options) -> dict[str, Any]:
+    simulator_profile = getattr(options, "simulator_profile", None)
+    simulator = None
+    if simulator_profile is not None:
+        simulator = {
+            "profile": simulator_profile,
+            "seed": getattr(options, "simulator_seed", None),
+            "time_scale": getattr(options, "simulator_time_scale", None),
+            "job_time_scale": getattr(options, "simulator_job_time_scale", None),
+        }
+    return {"url": redact_url(host), "kind": "simulator" if simulator else "remote", "simulator": simulator}
+
+
+def redact_url(url: str | None) -> str | None:
+    """Scheme, host, port and path only: user-info, query and fragment may carry credentials."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _workers_lost(runner, record: _RunRecord) -> int:
+    if not isinstance(runner, MasterRunner):
+        return 0
+    still_there = {worker_id for worker_id, worker in runner.clients.items() if worker.state != "missing"}
+    return len(record.workers_seen - still_there)
+
+
+def scenario_hash(root: Path = PROJECT_ROOT) -> str:
+    """sha256 over the files that decide what the generator sends: scenarios/*.py, *.toml and locustfile.py.
+
+    Paths are hashed with contents, so renaming a file changes the hash too.
+    """
+    paths = sorted([*root.glob("scenarios/*.py"), *root.glob("scenarios/*.toml"), root / "locustfile.py"])
+    digest = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "locust": locust.__version__,
+        "harness_commit": _git("rev-parse", "HEAD"),
+        "dirty": None if (status := _git("status", "--porcelain")) is None else bool(status),
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        completed = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None  # not a git checkout (an unpacked archive) or git missing: the manifest says "unknown"
+    return completed.stdout.strip()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+def _write_json(path: Path, content: dict) -> None:
+    # Write-then-rename: a reader (or a crash) never sees half a manifest.
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _point_latest_at(results_dir: Path) -> None:
+    """Make ``<parent>/latest`` name this run: a relative symlink, or a text file where symlinks fail."""
+    latest = results_dir.parent / LATEST_LINK
+    if latest.exists() and latest.is_dir() and not latest.is_symlink():
+        logger.warning("results: %s is a real folder, not pointing it at %s", latest, results_dir.name)
+        return
+    temporary = results_dir.parent / f".{LATEST_LINK}.{os.getpid()}"
+    try:
+        if temporary.is_symlink() or temporary.exists():
+            temporary.unlink()
+        os.symlink(results_dir.name, temporary)
+    except OSError:
+        temporary.write_text(results_dir.name + "\n", encoding="utf-8")
+    os.replace(temporary, latest)

@@ -1,0 +1,11 @@
+"""Make the repository root importable when pytest is run as ``.venv/bin/pytest tests/<folder>``.
+
+``make test`` runs ``python -m pytest``, which already puts the working directory on sys.path.
+"""
+
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
