@@ -1,0 +1,162 @@
+"""Baseline files: SLA limits as data (TOML), validated on load.
+
+Shape (schema_version 1)::
+
+    schema_version = 1
+    name = "production"
+    [defaults]                       # apply to every endpoint the run sent, unless the endpoint overrides them
+    p95_ms = 3000
+    [endpoints."GET /auth/v1/user"]  # "<Locust request_type> <Locust name>", exactly as scenarios/names.py
+    p95_ms = 500
+    required = true                  # false: the run may legitimately not send it (then "missing" is not a breach)
+    not_applicable = ["max_ms"]      # defaults that make no sense for this entry
+    [business]                       # business-metric limits (business_metrics.json)
+    [regression]                     # the noise rule and significance test for comparisons with a reference run
+
+Unknown keys, wrong types and negative limits are InputErrors naming the file and the key. Types are strict: a
+quoted "500" is an error, not silently a number.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from analysis.errors import InputError
+
+SUPPORTED_SCHEMA_VERSION = 1
+
+LimitMetric = Literal["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "fail_ratio", "min_rps", "min_samples"]
+# Percentile limits and the fraction each one reads from a histogram.
+PERCENTILE_LIMITS: dict[str, float] = {"p50_ms": 0.50, "p90_ms": 0.90, "p95_ms": 0.95, "p99_ms": 0.99}
+_ENDPOINT_KEY = re.compile(r"^[A-Z]+ \S.*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class EndpointLimits(_Strict):
+    """Limits for one endpoint. None = no limit for that metric."""
+
+    p50_ms: float | None = Field(None, ge=0)
+    p90_ms: float | None = Field(None, ge=0)
+    p95_ms: float | None = Field(None, ge=0)
+    p99_ms: float | None = Field(None, ge=0)
+    max_ms: float | None = Field(None, ge=0)
+    fail_ratio: float | None = Field(None, ge=0, le=1)
+    min_rps: float | None = Field(None, ge=0)
+    # Below this many samples the endpoint's percentile and failure-ratio checks are "inconclusive".
+    min_samples: int | None = Field(None, ge=0)
+
+
+class EndpointSection(EndpointLimits):
+    required: bool = True
+    not_applicable: list[LimitMetric] = []
+
+
+class BusinessLimits(_Strict):
+    discovery_success_rate_min: float | None = Field(None, ge=0, le=1)
+    job_completion_rate_min: float | None = Field(None, ge=0, le=1)
+    export_success_rate_min: float | None = Field(None, ge=0, le=1)
+    cost_per_discovery_max_usd: float | None = Field(None, ge=0)
+    cost_per_lead_max_usd: float | None = Field(None, ge=0)
+    # Alert when cost per discovery exceeds this factor times the reference run's (1.5 = above 150 %).
+    cost_anomaly_factor: float | None = Field(None, ge=1)
+
+
+class RegressionRule(_Strict):
+    """How a change against a reference run is judged: a noise rule AND a significance test."""
+
+    percentiles: list[float] = [0.50, 0.95]
+    # Noise rule: a relative change in a percentile smaller than this never counts, however significant.
+    min_relative_change: float = Field(0.10, ge=0)
+    # Confidence of the bootstrap interval of the relative change (shared across the tested percentiles).
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    min_samples: int = Field(100, ge=1)
+    bootstrap_resamples: int = Field(2000, ge=200)
+    seed: int = 20261126  # fixed: the same two runs always get the same verdict
+
+    @field_validator("percentiles")
+    @classmethod
+    def _fractions(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 < q < 1 for q in value):
+            raise ValueError("percentiles are fractions strictly between 0 and 1, e.g. [0.5, 0.95]")
+        return value
+
+
+class Baseline(_Strict):
+    schema_version: int
+    name: str
+    description: str = ""
+    defaults: EndpointLimits = EndpointLimits()
+    endpoints: dict[str, EndpointSection] = {}
+    business: BusinessLimits = BusinessLimits()
+    regression: RegressionRule = RegressionRule()
+
+    def limits_for(self, endpoint_key: str) -> EndpointLimits:
+        """The effective limits: the endpoint's own values over the defaults, minus its not_applicable ones."""
+        section = self.endpoints.get(endpoint_key)
+        merged = self.defaults.model_dump()
+        if section is not None:
+            merged.update({k: v for k, v in section.model_dump(exclude={"required", "not_applicable"}).items() if v is not None})
+            for metric in section.not_applicable:
+                merged[metric] = None
+        return EndpointLimits(**merged)
+
+    def is_required(self, endpoint_key: str) -> bool:
+        section = self.endpoints.get(endpoint_key)
+        return section is not None and section.required
+
+
+def load_baseline(path: str | Path) -> Baseline:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise InputError("baseline file not found", path=path, hint="give a TOML file such as baselines/production.toml") from None
+    except OSError as error:
+        raise InputError(f"cannot read baseline ({error.__class__.__name__})", path=path) from None
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"invalid TOML ({error})", path=path) from None
+    return baseline_from_dict(data, source=path)
+
+
+def baseline_from_dict(data: dict, *, source: str | Path) -> Baseline:
+    version = data.get("schema_version")
+    if version is None:
+        raise InputError("missing", path=source, key="schema_version", hint=f"add schema_version = {SUPPORTED_SCHEMA_VERSION}")
+    if version != SUPPORTED_SCHEMA_VERSION or isinstance(version, bool):
+        raise InputError(f"unsupported value {version!r}", path=source, key="schema_version", hint=f"this harness reads schema_version = {SUPPORTED_SCHEMA_VERSION}")
+    endpoints = data.get("endpoints")
+    for key in endpoints if isinstance(endpoints, dict) else ():
+        if not _ENDPOINT_KEY.match(key):
+            raise InputError(
+                'not "<METHOD> <name>"', path=source, key=_toml_key(("endpoints", key)),
+                hint='use the Locust key from scenarios/names.py, e.g. "GET /auth/v1/user"',
+            )
+    try:
+        return Baseline.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise InputError(_describe(first), path=source, key=_toml_key(first["loc"])) from None
+
+
+def _describe(error: dict) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key (check the spelling; see analysis/baseline.py for the keys a baseline may hold)"
+    return error["msg"].rstrip(".").replace("Value error, ", "")
+
+
+def _toml_key(location: tuple) -> str:
+    """pydantic's location as the TOML key a person would look for: endpoints."GET /x".p95_ms."""
+    parts = []
+    for part in location:
+        text = str(part)
+        parts.append(text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else f'"{text}"')
+    return ".".join(parts) or "(top level)"

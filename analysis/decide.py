@@ -1,0 +1,301 @@
+"""Decisions: pure functions from (run, baseline, optional reference) to checks with verdicts, and an exit code.
+
+Nothing here reads files or prints; the offline CLI and the in-run gate both call ``decide`` (one decision path,
+two doors). Every check keeps its actual value, its limit and its margin, so every breach can be listed, not just
+the first one.
+
+Limits are inclusive: a p95 equal to its limit passes (Locust's buckets are ~2 significant digits, so "equal"
+already spans a few milliseconds). ``margin`` is how far past the limit the actual value is, in the metric's own
+unit: positive means breached, negative means the headroom left.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from analysis.baseline import PERCENTILE_LIMITS, Baseline, EndpointLimits
+from analysis.exit_codes import ExitCode
+from analysis.regression import compare_histograms
+from analysis.results import EndpointResult, RunResult
+from analysis.verdicts import Verdict
+
+# manifest.stop_reason values that mean a safety or cost guard ended the run (docs/architecture.md).
+GUARD_STOP_REASONS = frozenset({"spend-guard", "safety"})
+
+# Manifest options that change what load is sent; a reference run with other values is not comparable.
+# processes/workers are left out on purpose: they change how load is generated, not what load is sent.
+COMPARABLE_OPTIONS = ("users", "spawn_rate", "run_time_s", "user_classes", "tags", "exclude_tags", "shape")
+
+# Business limits: baseline key -> (business_metrics.json derived key, "min" or "max").
+BUSINESS_LIMITS: dict[str, tuple[str, str]] = {
+    "discovery_success_rate_min": ("discovery_success_rate", "min"),
+    "job_completion_rate_min": ("job_completion_rate", "min"),
+    "export_success_rate_min": ("export_success_rate", "min"),
+    "cost_per_discovery_max_usd": ("cost_per_discovery_usd", "max"),
+    "cost_per_lead_max_usd": ("cost_per_lead_usd", "max"),
+}
+BUSINESS_SUBJECT = "business"
+RUN_SUBJECT = "run"
+
+
+@dataclass(frozen=True)
+class Check:
+    subject: str  # an endpoint key, "business" or "run"
+    metric: str  # "p95_ms", "fail_ratio", "presence", "p95 change", "discovery_success_rate", ...
+    verdict: Verdict
+    actual: float | None = None
+    limit: float | None = None
+    margin: float | None = None  # > 0: past the limit by this much; < 0: headroom
+    reference: float | None = None  # the reference run's value, for comparisons
+    change: float | None = None  # relative change against the reference (0.3 = 30 % higher)
+    interval: tuple[float, float] | None = None  # confidence interval of ``change``
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    baseline_name: str
+    source: str
+    checks: tuple[Check, ...]
+    validity_problems: tuple[str, ...] = ()
+    guard_stop_reason: str | None = None  # set when a safety or cost guard stopped the run
+    reference_source: str | None = None
+    percentile_source: str = "histogram"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def valid(self) -> bool:
+        return not self.validity_problems
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many checks ended in each verdict (every verdict listed, zeros included)."""
+        tally = Counter(check.verdict for check in self.checks)
+        return {verdict.value: tally.get(verdict, 0) for verdict in Verdict}
+
+    @property
+    def breaches(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.verdict in (Verdict.BREACH, Verdict.MISSING))
+
+    @property
+    def regressions(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.verdict is Verdict.REGRESSED)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """Precedence, most specific cause first (1, bad input, never reaches here: it is raised before deciding):
+
+        6 guard stop   - a guard ended the run on purpose; the cause to act on is the guard, not the numbers.
+        5 not valid    - the numbers do not describe the intended load, so neither pass nor breach can be trusted.
+        3 SLA breach   - an absolute promise is broken (a required endpoint never sent counts: its SLA is unmet).
+        4 regression   - worse than last time but within the SLA: a warning that matters less than a breach.
+        0 pass
+        """
+        if self.guard_stop_reason:
+            return ExitCode.STOPPED_BY_GUARD
+        if not self.valid:
+            return ExitCode.RUN_NOT_VALID
+        if self.breaches:
+            return ExitCode.SLA_BREACHED
+        if self.regressions:
+            return ExitCode.REGRESSED
+        return ExitCode.OK
+
+    @property
+    def outcome(self) -> str:
+        """One word for the whole run, matching the exit code."""
+        return {
+            ExitCode.STOPPED_BY_GUARD: "stopped by guard",
+            ExitCode.RUN_NOT_VALID: "not valid",
+            ExitCode.SLA_BREACHED: "breach",
+            ExitCode.REGRESSED: "regressed",
+            ExitCode.OK: "pass",
+        }[self.exit_code]
+
+
+def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = None) -> Decision:
+    sla = sla_checks(run, baseline)
+    checks = sla + business_checks(run, baseline, reference)
+    if reference is not None:
+        checks += regression_checks(run, reference, baseline)
+    stop_reason = run.manifest.stop_reason if run.manifest else None
+    notes = []
+    if run.percentile_source == "csv":
+        notes.append("percentiles read from Locust's CSV columns (no histograms in the input)")
+    if run.manifest is None:
+        notes.append("no manifest.json: run validity (CPU, users reached, workers) could not be checked")
+    return Decision(
+        baseline_name=baseline.name,
+        source=run.source,
+        checks=tuple(checks),
+        validity_problems=tuple(validity_problems(run, baseline, sla)),
+        guard_stop_reason=stop_reason if stop_reason in GUARD_STOP_REASONS else None,
+        reference_source=reference.source if reference is not None else None,
+        percentile_source=run.percentile_source,
+        notes=tuple(notes),
+    )
+
+
+# ---- SLA ---------------------------------------------------------------------------------------------------------
+def sla_checks(run: RunResult, baseline: Baseline) -> list[Check]:
+    """Every endpoint the run sent, against its effective limits; then every listed endpoint it did not send."""
+    checks: list[Check] = []
+    for key in sorted(run.endpoints):
+        checks += endpoint_checks(run.endpoints[key], baseline.limits_for(key))
+    for key in sorted(set(baseline.endpoints) - set(run.endpoints)):
+        if baseline.is_required(key):
+            checks.append(Check(key, "presence", Verdict.MISSING, reason="required by the baseline but never sent by this run"))
+        else:
+            checks.append(Check(key, "presence", Verdict.INCONCLUSIVE, reason="not sent by this run (optional in the baseline)"))
+    return checks
+
+
+def endpoint_checks(endpoint: EndpointResult, limits: EndpointLimits) -> list[Check]:
+    key = endpoint.key
+    enough_samples = limits.min_samples is None or endpoint.samples >= limits.min_samples
+    too_few = f"too few samples ({endpoint.samples} < min_samples {limits.min_samples})"
+    checks: list[Check] = []
+    for metric, q in PERCENTILE_LIMITS.items():
+        limit = getattr(limits, metric)
+        if limit is None:
+            continue
+        actual = endpoint.percentile(q)
+        if actual is None:
+            checks.append(Check(key, metric, Verdict.INCONCLUSIVE, limit=limit, reason="percentile not available in the input"))
+        elif not enough_samples:
+            checks.append(Check(key, metric, Verdict.INCONCLUSIVE, actual=actual, limit=limit, reason=too_few))
+        else:
+            checks.append(_upper_limit_check(key, metric, actual, limit))
+    if limits.max_ms is not None:
+        # No sample minimum: one response over the critical limit is critical however few there were.
+        actual_max = endpoint.max_ms if endpoint.max_ms is not None else (endpoint.histogram.max if endpoint.histogram else None)
+        if actual_max is None:
+            checks.append(Check(key, "max_ms", Verdict.INCONCLUSIVE, limit=limits.max_ms, reason="no response times recorded"))
+        else:
+            checks.append(_upper_limit_check(key, "max_ms", actual_max, limits.max_ms))
+    if limits.fail_ratio is not None:
+        ratio = endpoint.fail_ratio
+        if ratio is None or endpoint.requests < (limits.min_samples or 0):
+            checks.append(Check(key, "fail_ratio", Verdict.INCONCLUSIVE, actual=ratio, limit=limits.fail_ratio, reason=too_few))
+        else:
+            checks.append(_upper_limit_check(key, "fail_ratio", ratio, limits.fail_ratio))
+    if limits.min_rps is not None:
+        if endpoint.rps is None:
+            checks.append(Check(key, "min_rps", Verdict.INCONCLUSIVE, limit=limits.min_rps, reason="request rate not available"))
+        else:
+            checks.append(_lower_limit_check(key, "min_rps", endpoint.rps, limits.min_rps))
+    return checks
+
+
+def _upper_limit_check(subject: str, metric: str, actual: float, limit: float) -> Check:
+    verdict = Verdict.PASS if actual <= limit else Verdict.BREACH
+    return Check(subject, metric, verdict, actual=actual, limit=limit, margin=actual - limit)
+
+
+def _lower_limit_check(subject: str, metric: str, actual: float, limit: float) -> Check:
+    verdict = Verdict.PASS if actual >= limit else Verdict.BREACH
+    return Check(subject, metric, verdict, actual=actual, limit=limit, margin=limit - actual)
+
+
+# ---- business ----------------------------------------------------------------------------------------------------
+def business_checks(run: RunResult, baseline: Baseline, reference: RunResult | None) -> list[Check]:
+    limits = baseline.business
+    wanted = {name: getattr(limits, name) for name in BUSINESS_LIMITS if getattr(limits, name) is not None}
+    if not wanted and limits.cost_anomaly_factor is None:
+        return []
+    if run.business is None:
+        return [Check(BUSINESS_SUBJECT, "business_metrics", Verdict.INCONCLUSIVE, reason="no business_metrics.json in the input")]
+    checks = []
+    for limit_name, limit in wanted.items():
+        metric, direction = BUSINESS_LIMITS[limit_name]
+        actual = run.business.derived.get(metric)
+        if actual is None:
+            checks.append(Check(BUSINESS_SUBJECT, metric, Verdict.INCONCLUSIVE, limit=limit, reason="not measured (no denominator)"))
+        elif direction == "min":
+            checks.append(_lower_limit_check(BUSINESS_SUBJECT, metric, actual, limit))
+        else:
+            checks.append(_upper_limit_check(BUSINESS_SUBJECT, metric, actual, limit))
+    if limits.cost_anomaly_factor is not None and reference is not None:
+        checks.append(cost_anomaly_check(run, reference, limits.cost_anomaly_factor))
+    return checks
+
+
+def cost_anomaly_check(run: RunResult, reference: RunResult, factor: float) -> Check:
+    """Cost per discovery against the reference run's: a relative comparison, so its verdict is regressed/unchanged."""
+    metric = "cost_per_discovery_usd anomaly"
+    actual = run.business.derived.get("cost_per_discovery_usd") if run.business else None
+    previous = reference.business.derived.get("cost_per_discovery_usd") if reference.business else None
+    if actual is None or not previous:
+        return Check(BUSINESS_SUBJECT, metric, Verdict.INCONCLUSIVE, actual=actual, reference=previous,
+                     reason="cost per discovery not measured in this run or the reference")  # fmt: skip
+    limit = previous * factor
+    change = actual / previous - 1
+    verdict = Verdict.REGRESSED if actual > limit else Verdict.UNCHANGED
+    return Check(BUSINESS_SUBJECT, metric, verdict, actual=actual, limit=limit, margin=actual - limit,
+                 reference=previous, change=change, reason=f"alert above {factor:g} x the reference")  # fmt: skip
+
+
+# ---- regression against a reference run --------------------------------------------------------------------------
+def not_comparable_reason(run: RunResult, reference: RunResult) -> str | None:
+    """Why the two runs cannot be compared, or None. Same scenario code and same load options are required."""
+    if run.percentile_source == "csv" or reference.percentile_source == "csv":
+        return "CSV input has no histograms; compare locust.json or results folders"
+    if (run.manifest is None) != (reference.manifest is None):
+        which = "this run" if run.manifest is None else "the reference"
+        return f"{which} has no manifest, so its scenario code and options cannot be matched"
+    if run.manifest is None or reference.manifest is None:
+        return None  # neither has provenance: compare the numbers, as plain Locust outputs
+    if run.manifest.scenario_hash != reference.manifest.scenario_hash:
+        return "scenario code differs from the reference's (scenario_hash)"
+    for option in COMPARABLE_OPTIONS:
+        mine, theirs = run.manifest.options.get(option), reference.manifest.options.get(option)
+        if mine != theirs:
+            return f"option {option} differs: this run {mine!r}, reference {theirs!r}"
+    return None
+
+
+def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) -> list[Check]:
+    reason = not_comparable_reason(run, reference)
+    if reason:
+        return [Check(RUN_SUBJECT, "regression", Verdict.NOT_COMPARABLE, reason=reason)]
+    rule = baseline.regression
+    checks = []
+    for key in sorted(run.endpoints):
+        current = run.endpoints[key]
+        previous = reference.endpoints.get(key)
+        if previous is None:
+            checks.append(Check(key, "change", Verdict.NOT_COMPARABLE, reason="not in the reference run"))
+            continue
+        assert current.histogram is not None and previous.histogram is not None  # guaranteed by not_comparable_reason
+        for change in compare_histograms(previous.histogram, current.histogram, rule):
+            checks.append(Check(
+                key, f"p{change.q * 100:g} change", change.verdict,
+                actual=change.current_ms, reference=change.reference_ms,
+                change=change.relative_change, interval=change.interval, reason=change.reason,
+            ))  # fmt: skip
+    return checks
+
+
+# ---- run validity ------------------------------------------------------------------------------------------------
+def validity_problems(run: RunResult, baseline: Baseline, sla: list[Check]) -> list[str]:
+    """Why the run's numbers cannot be trusted to describe the intended load (empty list: valid)."""
+    problems = []
+    if not run.endpoints:
+        problems.append("the run recorded no requests")
+    manifest = run.manifest
+    if manifest is not None:
+        if manifest.partial:
+            problems.append(f"partial run (stop_reason: {manifest.stop_reason or 'unknown'})")
+        if manifest.generator.cpu_warning:
+            peak = manifest.generator.cpu_percent_max
+            problems.append("load generator CPU overloaded" + (f" (peak {peak:g} %)" if peak is not None else ""))
+        intended, reached = manifest.load.intended_users, manifest.load.reached_users
+        if intended is not None and reached is not None and reached < intended:
+            problems.append(f"intended users not reached ({reached} of {intended})")
+        if manifest.load.workers_lost:
+            problems.append(f"{manifest.load.workers_lost} worker(s) lost during the run")
+    short = sorted({c.subject for c in sla if c.reason.startswith("too few samples") and baseline.is_required(c.subject)})
+    if short:
+        problems.append("too few samples for a verdict on required endpoint(s): " + ", ".join(short))
+    return problems

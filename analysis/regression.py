@@ -1,0 +1,89 @@
+"""Is one endpoint's latency different from the reference run's? A noise rule AND a significance test.
+
+The test is a bootstrap confidence interval of the relative change in a percentile, computed on the full
+histograms: each run's histogram is resampled (multinomial draws over its buckets, which is exactly resampling the
+requests with replacement), the percentile is taken from every resample the way Locust takes it, and the interval
+is read from the distribution of ``current / reference - 1``. Everything is vectorised with numpy: one
+(resamples x buckets) matrix per run, no Python loop over resamples.
+
+Verdicts (analysis.verdicts.Verdict): regressed / improved when the interval excludes zero AND the point change
+passes the noise rule; unchanged otherwise; inconclusive when either side has too few samples to judge.
+Several percentiles are tested per endpoint, so the confidence is split between them (Bonferroni), which keeps
+the endpoint's false-alarm rate at or under 1 - confidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.baseline import RegressionRule
+from analysis.histogram import Histogram
+from analysis.verdicts import Verdict
+
+
+@dataclass(frozen=True)
+class PercentileChange:
+    q: float
+    verdict: Verdict
+    reference_ms: int | None
+    current_ms: int | None
+    relative_change: float | None  # point estimate: current / reference - 1
+    interval: tuple[float, float] | None  # confidence interval of the relative change
+    reason: str = ""
+
+
+def bootstrap_percentiles(histogram: Histogram, qs: list[float], resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples x len(qs)) percentiles of bootstrap resamples of ``histogram``, by Locust's percentile rule."""
+    total = histogram.count
+    counts = rng.multinomial(total, histogram.counts / total, size=resamples)  # (resamples, buckets)
+    faster_than_bucket = np.cumsum(counts, axis=1) - counts  # requests strictly below each bucket, per resample
+    result = np.empty((resamples, len(qs)), dtype=np.float64)
+    for column, q in enumerate(qs):
+        allowed_below = int(np.floor(total * q))
+        # Locust: the highest bucket with at most int(total * q) faster requests. A bucket drawn zero times in a
+        # resample is not in that resample's histogram (Locust never holds empty buckets), so it cannot be chosen;
+        # without the mask a trailing empty bucket would win for q = 1.
+        eligible = (faster_than_bucket <= allowed_below) & (counts > 0)
+        index = histogram.buckets.size - 1 - np.argmax(eligible[:, ::-1], axis=1)
+        result[:, column] = histogram.buckets[index]
+    return result
+
+
+def compare_histograms(reference: Histogram, current: Histogram, rule: RegressionRule) -> list[PercentileChange]:
+    """One PercentileChange per percentile in ``rule.percentiles``."""
+    qs = list(rule.percentiles)
+    if min(reference.count, current.count) < rule.min_samples:
+        reason = f"too few samples (reference {reference.count}, this run {current.count}; need {rule.min_samples} each)"
+        return [
+            PercentileChange(q, Verdict.INCONCLUSIVE, reference.percentile(q), current.percentile(q), None, None, reason)
+            for q in qs
+        ]
+    rng = np.random.default_rng(rule.seed)
+    reference_boot = bootstrap_percentiles(reference, qs, rule.bootstrap_resamples, rng)
+    current_boot = bootstrap_percentiles(current, qs, rule.bootstrap_resamples, rng)
+    alpha = (1 - rule.confidence) / len(qs)  # Bonferroni across the percentiles tested for this endpoint
+    changes = []
+    for column, q in enumerate(qs):
+        reference_ms, current_ms = reference.percentile(q), current.percentile(q)
+        assert reference_ms is not None and current_ms is not None  # both histograms have samples here
+        if reference_ms == 0 or np.any(reference_boot[:, column] == 0):
+            # A 0 ms percentile (sub-millisecond responses) has no relative change; absolute ms says more.
+            changes.append(PercentileChange(q, Verdict.INCONCLUSIVE, reference_ms, current_ms, None, None, "reference percentile is 0 ms"))
+            continue
+        ratios = current_boot[:, column] / reference_boot[:, column] - 1
+        low, high = (float(v) for v in np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
+        point = current_ms / reference_ms - 1
+        significant_up = low > 0 and point >= rule.min_relative_change
+        significant_down = high < 0 and point <= -rule.min_relative_change
+        if significant_up:
+            verdict, reason = Verdict.REGRESSED, ""
+        elif significant_down:
+            verdict, reason = Verdict.IMPROVED, ""
+        elif low > 0 or high < 0:
+            verdict, reason = Verdict.UNCHANGED, f"significant but under the {rule.min_relative_change:.0%} noise rule"
+        else:
+            verdict, reason = Verdict.UNCHANGED, "not significant"
+        changes.append(PercentileChange(q, verdict, reference_ms, current_ms, point, (low, high), reason))
+    return changes
