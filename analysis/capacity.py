@@ -1,0 +1,570 @@
+"""Capacity planning from a step-load run: plateaus, SLA-bound capacity, a Universal Scalability Law fit, headroom
+and a cost projection. Pure functions over already-loaded data (analysis/intervals.py, analysis/baseline.py);
+reading files and writing the report live in analysis/capacity_cli.py.
+
+Vocabulary:
+    plateau     a stretch of consecutive intervals at one user count whose throughput and latency are steady;
+                the intervals where the load was still settling (ramp transients) are left out, found from the
+                data (not from the shape's schedule, which the analysis never sees).
+    throughput  completed requests per second over a plateau, HTTP requests only (derived timings such as the
+                "JOB ..." entries of scenarios/names.py are not requests). The USL is fitted to the goodput
+                (successful requests per second): a system that answers fast with errors is not serving load.
+    SLA-bound capacity   the highest plateau load below the first plateau that breaks any SLA.
+    USL         X(N) = lambda*N / (1 + sigma*(N-1) + kappa*N*(N-1))   (Gunther). sigma: contention, kappa: coherency.
+    knee        the load at which ideal linear scaling (lambda*N) would reach the peak throughput: X* / lambda.
+                Below it users add throughput almost linearly; above it they mostly add queueing.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from analysis.baseline import PERCENTILE_LIMITS, Baseline, EndpointLimits
+from analysis.histogram import Histogram
+from analysis.intervals import IntervalSeries
+
+# Locust request types that are derived timings, not requests (scenarios/names.py: JOB_COMPLETION).
+DERIVED_REQUEST_TYPES: tuple[str, ...] = ("JOB",)
+REPORTED_PERCENTILES: tuple[float, ...] = (0.50, 0.95, 0.99)
+
+
+# ---- plateau detection -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an interval may be from its load level's settled state (relative), beyond its own counting noise."""
+
+    throughput: float  # relative difference in requests/s...
+    poisson_sigmas: float  # ...plus this many standard deviations of Poisson noise, 1/sqrt(requests in the interval)
+    latency: float  # relative difference in the interval's median latency
+
+
+@dataclass(frozen=True)
+class PlateauRules:
+    """What "steady" means. The settled state of a load level is the median of its later half.
+
+    Two tolerances: a strict one decides which intervals at the edges of a level are transients (leaving out one
+    interval too many costs little), a lax one decides whether what remains is steady (calling a plateau unsteady
+    throws it away, so chance deviations must not do that).
+    """
+
+    min_steady_intervals: int = 2
+    transient: Tolerance = Tolerance(throughput=0.05, poisson_sigmas=2.0, latency=0.15)
+    steady: Tolerance = Tolerance(throughput=0.10, poisson_sigmas=3.0, latency=0.35)
+    latency_floor_ms: float = 5.0  # never tighter than this: a 3 ms -> 5 ms wobble is not a transient
+    derived_request_types: tuple[str, ...] = DERIVED_REQUEST_TYPES
+
+
+Verdict = Literal["pass", "breach", "inconclusive", "no limits"]
+
+
+@dataclass(frozen=True)
+class EndpointAtPlateau:
+    key: str
+    requests: int
+    failures: int
+    error_rate: float | None
+    percentiles_ms: dict[float, int | None]  # REPORTED_PERCENTILES -> ms
+    max_ms: int | None
+    verdict: Verdict
+    breaches: tuple[str, ...] = ()  # "p95 412 ms > 300 ms", one per broken limit
+    worst_ratio: float = 0.0  # the largest measured/limit among the breaches: how far over it is
+
+
+@dataclass(frozen=True)
+class Plateau:
+    users: int
+    first_interval: int  # index into the interval series
+    stop_interval: int  # exclusive
+    transient_intervals: int  # intervals at this user count left out as ramp transients
+    duration_s: float
+    requests: int
+    failures: int
+    throughput_rps: float
+    goodput_rps: float
+    endpoints: dict[str, EndpointAtPlateau]
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.failures / self.requests if self.requests else None
+
+    @property
+    def breached(self) -> list[EndpointAtPlateau]:
+        return [e for e in self.endpoints.values() if e.verdict == "breach"]
+
+    @property
+    def sla_holds(self) -> bool:
+        return not self.breached
+
+
+@dataclass(frozen=True)
+class RejectedLevel:
+    """A user count the run visited that gave no usable plateau, and why."""
+
+    users: int
+    intervals: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PlateauDetection:
+    plateaus: list[Plateau]
+    rejected: list[RejectedLevel]
+
+
+def http_endpoint_keys(series: IntervalSeries, rules: PlateauRules = PlateauRules()) -> list[str]:
+    return [key for key in series.endpoints if key.split(" ", 1)[0] not in rules.derived_request_types]
+
+
+def detect_plateaus(series: IntervalSeries, baseline: Baseline | None = None, rules: PlateauRules = PlateauRules()) -> PlateauDetection:
+    """Split the run into steady plateaus, each judged against ``baseline`` (None: no SLA verdicts)."""
+    keys = http_endpoint_keys(series, rules)
+    requests = _sum_columns([series.endpoints[k].requests for k in keys], len(series))
+    durations = series.durations
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rates = np.where(durations > 0, requests / np.where(durations > 0, durations, 1), np.nan)
+    medians = np.array([_interval_median_ms(series, keys, i) for i in range(len(series))], dtype=np.float64)
+
+    plateaus: list[Plateau] = []
+    rejected: list[RejectedLevel] = []
+    for start, stop in _runs_of_equal_users(series.user_counts):
+        users = int(series.user_counts[start])
+        if users == 0:
+            continue  # before the first user or after the last: not a load level
+        steady = _steady_span(rates[start:stop], requests[start:stop], medians[start:stop], rules)
+        if isinstance(steady, str):
+            rejected.append(RejectedLevel(users, stop - start, steady))
+            continue
+        first, last = start + steady[0], start + steady[1]
+        plateaus.append(_summarise(series, keys, users, first, last, first - start, baseline))
+    return PlateauDetection(plateaus, rejected)
+
+
+def _sum_columns(columns: list[np.ndarray], length: int) -> np.ndarray:
+    return np.sum(columns, axis=0, dtype=np.int64) if columns else np.zeros(length, dtype=np.int64)
+
+
+def _interval_median_ms(series: IntervalSeries, keys: list[str], index: int) -> float:
+    merged = Histogram.merge_all(series.endpoints[k].histogram(index) for k in keys)
+    median = merged.percentile(0.5)
+    return float(median) if median is not None else math.nan
+
+
+def _runs_of_equal_users(user_counts: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index ranges of consecutive intervals with the same user count."""
+    if len(user_counts) == 0:
+        return []
+    change_points = np.flatnonzero(np.diff(user_counts) != 0) + 1
+    edges = [0, *change_points.tolist(), len(user_counts)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _steady_span(rates: np.ndarray, requests: np.ndarray, medians: np.ndarray, rules: PlateauRules) -> tuple[int, int] | str:
+    """The steady part [first, stop) of one user level, or the reason there is none.
+
+    The level's settled state is its later half (a step's transient is at its start). Intervals are trimmed from the
+    start while they differ from it (the ramp: users still starting, queues still filling) and from the end (the run
+    stopping, or the next step's spawn landing in the last interval). What remains must all be steady.
+    """
+    count = len(rates)
+    if count < rules.min_steady_intervals:
+        return f"only {count} interval(s) at this load; need {rules.min_steady_intervals} steady ones"
+    if np.nansum(requests) == 0:
+        return "no requests at this load"
+    tail = slice(count // 2, count)
+    reference_rate = float(np.nanmedian(rates[tail]))
+    reference_median = float(np.nanmedian(medians[tail])) if not np.all(np.isnan(medians[tail])) else math.nan
+
+    def within(i: int, tolerance: Tolerance) -> bool:
+        return _within(rates[i], requests[i], reference_rate, medians[i], reference_median, tolerance, rules.latency_floor_ms)
+
+    first, stop = 0, count
+    while first < stop and not within(first, rules.transient):
+        first += 1
+    while stop > first and not within(stop - 1, rules.transient):
+        stop -= 1
+    if stop - first < rules.min_steady_intervals:
+        return (f"throughput/latency never settled ({stop - first} steady interval(s) of {count}); "
+                "use longer steps (--step-seconds)")
+    unsteady = [i for i in range(first, stop) if not within(i, rules.steady)]
+    if unsteady:
+        return (f"throughput/latency not steady ({len(unsteady)} of {stop - first} intervals far off the settled level "
+                "in mid-plateau); use longer steps or check the target for oscillation")
+    return first, stop
+
+
+def _within(rate: float, requests: int, reference_rate: float, median: float, reference_median: float,
+            tolerance: Tolerance, latency_floor_ms: float) -> bool:
+    if not math.isfinite(rate) or reference_rate <= 0:
+        return False
+    rate_tolerance = tolerance.throughput + tolerance.poisson_sigmas / math.sqrt(max(requests, 1))
+    if abs(rate - reference_rate) > rate_tolerance * reference_rate:
+        return False
+    if math.isnan(reference_median):
+        return True
+    if math.isnan(median):
+        return False
+    return abs(median - reference_median) <= max(tolerance.latency * reference_median, latency_floor_ms)
+
+
+def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, stop: int, transients: int,
+               baseline: Baseline | None) -> Plateau:
+    duration = float(np.sum(series.durations[first:stop]))
+    endpoints = {}
+    for key in series.endpoints:
+        endpoint = series.endpoints[key]
+        req = int(endpoint.requests[first:stop].sum())
+        if req == 0:
+            continue
+        fail = int(endpoint.failures[first:stop].sum())
+        histogram = endpoint.merged(first, stop)
+        limits = baseline.limits_for(key) if baseline is not None else None
+        endpoints[key] = judge_endpoint(key, req, fail, histogram, limits)
+    http_requests = sum(endpoints[k].requests for k in keys if k in endpoints)
+    http_failures = sum(endpoints[k].failures for k in keys if k in endpoints)
+    return Plateau(
+        users=users, first_interval=first, stop_interval=stop, transient_intervals=transients, duration_s=duration,
+        requests=http_requests, failures=http_failures,
+        throughput_rps=http_requests / duration if duration else 0.0,
+        goodput_rps=(http_requests - http_failures) / duration if duration else 0.0,
+        endpoints=endpoints,
+    )
+
+
+def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram, limits: EndpointLimits | None) -> EndpointAtPlateau:
+    """Percentiles from the merged histogram, and the SLA verdict against ``limits`` (None: no baseline)."""
+    percentiles = dict(zip(REPORTED_PERCENTILES, histogram.percentiles(REPORTED_PERCENTILES)))
+    error_rate = failures / requests if requests else None
+    common = dict(key=key, requests=requests, failures=failures, error_rate=error_rate, percentiles_ms=percentiles, max_ms=histogram.max)
+    if limits is None or not _has_any_limit(limits):
+        return EndpointAtPlateau(**common, verdict="no limits")
+    breaches: list[str] = []
+    ratios: list[float] = []
+    for metric, q in PERCENTILE_LIMITS.items():
+        limit = getattr(limits, metric)
+        measured = histogram.percentile(q)
+        if limit is not None and measured is not None and measured > limit:
+            breaches.append(f"{metric[:-3]} {measured} ms > {limit:g} ms")
+            ratios.append(measured / limit if limit else math.inf)
+    if limits.max_ms is not None and histogram.max is not None and histogram.max > limits.max_ms:
+        breaches.append(f"max {histogram.max} ms > {limits.max_ms:g} ms")
+        ratios.append(histogram.max / limits.max_ms if limits.max_ms else math.inf)
+    if limits.fail_ratio is not None and error_rate is not None and error_rate > limits.fail_ratio:
+        breaches.append(f"errors {error_rate:.1%} > {limits.fail_ratio:.1%}")
+        ratios.append(error_rate / limits.fail_ratio if limits.fail_ratio else math.inf)
+    if limits.min_samples is not None and requests < limits.min_samples:
+        # Too few samples to call either way (the baseline's own rule): neither a pass nor a breach.
+        return EndpointAtPlateau(**common, verdict="inconclusive", breaches=tuple(breaches))
+    if breaches:
+        return EndpointAtPlateau(**common, verdict="breach", breaches=tuple(breaches), worst_ratio=max(ratios))
+    return EndpointAtPlateau(**common, verdict="pass")
+
+
+def _has_any_limit(limits: EndpointLimits) -> bool:
+    return any(getattr(limits, metric) is not None for metric in (*PERCENTILE_LIMITS, "max_ms", "fail_ratio"))
+
+
+# ---- SLA-bound capacity ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SlaCapacity:
+    """The highest load with every SLA holding, below the first load that breaks one.
+
+    ``capacity_users`` None: the lowest load tested already breaks an SLA. ``lower_bound``: no tested load broke
+    an SLA, so the capacity is at least ``capacity_users``.
+    """
+
+    capacity_users: int | None
+    capacity_throughput_rps: float | None
+    lower_bound: bool
+    first_breach_users: int | None
+    bottleneck: str | None  # the endpoint furthest over its limit at the first breaking load
+    bottleneck_breaches: tuple[str, ...] = ()
+    also_breached: tuple[str, ...] = ()  # other endpoints breaking at that same load
+    judged: bool = True  # False: no baseline limits applied to any endpoint
+
+
+def sla_capacity(plateaus: Sequence[Plateau]) -> SlaCapacity | None:
+    """None when there is no plateau at all."""
+    if not plateaus:
+        return None
+    ordered = sorted(plateaus, key=lambda p: p.users)
+    judged = any(e.verdict != "no limits" for p in ordered for e in p.endpoints.values())
+    first_breaking = next((p for p in ordered if not p.sla_holds), None)
+    if first_breaking is None:
+        top = ordered[-1]
+        return SlaCapacity(top.users, top.goodput_rps, True, None, None, judged=judged)
+    below = [p for p in ordered if p.users < first_breaking.users]
+    worst = max(first_breaking.breached, key=lambda e: e.worst_ratio)
+    others = tuple(e.key for e in first_breaking.breached if e.key != worst.key)
+    best = below[-1] if below else None
+    return SlaCapacity(
+        capacity_users=best.users if best else None,
+        capacity_throughput_rps=best.goodput_rps if best else None,
+        lower_bound=False,
+        first_breach_users=first_breaking.users,
+        bottleneck=worst.key,
+        bottleneck_breaches=worst.breaches,
+        also_breached=others,
+        judged=judged,
+    )
+
+
+# ---- Universal Scalability Law ---------------------------------------------------------------------------------
+def usl_throughput(users: np.ndarray | float, lam: float, sigma: float, kappa: float) -> np.ndarray | float:
+    users = np.asarray(users, dtype=np.float64)
+    return lam * users / (1.0 + sigma * (users - 1.0) + kappa * users * (users - 1.0))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    low: float  # bounds of the confidence interval; may be inf for an unbounded peak
+    high: float
+
+
+@dataclass(frozen=True)
+class UslFit:
+    lam: Estimate
+    sigma: Estimate
+    kappa: Estimate
+    peak_users: Estimate | None  # None: kappa is 0, throughput levels off without a peak (asymptote instead)
+    peak_throughput_rps: Estimate
+    knee_users: float
+    r_squared: float
+    confidence: float
+    points: int
+    max_tested_users: int
+    covariance: np.ndarray = field(repr=False)
+    notes: tuple[str, ...] = ()
+
+    def curve(self, users: np.ndarray) -> np.ndarray:
+        return usl_throughput(users, self.lam.value, self.sigma.value, self.kappa.value)
+
+
+@dataclass(frozen=True)
+class NotEnoughData:
+    """Why there is no fit, and what to change in the next run."""
+
+    reason: str
+    advice: str
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    min_points: int = 4  # three parameters: with fewer than four plateaus any curve fits exactly
+    confidence: float = 0.95
+    draws: int = 2000  # parameter draws from the covariance for the peak's interval and the curve's band
+    seed: int = 20261126  # fixed: the same data always gives the same intervals
+    extrapolation_factor: float = 2.0  # a peak beyond this times the highest load tested is not reported
+
+
+def fit_usl(users: Sequence[float], throughput: Sequence[float], settings: FitSettings = FitSettings()) -> UslFit | NotEnoughData:
+    """Fit the USL to (users, throughput) plateau points; NotEnoughData instead of a curve the data cannot carry."""
+    n = np.asarray(users, dtype=np.float64)
+    x = np.asarray(throughput, dtype=np.float64)
+    distinct = len(np.unique(n))
+    more_steps = "run more steps (--steps or --step-max-users) and make each long enough to settle (--step-seconds)"
+    if distinct < settings.min_points:
+        return NotEnoughData(
+            f"{distinct} steady load level(s); the three-parameter USL needs at least {settings.min_points}", more_steps)
+    if np.any(x <= 0) or not np.all(np.isfinite(x)):
+        return NotEnoughData("a plateau served no successful requests", "check the target; a load level with zero goodput cannot be fitted")
+    if np.max(x) < 1.25 * np.min(x) and np.max(n) >= 2 * np.min(n):
+        return NotEnoughData("throughput did not grow with load: the system was saturated at the lowest load tested",
+                             "start the steps lower (fewer --step-users) so the first plateaus are below saturation")
+
+    lowest = int(np.argmin(n))
+    initial = (x[lowest] / n[lowest], 0.01, 0.0001)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", OptimizeWarning)
+            params, covariance = curve_fit(usl_throughput, n, x, p0=initial,
+                                           bounds=([0.0, 0.0, 0.0], [np.inf, 1.0, 1.0]), maxfev=20000)
+    except (RuntimeError, OptimizeWarning, ValueError) as error:
+        return NotEnoughData(f"the USL fit did not converge ({error})", more_steps)
+    if not np.all(np.isfinite(covariance)):
+        return NotEnoughData("the USL parameters are not determined by these points (infinite covariance)", more_steps)
+
+    lam, sigma, kappa = (float(v) for v in params)
+    dof = max(len(n) - 3, 1)
+    t_value = float(stats.t.ppf(0.5 + settings.confidence / 2, dof))
+    errors = np.sqrt(np.clip(np.diag(covariance), 0, None))
+    bounds_low, bounds_high = (0.0, 0.0, 0.0), (math.inf, 1.0, 1.0)
+    lam_e, sigma_e, kappa_e = (
+        Estimate(v, float(max(lo, v - t_value * e)), float(min(hi, v + t_value * e)))
+        for v, e, lo, hi in zip((lam, sigma, kappa), errors, bounds_low, bounds_high)
+    )
+
+    residuals = x - usl_throughput(n, lam, sigma, kappa)
+    total = float(np.sum((x - x.mean()) ** 2))
+    r_squared = 1.0 - float(np.sum(residuals**2)) / total if total > 0 else 0.0
+
+    draws = _parameter_draws(params, covariance, settings)
+    peak_users_value, peak_x_value = usl_peak(lam, sigma, kappa)
+    if peak_x_value is None:
+        return NotEnoughData(
+            f"throughput still grows linearly up to {int(n.max())} users (sigma = kappa = 0): no saturation in the tested range",
+            f"add steps beyond {int(n.max())} users (--steps or --step-max-users) until throughput stops growing")
+    draw_peaks = np.array([usl_peak(*d) for d in draws], dtype=object)
+    peak_x_draws = np.array([p[1] if p[1] is not None else math.inf for p in draw_peaks], dtype=np.float64)
+    alpha = (1 - settings.confidence) / 2
+    peak_throughput = Estimate(peak_x_value, *_quantiles(peak_x_draws, alpha))
+    peak_users = None
+    if peak_users_value is not None:
+        peak_n_draws = np.array([p[0] if p[0] is not None else math.inf for p in draw_peaks], dtype=np.float64)
+        peak_users = Estimate(peak_users_value, *_quantiles(peak_n_draws, alpha))
+
+    max_tested = float(n.max())
+    knee = peak_x_value / lam if lam > 0 else math.inf
+    # The peak is only measured if the tested loads reach it; otherwise the curve would be extrapolating.
+    reach = peak_users_value if peak_users_value is not None else knee
+    if reach > settings.extrapolation_factor * max_tested or float(x.max()) < 0.8 * peak_x_value:
+        return NotEnoughData(
+            f"no saturation in the tested range: the fitted peak ({peak_x_value:.4g} req/s near {reach:.4g} users) lies "
+            f"far beyond the highest load tested ({int(max_tested)} users)",
+            f"add steps up to about {math.ceil(min(reach, 100 * max_tested))} users (--steps or --step-max-users)")
+    notes: list[str] = []
+    if r_squared < 0.8:
+        notes.append(f"the USL describes these points poorly (R^2 = {r_squared:.2f}); read the curve with care")
+    if kappa == 0:
+        notes.append("kappa = 0: throughput levels off without falling; the peak is the asymptote lambda/sigma")
+    return UslFit(
+        lam=lam_e, sigma=sigma_e, kappa=kappa_e, peak_users=peak_users, peak_throughput_rps=peak_throughput,
+        knee_users=knee, r_squared=r_squared, confidence=settings.confidence, points=len(n),
+        max_tested_users=int(max_tested), covariance=covariance, notes=tuple(notes),
+    )
+
+
+def usl_peak(lam: float, sigma: float, kappa: float) -> tuple[float | None, float | None]:
+    """(N*, X*): with kappa > 0 the maximum at N* = sqrt((1 - sigma) / kappa); with kappa = 0 and sigma > 0 no
+    maximum, and X* is the asymptote lambda / sigma (N* None); with both 0, linear scaling: (None, None)."""
+    if kappa > 0:
+        peak_n = math.sqrt(max(1.0 - sigma, 0.0) / kappa)
+        peak_n = max(peak_n, 1.0)
+        return peak_n, float(usl_throughput(peak_n, lam, sigma, kappa))
+    if sigma > 0:
+        return None, lam / sigma
+    return None, None
+
+
+def usl_band(fit: UslFit, users: np.ndarray, settings: FitSettings = FitSettings()) -> tuple[np.ndarray, np.ndarray]:
+    """The pointwise confidence band of the fitted curve (from parameter draws of the fit's covariance)."""
+    params = np.array([fit.lam.value, fit.sigma.value, fit.kappa.value])
+    draws = _parameter_draws(params, fit.covariance, settings)
+    curves = np.array([usl_throughput(users, *d) for d in draws])
+    alpha = (1 - fit.confidence) / 2
+    return np.quantile(curves, alpha, axis=0), np.quantile(curves, 1 - alpha, axis=0)
+
+
+def _parameter_draws(params: np.ndarray, covariance: np.ndarray, settings: FitSettings) -> np.ndarray:
+    """Parameter sets drawn from the fit's normal approximation, clipped to the USL's bounds (lambda, sigma, kappa >= 0;
+    sigma, kappa <= 1). A parametric bootstrap: cheap, deterministic (seeded), and honest about correlations."""
+    rng = np.random.default_rng(settings.seed)
+    draws = rng.multivariate_normal(params, covariance, size=settings.draws, check_valid="ignore", method="eigh")
+    draws[:, 0] = np.clip(draws[:, 0], 0.0, None)
+    draws[:, 1:] = np.clip(draws[:, 1:], 0.0, 1.0)
+    return draws
+
+
+def _quantiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
+    # np.quantile interpolates; between a finite value and inf that is inf, between two infs nan -> read as inf.
+    ordered = np.sort(values)
+    low_index = int(math.floor(alpha * (len(ordered) - 1)))
+    high_index = int(math.ceil((1 - alpha) * (len(ordered) - 1)))
+    return float(ordered[low_index]), float(ordered[high_index])
+
+
+# ---- headroom and cost -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Headroom:
+    expected_users: int
+    capacity_users: int | None
+    ratio: float | None  # capacity / expected; None when the capacity is unknown
+    lower_bound: bool  # the capacity is only "at least" (no tested load broke an SLA)
+    predicted_throughput_rps: float | None  # the USL curve at the expected load, when there is a fit
+
+    @property
+    def headroom_fraction(self) -> float | None:
+        return self.ratio - 1.0 if self.ratio is not None else None
+
+
+def headroom(expected_users: int, capacity: SlaCapacity | None, fit: UslFit | NotEnoughData | None) -> Headroom:
+    capacity_users = capacity.capacity_users if capacity else None
+    ratio = capacity_users / expected_users if capacity_users is not None and expected_users > 0 else None
+    predicted = float(fit.curve(np.array([expected_users]))[0]) if isinstance(fit, UslFit) else None
+    return Headroom(expected_users, capacity_users, ratio, bool(capacity and capacity.lower_bound), predicted)
+
+
+@dataclass(frozen=True)
+class CostProjection:
+    cost_per_discovery_usd: float
+    monthly_discoveries: float | None
+    monthly_budget_usd: float
+    monthly_cost_usd: float | None
+    budget_share: float | None  # monthly cost / budget
+    discoveries_budget_allows: float  # per month, at the measured cost per discovery
+    source_of_volume: str  # how the monthly discoveries were obtained
+
+
+def discoveries_per_user_hour(discoveries: int, user_seconds: float) -> float | None:
+    """The run's discovery rate per concurrent user; None when the run had no user time."""
+    return discoveries / (user_seconds / 3600.0) if user_seconds > 0 else None
+
+
+def project_cost(cost_per_discovery_usd: float, monthly_budget_usd: float, monthly_discoveries: float | None,
+                 source_of_volume: str) -> CostProjection:
+    monthly_cost = cost_per_discovery_usd * monthly_discoveries if monthly_discoveries is not None else None
+    allows = monthly_budget_usd / cost_per_discovery_usd if cost_per_discovery_usd > 0 else math.inf
+    return CostProjection(
+        cost_per_discovery_usd=cost_per_discovery_usd,
+        monthly_discoveries=monthly_discoveries,
+        monthly_budget_usd=monthly_budget_usd,
+        monthly_cost_usd=monthly_cost,
+        budget_share=monthly_cost / monthly_budget_usd if monthly_cost is not None and monthly_budget_usd > 0 else None,
+        discoveries_budget_allows=allows,
+        source_of_volume=source_of_volume,
+    )
+
+
+def user_seconds(series: IntervalSeries) -> float:
+    return float(np.sum(series.user_counts * series.durations))
+
+
+# ---- the whole analysis ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CapacityAnalysis:
+    detection: PlateauDetection
+    capacity: SlaCapacity | None
+    fit: UslFit | NotEnoughData
+    interval_s: float
+
+
+def analyse(series: IntervalSeries, baseline: Baseline | None, rules: PlateauRules = PlateauRules(),
+            fit_settings: FitSettings = FitSettings()) -> CapacityAnalysis:
+    detection = detect_plateaus(series, baseline, rules)
+    plateaus = detection.plateaus
+    if not plateaus:
+        fit: UslFit | NotEnoughData = NotEnoughData(
+            "no steady plateau in the run",
+            "run a step shape (--load-shape step) with steps long enough to settle: several intervals each (--step-seconds)")
+    else:
+        fit = fit_usl([p.users for p in plateaus], [p.goodput_rps for p in plateaus], fit_settings)
+    return CapacityAnalysis(detection, sla_capacity(plateaus), fit, series.interval_s)
+
+
+def plateau_table(plateaus: Sequence[Plateau]) -> Mapping[str, np.ndarray]:
+    """Columns for plots and tables, ordered by load."""
+    ordered = sorted(plateaus, key=lambda p: p.users)
+    return {
+        "users": np.array([p.users for p in ordered], dtype=np.float64),
+        "throughput_rps": np.array([p.throughput_rps for p in ordered]),
+        "goodput_rps": np.array([p.goodput_rps for p in ordered]),
+        "error_rate": np.array([p.error_rate if p.error_rate is not None else np.nan for p in ordered]),
+    }
