@@ -21,15 +21,17 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from analysis.baseline import PERCENTILE_LIMITS, Baseline, EndpointLimits
+from analysis.baseline import Baseline, EndpointLimits
+from analysis.decide import Check, endpoint_checks
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
+from analysis.results import EndpointResult
+from analysis.verdicts import Verdict
 
 # Locust request types that are derived timings, not requests (scenarios/names.py: JOB_COMPLETION).
 DERIVED_REQUEST_TYPES: tuple[str, ...] = ("JOB",)
@@ -62,9 +64,6 @@ class PlateauRules:
     derived_request_types: tuple[str, ...] = DERIVED_REQUEST_TYPES
 
 
-Verdict = Literal["pass", "breach", "inconclusive", "no limits"]
-
-
 @dataclass(frozen=True)
 class EndpointAtPlateau:
     key: str
@@ -73,7 +72,7 @@ class EndpointAtPlateau:
     error_rate: float | None
     percentiles_ms: dict[float, int | None]  # REPORTED_PERCENTILES -> ms
     max_ms: int | None
-    verdict: Verdict
+    verdict: Verdict | None  # None: the baseline sets no limit for this endpoint
     breaches: tuple[str, ...] = ()  # "p95 412 ms > 300 ms", one per broken limit
     worst_ratio: float = 0.0  # the largest measured/limit among the breaches: how far over it is
 
@@ -97,7 +96,7 @@ class Plateau:
 
     @property
     def breached(self) -> list[EndpointAtPlateau]:
-        return [e for e in self.endpoints.values() if e.verdict == "breach"]
+        return [e for e in self.endpoints.values() if e.verdict == Verdict.BREACH]
 
     @property
     def sla_holds(self) -> bool:
@@ -239,36 +238,36 @@ def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, 
 
 
 def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram, limits: EndpointLimits | None) -> EndpointAtPlateau:
-    """Percentiles from the merged histogram, and the SLA verdict against ``limits`` (None: no baseline)."""
+    """Percentiles from the merged histogram, and the SLA verdict against ``limits`` (None: no baseline).
+
+    The verdict comes from the same ``endpoint_checks`` the gate uses, so a plateau is judged exactly like a run.
+    ``min_rps`` is left out: a plateau's request rate is set by its load level, not a property to hold it to.
+    """
     percentiles = dict(zip(REPORTED_PERCENTILES, histogram.percentiles(REPORTED_PERCENTILES)))
-    error_rate = failures / requests if requests else None
-    common = dict(key=key, requests=requests, failures=failures, error_rate=error_rate, percentiles_ms=percentiles, max_ms=histogram.max)
-    if limits is None or not _has_any_limit(limits):
-        return EndpointAtPlateau(**common, verdict="no limits")
-    breaches: list[str] = []
-    ratios: list[float] = []
-    for metric, q in PERCENTILE_LIMITS.items():
-        limit = getattr(limits, metric)
-        measured = histogram.percentile(q)
-        if limit is not None and measured is not None and measured > limit:
-            breaches.append(f"{metric[:-3]} {measured} ms > {limit:g} ms")
-            ratios.append(measured / limit if limit else math.inf)
-    if limits.max_ms is not None and histogram.max is not None and histogram.max > limits.max_ms:
-        breaches.append(f"max {histogram.max} ms > {limits.max_ms:g} ms")
-        ratios.append(histogram.max / limits.max_ms if limits.max_ms else math.inf)
-    if limits.fail_ratio is not None and error_rate is not None and error_rate > limits.fail_ratio:
-        breaches.append(f"errors {error_rate:.1%} > {limits.fail_ratio:.1%}")
-        ratios.append(error_rate / limits.fail_ratio if limits.fail_ratio else math.inf)
-    if limits.min_samples is not None and requests < limits.min_samples:
-        # Too few samples to call either way (the baseline's own rule): neither a pass nor a breach.
-        return EndpointAtPlateau(**common, verdict="inconclusive", breaches=tuple(breaches))
+    common = dict(key=key, requests=requests, failures=failures, error_rate=failures / requests if requests else None,
+                  percentiles_ms=percentiles, max_ms=histogram.max)
+    method, name = key.split(" ", 1)
+    measured = EndpointResult(method=method, name=name, requests=requests, failures=failures, histogram=histogram)
+    checks = [c for c in endpoint_checks(measured, limits) if c.metric != "min_rps"] if limits is not None else []
+    if not checks:
+        return EndpointAtPlateau(**common, verdict=None)
+    breaches = [c for c in checks if c.verdict == Verdict.BREACH]
     if breaches:
-        return EndpointAtPlateau(**common, verdict="breach", breaches=tuple(breaches), worst_ratio=max(ratios))
-    return EndpointAtPlateau(**common, verdict="pass")
+        return EndpointAtPlateau(**common, verdict=Verdict.BREACH, breaches=tuple(_describe_breach(c) for c in breaches),
+                                 worst_ratio=max(_over_limit_ratio(c) for c in breaches))
+    if any(c.verdict == Verdict.INCONCLUSIVE for c in checks):
+        return EndpointAtPlateau(**common, verdict=Verdict.INCONCLUSIVE)
+    return EndpointAtPlateau(**common, verdict=Verdict.PASS)
 
 
-def _has_any_limit(limits: EndpointLimits) -> bool:
-    return any(getattr(limits, metric) is not None for metric in (*PERCENTILE_LIMITS, "max_ms", "fail_ratio"))
+def _describe_breach(check: Check) -> str:
+    if check.metric == "fail_ratio":
+        return f"errors {check.actual:.1%} > {check.limit:.1%}"
+    return f"{check.metric.removesuffix('_ms')} {check.actual:g} ms > {check.limit:g} ms"
+
+
+def _over_limit_ratio(check: Check) -> float:
+    return check.actual / check.limit if check.limit else math.inf
 
 
 # ---- SLA-bound capacity ----------------------------------------------------------------------------------------
@@ -295,7 +294,7 @@ def sla_capacity(plateaus: Sequence[Plateau]) -> SlaCapacity | None:
     if not plateaus:
         return None
     ordered = sorted(plateaus, key=lambda p: p.users)
-    judged = any(e.verdict != "no limits" for p in ordered for e in p.endpoints.values())
+    judged = any(e.verdict is not None for p in ordered for e in p.endpoints.values())
     first_breaking = next((p for p in ordered if not p.sla_holds), None)
     if first_breaking is None:
         top = ordered[-1]

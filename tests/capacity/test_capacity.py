@@ -22,6 +22,7 @@ from analysis.capacity import (
     usl_throughput,
 )
 from analysis.intervals import load_intervals
+from analysis.verdicts import Verdict
 from synthetic import ENDPOINT, step_run, usl, write_intervals
 
 TRUE = dict(lam=20.0, sigma=0.05, kappa=0.005)  # peak at N* = sqrt(0.95/0.005) = 13.8 users
@@ -126,7 +127,7 @@ def test_error_rate_breaks_the_sla_too(tmp_path):
 def test_too_few_samples_is_inconclusive_not_a_breach(tmp_path):
     rows = step_run([2], usl(**TRUE), intervals_per_step=3, transient=False)
     (plateau,) = analyse(_series(tmp_path, rows), _baseline(p95_ms=1, min_samples=10_000)).detection.plateaus
-    assert plateau.endpoints[ENDPOINT].verdict == "inconclusive" and plateau.sla_holds
+    assert plateau.endpoints[ENDPOINT].verdict == Verdict.INCONCLUSIVE and plateau.sla_holds
 
 
 # ---- USL fit ---------------------------------------------------------------------------------------------------
