@@ -1,0 +1,191 @@
+"""Session tokens: minted within GoTrue's sign-in rate limit, shared across virtual users, refreshed before expiry.
+
+GoTrue allows 30 password sign-ins per 5 minutes per IP (reference §2.2). A load test that signed in once per
+virtual user would be throttled after 30 users and would measure GoTrue's limiter, not ProspectPro. So:
+
+* one ``SessionPool`` per process holds at most ``pool_size`` sessions, one per test user, minted lazily the first
+  time a virtual user needs one (``SIGN_IN_BUDGET`` caps the pool below the limit, leaving room for AuthUser's own
+  measured sign-ins and for retries);
+* virtual user ``i`` uses session ``i % pool_size``: 100 virtual users on 20 sessions behave like 20 people with
+  several browser tabs, which is what ProspectPro's RLS sees anyway;
+* every sign-in, in the pool or elsewhere, first takes a permit from the process's ``SignInLimiter``;
+* a session is refreshed (grant_type=refresh_token) when it expires within ``REFRESH_MARGIN_S``, as the SPA's
+  ``invokeWithSession`` does, and on a 401 the caller refreshes once and retries once;
+* or the sessions are pre-minted JWTs from PP_SESSION_JWTS, and nobody signs in at all.
+
+The HTTP calls themselves are made by the caller (the base user) so that Locust records them; this module only
+decides who signs in, when, and with which token. Tokens are never logged whole: see ``settings.preview``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+from gevent.lock import Semaphore
+
+from scenarios.settings import HarnessSettings, preview
+
+SIGN_IN_LIMIT = 30  # GoTrue: sign-ins per window per IP (reference §2.2, app/backend/config.toml)
+SIGN_IN_WINDOW_S = 300.0
+SIGN_IN_BUDGET = 20  # most sessions one process mints; the other 10 sign-ins are headroom (AuthUser, retries)
+REFRESH_MARGIN_S = 30.0  # the SPA refreshes a session that expires within 30 s
+
+
+@dataclass
+class Tokens:
+    """What a sign-in or refresh returned (the fields of contracts.TokenResponse the harness keeps)."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: float
+    user_id: str
+
+
+class Session:
+    """One signed-in test user, shared by the virtual users assigned to it."""
+
+    def __init__(self, email: str | None, tokens: Tokens):
+        self.email = email
+        self.access_token = tokens.access_token
+        self.refresh_token = tokens.refresh_token
+        self.expires_at = tokens.expires_at
+        self.user_id = tokens.user_id
+        self.generation = 0  # bumped by every refresh, so a caller can tell "someone already refreshed"
+        self._refresh_lock = Semaphore()
+
+    def __repr__(self) -> str:  # never the token itself
+        return f"Session({self.email or 'pre-minted'}, token={preview(self.access_token)}, generation={self.generation})"
+
+    def expires_within(self, seconds: float, now: float | None = None) -> bool:
+        return self.expires_at - (now if now is not None else time.time()) < seconds
+
+    def refresh(self, refresh_tokens: Callable[[str], Tokens | None], seen_generation: int | None = None) -> bool:
+        """Refresh once, even if many greenlets ask at the same moment; True when the session has a newer token.
+
+        ``seen_generation`` is the generation the caller's failed request used: if another greenlet refreshed since,
+        the caller just retries with the newer token. Refresh tokens rotate, so a second refresh with the old one
+        would be rejected by GoTrue.
+        """
+        with self._refresh_lock:
+            if seen_generation is not None and self.generation != seen_generation:
+                return True
+            if not self.refresh_token:
+                return False  # a pre-minted JWT cannot be refreshed
+            tokens = refresh_tokens(self.refresh_token)
+            if tokens is None:
+                return False
+            self.access_token = tokens.access_token
+            self.refresh_token = tokens.refresh_token or self.refresh_token
+            self.expires_at = tokens.expires_at
+            self.generation += 1
+            return True
+
+
+class SignInLimiter:
+    """A sliding window: at most ``limit`` sign-ins in any ``window_s`` seconds, for this process."""
+
+    def __init__(self, limit: int = SIGN_IN_LIMIT, window_s: float = SIGN_IN_WINDOW_S, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._granted: deque[float] = deque()
+
+    def try_acquire(self) -> bool:
+        now = self._clock()
+        while self._granted and now - self._granted[0] >= self.window_s:
+            self._granted.popleft()
+        if len(self._granted) >= self.limit:
+            return False
+        self._granted.append(now)
+        return True
+
+    def remaining(self) -> int:
+        now = self._clock()
+        return self.limit - sum(1 for granted in self._granted if now - granted < self.window_s)
+
+
+class NoSessionAvailable(Exception):
+    """No session could be minted (sign-in failed or the rate budget is spent) and none exists to share."""
+
+
+class SessionPool:
+    """The process's sessions. ``acquire(index, sign_in)`` returns the session virtual user ``index`` uses."""
+
+    def __init__(self, emails: tuple[str, ...], limiter: SignInLimiter, pool_size: int | None = None,
+                 preminted: tuple[Tokens, ...] = ()):  # fmt: skip
+        self.limiter = limiter
+        self._preminted = preminted
+        self._emails = emails
+        self.size = len(preminted) if preminted else min(len(emails), pool_size or SIGN_IN_BUDGET)
+        self._sessions: list[Session | None] = [Session(None, t) for t in preminted] or [None] * self.size
+        self._mint_locks = [Semaphore() for _ in range(self.size)]
+
+    @property
+    def uses_preminted_tokens(self) -> bool:
+        return bool(self._preminted)
+
+    def minted(self) -> list[Session]:
+        return [session for session in self._sessions if session is not None]
+
+    def acquire(self, index: int, sign_in: Callable[[str], Tokens | None]) -> Session:
+        """The session for virtual user ``index``, signing its test user in on first use.
+
+        When the slot's sign-in fails or the rate budget is spent, an already minted session is shared instead;
+        NoSessionAvailable only when there is none at all.
+        """
+        slot = index % self.size
+        session = self._sessions[slot]
+        if session is not None:
+            return session
+        with self._mint_locks[slot]:  # one sign-in per slot, however many users arrive at once
+            session = self._sessions[slot]
+            if session is None and self.limiter.try_acquire():
+                tokens = sign_in(self._emails[slot])
+                if tokens is not None:
+                    session = self._sessions[slot] = Session(self._emails[slot], tokens)
+        if session is not None:
+            return session
+        others = self.minted()
+        if not others:
+            raise NoSessionAvailable("auth: no session: sign-in failed and no other session exists to share")
+        return others[slot % len(others)]
+
+
+def tokens_from_jwt(token: str) -> Tokens:
+    """A pre-minted session JWT as Tokens: its `sub` and `exp` read without verifying (we hold no secret)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        raise ValueError(f"PP_SESSION_JWTS: {preview(token)} is not a JWT") from None
+    if "sub" not in claims or "exp" not in claims:
+        raise ValueError(f"PP_SESSION_JWTS: {preview(token)} has no sub or exp claim")
+    return Tokens(access_token=token, refresh_token=None, expires_at=float(claims["exp"]), user_id=str(claims["sub"]))
+
+
+_pool: SessionPool | None = None
+_limiter = SignInLimiter()
+
+
+def sign_in_limiter() -> SignInLimiter:
+    """The process's sign-in limiter: every password sign-in, pooled or measured, takes a permit from it."""
+    return _limiter
+
+
+def session_pool(settings: HarnessSettings) -> SessionPool:
+    """The process's pool, built on first use from the settings."""
+    global _pool
+    if _pool is None:
+        preminted = tuple(tokens_from_jwt(token.get_secret_value()) for token in settings.session_jwts)
+        _pool = SessionPool(settings.test_users, _limiter, preminted=preminted)
+    return _pool
+
+
+def reset_for_new_run() -> None:
+    """Forget sessions and permits (tests run several Locust environments in one process)."""
+    global _pool, _limiter
+    _pool = None
+    _limiter = SignInLimiter()
