@@ -11,7 +11,7 @@ Public interface:
     load_intervals(path) -> IntervalSeries      path: the file or the results folder holding it
     IntervalSeries: times, durations, user_counts, endpoints {key: EndpointSeries}, warnings, truncated,
                     total_requests(), total_failures(), merged_histogram(key, start, stop)
-    EndpointSeries: requests, failures, histogram(i), merged(start, stop), percentile_series(qs)
+    EndpointSeries: requests, failures, histogram(i), merged(start, stop), percentile_series(qs, window)
 """
 
 from __future__ import annotations
@@ -56,12 +56,16 @@ class EndpointSeries:
         lo, hi = self.offsets[start], self.offsets[stop]
         return Histogram.from_arrays(self.buckets[lo:hi], self.counts[lo:hi])
 
-    def percentile_series(self, qs: Sequence[float]) -> np.ndarray:
-        """Shape (intervals, len(qs)), ms as floats; NaN where an interval has no timed request (a gap)."""
-        result = np.full((len(self.requests), len(qs)), np.nan)
-        has_samples = np.flatnonzero(self.offsets[1:] > self.offsets[:-1])
-        for index in has_samples:
-            result[index] = self.histogram(int(index)).percentiles(qs)
+    def percentile_series(self, qs: Sequence[float], window: int = 1) -> np.ndarray:
+        """Percentiles of every ``window`` consecutive intervals merged by adding counts (never by averaging
+        percentiles): shape (ceil(intervals / window), len(qs)), ms as floats, NaN where a window has no timed
+        request (a gap, not a zero)."""
+        starts = range(0, len(self.requests), window)
+        result = np.full((len(starts), len(qs)), np.nan)
+        for row, start in enumerate(starts):
+            stop = min(start + window, len(self.requests))
+            if self.offsets[stop] > self.offsets[start]:
+                result[row] = self.merged(start, stop).percentiles(qs)
         return result
 
 
