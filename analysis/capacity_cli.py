@@ -1,0 +1,474 @@
+"""``python -m analysis capacity RESULTS --baseline FILE --output DIR``: the capacity-planning report.
+
+Reads the run's intervals.jsonl (the per-interval histograms), its business_metrics.json and manifest.json, runs the
+pure analysis of analysis/capacity.py and writes ``capacity.md`` (plots beside it in ``capacity_plots/``) and a
+self-contained ``capacity.html`` (the same content, plots embedded as base64 PNG) into DIR.
+
+The report is built once as a small document (sections of paragraphs, bullet lists and tables) and rendered twice,
+so the Markdown and the HTML can never say different things.
+
+Exit codes: 0 the report was written; 5 (run not valid) the report was written but the run had no steady plateau,
+so it answers nothing; 1 bad input (one line, from InputError).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from analysis.baseline import Baseline, load_baseline
+from analysis.capacity import (
+    CapacityAnalysis,
+    CostProjection,
+    Estimate,
+    Headroom,
+    NotEnoughData,
+    UslFit,
+    analyse,
+    discoveries_per_user_hour,
+    headroom,
+    project_cost,
+    user_seconds,
+)
+from analysis.capacity_plots import (
+    draw_errors_vs_users,
+    draw_latency_vs_users,
+    draw_throughput_vs_users,
+    errors_vs_users,
+    latency_vs_users,
+    throughput_vs_users,
+)
+from analysis.errors import InputError
+from analysis.exit_codes import ExitCode
+from analysis.intervals import load_intervals
+from analysis.results import RunResult, load_run
+
+MARKDOWN_FILE = "capacity.md"
+HTML_FILE = "capacity.html"
+PLOTS_FOLDER = "capacity_plots"
+
+# Default monthly budget: the external-API line of ProspectPro's own cost thresholds (API reference section 7.4:
+# monthly budget $270 = Supabase 50 + Vercel 20 + external APIs 200). Cost per discovery is third-party API spend
+# (Google Places, Hunter, NeverBounce, ...), which is exactly what the external-API line pays; Supabase and Vercel
+# are platform costs that do not scale per discovery.
+DEFAULT_MONTHLY_BUDGET_USD = 200.0
+# Default active hours a prospector works per month (22 working days x 8 h): an assumption, stated in the report.
+DEFAULT_ACTIVE_HOURS_PER_MONTH = 176.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", type=Path, help="a results folder of a step-load run (with intervals.jsonl)")
+    parser.add_argument("--baseline", type=Path, required=True, help="SLA baseline (TOML), e.g. baselines/production.toml")
+    parser.add_argument("--output", type=Path, default=None, help="folder for capacity.md/.html (default: RESULTS)")
+    parser.add_argument("--expected-users", type=_positive_int, default=None,
+                        help="expected concurrent users in production: headroom and cost projection")
+    parser.add_argument("--monthly-budget", type=_non_negative_float, default=DEFAULT_MONTHLY_BUDGET_USD,
+                        help=f"monthly third-party API budget in USD (default {DEFAULT_MONTHLY_BUDGET_USD:g}: the "
+                             "external-API line of ProspectPro's cost thresholds)")
+    parser.add_argument("--monthly-discoveries", type=_non_negative_float, default=None,
+                        help="projected discoveries per month (default: the run's discoveries per user-hour x "
+                             "--expected-users x --active-hours-per-month)")
+    parser.add_argument("--active-hours-per-month", type=_non_negative_float, default=DEFAULT_ACTIVE_HOURS_PER_MONTH,
+                        help=f"hours per month a user is active (default {DEFAULT_ACTIVE_HOURS_PER_MONTH:g} = 22 days x 8 h)")
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    results = Path(args.results)
+    if not results.is_dir():
+        raise InputError("not a folder", path=results, hint="give the results folder of a step-load run (results/latest)")
+    series = load_intervals(results)
+    baseline = load_baseline(args.baseline)
+    run_result = load_run(results)
+    analysis = analyse(series, baseline)
+    expected = headroom(args.expected_users, analysis.capacity, analysis.fit) if args.expected_users else None
+    cost = _cost_projection(run_result, series_user_seconds=user_seconds(series), args=args)
+    figures = _figures(analysis, baseline)
+    document = build_document(analysis, baseline, run_result, expected, cost, list(figures), args)
+
+    output = Path(args.output) if args.output else results
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        plots = output / PLOTS_FOLDER
+        plots.mkdir(exist_ok=True)
+        images = {}
+        for name, figure in figures.items():
+            png = _png(figure)
+            (plots / f"{name}.png").write_bytes(png)
+            images[name] = png
+        (output / MARKDOWN_FILE).write_text(render_markdown(document), encoding="utf-8")
+        (output / HTML_FILE).write_text(render_html(document, images), encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write the report ({error.strerror or error})", path=output, hint="choose a writable --output folder") from None
+    print(f"capacity report: {output / MARKDOWN_FILE}, {output / HTML_FILE}")
+    print(document.headline)
+    return ExitCode.RUN_NOT_VALID if not analysis.detection.plateaus else ExitCode.OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be zero or more")
+    return value
+
+
+def _cost_projection(run_result: RunResult, *, series_user_seconds: float, args: argparse.Namespace) -> CostProjection | str:
+    """The projection, or the sentence saying why there is none."""
+    business = run_result.business
+    if business is None:
+        return "no business_metrics.json in the results folder: cost per discovery was not measured."
+    cost_per_discovery = business.derived.get("cost_per_discovery_usd")
+    if cost_per_discovery is None:
+        return "cost per discovery was not measured in this run (no accepted discovery): no projection."
+    if args.monthly_discoveries is not None:
+        return project_cost(cost_per_discovery, args.monthly_budget, args.monthly_discoveries, "given (--monthly-discoveries)")
+    rate = discoveries_per_user_hour(business.counts.get("discovery_accepted", 0), series_user_seconds)
+    if args.expected_users is None or rate is None:
+        return project_cost(cost_per_discovery, args.monthly_budget, None,
+                            "not projected: give --expected-users (or --monthly-discoveries)")
+    monthly = rate * args.expected_users * args.active_hours_per_month
+    source = (f"the run's {rate:.1f} discoveries per user-hour x {args.expected_users} users x "
+              f"{args.active_hours_per_month:g} active h/month (the harness's think times, not measured production behaviour)")
+    return project_cost(cost_per_discovery, args.monthly_budget, monthly, source)
+
+
+def _figures(analysis: CapacityAnalysis, baseline: Baseline) -> dict[str, Figure]:
+    plateaus = analysis.detection.plateaus
+    if not plateaus:
+        return {}
+    return {
+        "throughput_vs_users": draw_throughput_vs_users(throughput_vs_users(analysis)),
+        "p95_vs_users": draw_latency_vs_users(latency_vs_users(plateaus, baseline)),
+        "errors_vs_users": draw_errors_vs_users(errors_vs_users(plateaus, baseline)),
+    }
+
+
+def _png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+# ---- the document -------------------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Image:
+    name: str  # a key of the figures; file capacity_plots/<name>.png
+    caption: str
+
+
+Block = str | list[str] | Table | Image  # a paragraph, a bullet list, a table, a plot
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class Document:
+    title: str
+    headline: str
+    sections: list[Section]
+
+
+def build_document(analysis: CapacityAnalysis, baseline: Baseline, run_result: RunResult, expected: Headroom | None,
+                   cost: CostProjection | str, figure_names: list[str], args: argparse.Namespace) -> Document:
+    manifest = run_result.manifest
+    run_id = manifest.run_id if manifest and manifest.run_id else Path(run_result.source).name
+    sections = [
+        _summary_section(analysis, expected, cost),
+        _run_section(analysis, baseline, run_result),
+        _plateau_section(analysis),
+        _scalability_section(analysis, figure_names),
+        _endpoint_section(analysis, figure_names),
+        _headroom_section(expected, analysis),
+        _cost_section(cost),
+        _method_section(analysis),
+    ]
+    return Document(f"Capacity report: {run_id}", _headline(analysis), sections)
+
+
+def _headline(analysis: CapacityAnalysis) -> str:
+    capacity = analysis.capacity
+    if capacity is None:
+        return "no steady plateau: this run cannot answer capacity questions (see 'What to change')"
+    if capacity.capacity_users is None:
+        text = f"every SLA already breaks at the lowest load tested ({capacity.first_breach_users} users)"
+    elif capacity.lower_bound:
+        text = f"SLA-bound capacity: at least {capacity.capacity_users} users (no SLA broke at any load tested)"
+    else:
+        text = (f"SLA-bound capacity: {capacity.capacity_users} users; first breach at {capacity.first_breach_users} "
+                f"users, bottleneck {capacity.bottleneck}")
+    if isinstance(analysis.fit, UslFit):
+        text += f"; USL peak {analysis.fit.peak_throughput_rps.value:.1f} req/s"
+    return text
+
+
+def _estimate(estimate: Estimate | None, unit: str = "", digits: int = 3) -> str:
+    if estimate is None:
+        return "none (throughput levels off without a peak)"
+    high = "unbounded" if math.isinf(estimate.high) else f"{estimate.high:.{digits}g}"
+    return f"{estimate.value:.{digits}g}{unit} ({estimate.low:.{digits}g} to {high})"
+
+
+def _summary_section(analysis: CapacityAnalysis, expected: Headroom | None, cost: CostProjection | str) -> Section:
+    bullets = [_headline(analysis)]
+    if isinstance(analysis.fit, UslFit):
+        fit = analysis.fit
+        bullets.append(f"Peak throughput (USL): {_estimate(fit.peak_throughput_rps, ' req/s')} at "
+                       f"{_estimate(fit.peak_users, ' users')} concurrent users; knee at {fit.knee_users:.1f} users "
+                       f"({fit.confidence:.0%} intervals)")
+    else:
+        bullets.append(f"Scalability fit: not enough data ({analysis.fit.reason})")
+    if expected is not None:
+        bullets.append(_headroom_sentence(expected))
+    if isinstance(cost, CostProjection) and cost.monthly_cost_usd is not None:
+        bullets.append(_cost_sentence(cost))
+    return Section("Summary", [bullets])
+
+
+def _run_section(analysis: CapacityAnalysis, baseline: Baseline, run_result: RunResult) -> Section:
+    manifest = run_result.manifest
+    facts = [f"results: `{run_result.source}`", f"baseline: {baseline.name}", f"interval length: {analysis.interval_s:g} s"]
+    if manifest is not None and manifest.target:
+        target = manifest.target
+        simulator = target.get("simulator") or {}
+        described = f"target: {target.get('kind', '?')} {target.get('url', '')}".rstrip()
+        if simulator:
+            described += (f" (simulator profile {simulator.get('profile', '?')}, time scale {simulator.get('time_scale', '?')}:"
+                          " latencies are the simulator's, scaled)")
+        facts.append(described)
+    if manifest is not None and manifest.load.workers_lost:
+        facts.append(f"WARNING: {manifest.load.workers_lost} worker(s) lost during the run: plateaus after that are low")
+    if manifest is not None and manifest.generator.cpu_warning:
+        facts.append("WARNING: the load generator ran out of CPU: latencies include the generator's own delay")
+    return Section("The run", [facts])
+
+
+def _plateau_section(analysis: CapacityAnalysis) -> Section:
+    detection = analysis.detection
+    blocks: list[Block] = []
+    if detection.plateaus:
+        rows = []
+        for plateau in sorted(detection.plateaus, key=lambda p: p.users):
+            rows.append([
+                str(plateau.users), f"{plateau.duration_s:.0f}", str(plateau.stop_interval - plateau.first_interval),
+                str(plateau.transient_intervals), f"{plateau.throughput_rps:.1f}", f"{plateau.goodput_rps:.1f}",
+                _percent(plateau.error_rate), "holds" if plateau.sla_holds else "BREACHED",
+                "; ".join(f"{e.key}: {', '.join(e.breaches)}" for e in plateau.breached) or "-",
+            ])
+        blocks.append(Table(["users", "steady s", "intervals", "transients left out", "throughput req/s",
+                             "goodput req/s", "errors", "SLAs", "breaches"], rows))
+    else:
+        blocks.append("No steady plateau was found.")
+    if detection.rejected:
+        blocks.append("Load levels without a usable plateau:")
+        blocks.append([f"{r.users} users ({r.intervals} interval(s)): {r.reason}" for r in detection.rejected])
+    return Section("Plateaus", blocks)
+
+
+def _scalability_section(analysis: CapacityAnalysis, figure_names: list[str]) -> Section:
+    fit = analysis.fit
+    blocks: list[Block] = []
+    if isinstance(fit, NotEnoughData):
+        blocks += ["**Not enough data for a scalability curve.** No curve is drawn rather than one the data cannot carry.",
+                   [f"why: {fit.reason}", f"what to change: {fit.advice}"]]
+    else:
+        blocks.append(f"Universal Scalability Law X(N) = λN / (1 + σ(N−1) + κN(N−1)), fitted to the goodput of "
+                      f"{fit.points} plateaus (up to {fit.max_tested_users} users), R² = {fit.r_squared:.3f}. "
+                      f"Intervals: {fit.confidence:.0%}.")
+        blocks.append(Table(["parameter", "value", "interval", "meaning"], [
+            ["λ", f"{fit.lam.value:.4g}", _interval(fit.lam), "req/s one user drives alone"],
+            ["σ", f"{fit.sigma.value:.4g}", _interval(fit.sigma), "contention (serialised share)"],
+            ["κ", f"{fit.kappa.value:.4g}", _interval(fit.kappa), "coherency (crosstalk) cost"],
+            ["N*", f"{fit.peak_users.value:.3g}" if fit.peak_users else "none", _interval(fit.peak_users),
+             "concurrency at peak throughput"],
+            ["X*", f"{fit.peak_throughput_rps.value:.4g}", _interval(fit.peak_throughput_rps), "peak throughput, req/s"],
+            ["knee", f"{fit.knee_users:.3g}", "-", "X*/λ: where linear scaling would reach the peak"],
+        ]))
+        if fit.notes:
+            blocks.append([f"note: {note}" for note in fit.notes])
+    if "throughput_vs_users" in figure_names:
+        blocks.append(Image("throughput_vs_users", "Throughput against users: plateaus, USL fit and its band"))
+    return Section("Scalability", blocks)
+
+
+def _interval(estimate: Estimate | None) -> str:
+    if estimate is None:
+        return "-"
+    high = "unbounded" if math.isinf(estimate.high) else f"{estimate.high:.4g}"
+    return f"{estimate.low:.4g} to {high}"
+
+
+def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str]) -> Section:
+    rows = []
+    for plateau in sorted(analysis.detection.plateaus, key=lambda p: p.users):
+        for key, endpoint in sorted(plateau.endpoints.items()):
+            rows.append([str(plateau.users), f"`{key}`", str(endpoint.requests),
+                         *(_ms(endpoint.percentiles_ms.get(q)) for q in (0.50, 0.95, 0.99)),
+                         _percent(endpoint.error_rate), endpoint.verdict.value if endpoint.verdict else "no limits",
+                         ", ".join(endpoint.breaches) or "-"])
+    blocks: list[Block] = []
+    capacity = analysis.capacity
+    if capacity is not None and capacity.bottleneck:
+        also = f" (also breaking there: {', '.join(capacity.also_breached)})" if capacity.also_breached else ""
+        blocks.append(f"**Bottleneck:** `{capacity.bottleneck}` breaks first, at {capacity.first_breach_users} users: "
+                      f"{', '.join(capacity.bottleneck_breaches)}{also}.")
+    if rows:
+        blocks.append(Table(["users", "endpoint", "requests", "p50 ms", "p95 ms", "p99 ms", "errors", "verdict", "breaches"], rows))
+    for name, caption in (("p95_vs_users", "p95 against users, SLA lines dashed"), ("errors_vs_users", "Errors against users")):
+        if name in figure_names:
+            blocks.append(Image(name, caption))
+    return Section("Endpoints at each plateau", blocks)
+
+
+def _headroom_sentence(expected: Headroom) -> str:
+    if expected.capacity_users is None:
+        return f"Headroom for {expected.expected_users} expected users: none known (no load tested met every SLA)"
+    at_least = "at least " if expected.lower_bound else ""
+    fraction = expected.headroom_fraction
+    verdict = f"{at_least}{fraction:+.0%} headroom" if fraction >= 0 else f"short by {-fraction:.0%} of the expected load"
+    return (f"Headroom: SLA-bound capacity {at_least}{expected.capacity_users} users against {expected.expected_users} "
+            f"expected: {verdict}")
+
+
+def _headroom_section(expected: Headroom | None, analysis: CapacityAnalysis) -> Section:
+    if expected is None:
+        return Section("Headroom", ["No expected production load given: pass --expected-users N to compare."])
+    blocks: list[Block] = [_headroom_sentence(expected) + "."]
+    if expected.predicted_throughput_rps is not None:
+        blocks.append(f"The USL curve puts the throughput at {expected.expected_users} users at "
+                      f"{expected.predicted_throughput_rps:.1f} req/s.")
+    return Section("Headroom", blocks)
+
+
+def _cost_sentence(cost: CostProjection) -> str:
+    share = cost.budget_share
+    state = "within" if share <= 1 else "OVER"
+    return (f"Monthly third-party cost: ${cost.monthly_cost_usd:,.2f} for {cost.monthly_discoveries:,.0f} discoveries "
+            f"at ${cost.cost_per_discovery_usd:.4f} each: {share:.0%} of the ${cost.monthly_budget_usd:,.0f} budget ({state})")
+
+
+def _cost_section(cost: CostProjection | str) -> Section:
+    if isinstance(cost, str):
+        return Section("Cost projection", [cost])
+    facts = [f"cost per discovery (measured): ${cost.cost_per_discovery_usd:.4f}",
+             f"monthly budget: ${cost.monthly_budget_usd:,.2f} (default: ProspectPro's external-API budget line, API "
+             "reference section 7.4)",
+             f"the budget pays for {cost.discoveries_budget_allows:,.0f} discoveries a month at this cost",
+             f"monthly discoveries: {cost.source_of_volume}"]
+    if cost.monthly_cost_usd is not None:
+        facts.append(_cost_sentence(cost))
+    return Section("Cost projection", [facts])
+
+
+def _method_section(analysis: CapacityAnalysis) -> Section:
+    return Section("How these numbers were made", [[
+        "A plateau is a run of intervals at one user count; intervals at its edges that differ from its settled later "
+        "half (throughput or median latency) are ramp transients and left out; the rest must all be steady.",
+        "Per-endpoint percentiles come from the plateau's interval histograms merged by adding counts.",
+        "SLA verdicts use the gate's own checks (analysis/decide.py) against the baseline; min_rps is not applied to "
+        "plateaus. The SLA-bound capacity is the highest load below the first load that breaks any SLA.",
+        "The USL is fitted to goodput (successful requests/s, HTTP only) with bounded least squares; intervals of the "
+        "parameters come from the covariance (Student t), those of the peak and the band from parameter draws.",
+        f"Intervals are {analysis.interval_s:g} s long; steps should span several of them.",
+    ]])
+
+
+def _ms(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
+# ---- rendering ----------------------------------------------------------------------------------------------------
+def render_markdown(document: Document) -> str:
+    lines = [f"# {document.title}", ""]
+    for section in document.sections:
+        lines += [f"## {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, str):
+                lines += [block, ""]
+            elif isinstance(block, list):
+                lines += [f"- {item}" for item in block] + [""]
+            elif isinstance(block, Table):
+                lines.append("| " + " | ".join(block.header) + " |")
+                lines.append("|" + "---|" * len(block.header))
+                lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in block.rows]
+                lines.append("")
+            else:
+                lines += [f"![{block.caption}]({PLOTS_FOLDER}/{block.name}.png)", ""]
+    return "\n".join(lines)
+
+
+def render_html(document: Document, images: dict[str, bytes]) -> str:
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(document.title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 8px;"
+        "text-align:left}th{background:#f3f3f3}img{max-width:100%}code{background:#f5f5f5}</style></head><body>",
+        f"<h1>{html.escape(document.title)}</h1>",
+    ]
+    for section in document.sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        for block in section.blocks:
+            if isinstance(block, str):
+                parts.append(f"<p>{_inline_html(block)}</p>")
+            elif isinstance(block, list):
+                parts.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in block) + "</ul>")
+            elif isinstance(block, Table):
+                header = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
+                body = "".join("<tr>" + "".join(f"<td>{_inline_html(cell)}</td>" for cell in row) + "</tr>" for row in block.rows)
+                parts.append(f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>")
+            elif block.name in images:
+                encoded = base64.b64encode(images[block.name]).decode("ascii")
+                parts.append(f'<figure><img alt="{html.escape(block.caption)}" src="data:image/png;base64,{encoded}">'
+                             f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _inline_html(text: str) -> str:
+    """The two Markdown inline marks the document uses (`code`, **bold**), everything else escaped."""
+    escaped = html.escape(text)
+    out, code, bold = [], False, False
+    index = 0
+    while index < len(escaped):
+        if escaped.startswith("**", index):
+            out.append("</strong>" if bold else "<strong>")
+            bold, index = not bold, index + 2
+        elif escaped[index] == "`":
+            out.append("</code>" if code else "<code>")
+            code, index = not code, index + 1
+        else:
+            out.append(escaped[index])
+            index += 1
+    return "".join(out)

@@ -1,0 +1,167 @@
+"""The capacity report's plots: for each, one function computes the data (what tests check), one draws it.
+
+Drawing uses ``matplotlib.figure.Figure`` directly (no pyplot, no global state) and nothing here saves a file.
+All x axes are concurrent users; every point is a steady plateau from analysis/capacity.py.
+
+Public interface (data -> drawing):
+    throughput_vs_users(analysis)        -> ThroughputVsUsers  draw_throughput_vs_users
+    latency_vs_users(plateaus, baseline) -> LatencyVsUsers     draw_latency_vs_users
+    errors_vs_users(plateaus, baseline)  -> ErrorsVsUsers      draw_errors_vs_users
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib import colormaps  # the colour-map registry, not pyplot: no global figure state
+from matplotlib.figure import Figure
+
+from analysis.baseline import Baseline
+from analysis.capacity import CapacityAnalysis, Plateau, UslFit, plateau_table, usl_band
+
+CURVE_POINTS = 200
+FIGURE_SIZE = (8.0, 4.5)
+
+
+@dataclass(frozen=True)
+class ThroughputVsUsers:
+    users: np.ndarray
+    throughput_rps: np.ndarray
+    goodput_rps: np.ndarray
+    curve_users: np.ndarray | None  # None: no USL fit to draw
+    curve_rps: np.ndarray | None
+    band_low: np.ndarray | None
+    band_high: np.ndarray | None
+    peak_users: float | None
+    peak_rps: float | None
+    knee_users: float | None
+    capacity_users: int | None
+    capacity_is_lower_bound: bool  # no tested load broke an SLA: the capacity is "at least"
+    confidence: float | None
+
+
+def throughput_vs_users(analysis: CapacityAnalysis) -> ThroughputVsUsers:
+    table = plateau_table(analysis.detection.plateaus)
+    fit = analysis.fit if isinstance(analysis.fit, UslFit) else None
+    capacity_users = analysis.capacity.capacity_users if analysis.capacity else None
+    lower_bound = bool(analysis.capacity and analysis.capacity.lower_bound)
+    if fit is None:
+        return ThroughputVsUsers(table["users"], table["throughput_rps"], table["goodput_rps"], None, None, None, None,
+                                 None, None, None, capacity_users, lower_bound, None)
+    # Draw the curve a little past the tested loads (and past its peak, when that is close) so its shape shows.
+    right_edge = max(float(table["users"].max()) * 1.2, (fit.peak_users.value * 1.1) if fit.peak_users else 0.0)
+    right_edge = min(right_edge, float(table["users"].max()) * 2.0)
+    grid = np.linspace(1.0, right_edge, CURVE_POINTS)
+    low, high = usl_band(fit, grid)
+    return ThroughputVsUsers(
+        users=table["users"], throughput_rps=table["throughput_rps"], goodput_rps=table["goodput_rps"],
+        curve_users=grid, curve_rps=fit.curve(grid), band_low=low, band_high=high,
+        peak_users=fit.peak_users.value if fit.peak_users else None, peak_rps=fit.peak_throughput_rps.value,
+        knee_users=fit.knee_users, capacity_users=capacity_users, capacity_is_lower_bound=lower_bound,
+        confidence=fit.confidence,
+    )
+
+
+def draw_throughput_vs_users(data: ThroughputVsUsers) -> Figure:
+    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    if data.curve_users is not None:
+        axes.fill_between(data.curve_users, data.band_low, data.band_high, color="#90caf9", alpha=0.5,
+                          label=f"USL {data.confidence:.0%} band")
+        axes.plot(data.curve_users, data.curve_rps, color="#1565c0", label="USL fit")
+        axes.axhline(data.peak_rps, color="#1565c0", linestyle=":", linewidth=1, label=f"peak {data.peak_rps:.1f} req/s")
+        axes.axvline(data.knee_users, color="#6a1b9a", linestyle="--", linewidth=1, label=f"knee {data.knee_users:.1f} users")
+    axes.plot(data.users, data.throughput_rps, "o", color="#757575", markersize=4, label="throughput (all)")
+    axes.plot(data.users, data.goodput_rps, "o", color="#000000", label="goodput (successful)")
+    if data.capacity_users is not None:
+        axes.axvline(data.capacity_users, color="#2e7d32", linestyle="-", linewidth=1.5,
+                     label=f"SLA-bound capacity {'≥ ' if data.capacity_is_lower_bound else ''}{data.capacity_users} users")
+    axes.set(title="Throughput against concurrent users", xlabel="concurrent users", ylabel="requests / s")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
+    return figure
+
+
+@dataclass(frozen=True)
+class LatencyVsUsers:
+    users: np.ndarray
+    p95_ms: dict[str, np.ndarray]  # endpoint -> p95 per plateau (NaN where the endpoint had no requests)
+    p95_limit_ms: dict[str, float]  # endpoint -> its p95 SLA, for the endpoints that have one
+
+
+def latency_vs_users(plateaus: Sequence[Plateau], baseline: Baseline | None) -> LatencyVsUsers:
+    ordered = sorted(plateaus, key=lambda p: p.users)
+    keys = sorted({key for p in ordered for key in p.endpoints})
+    p95 = {key: np.array([_p95(p, key) for p in ordered], dtype=np.float64) for key in keys}
+    limits = {}
+    if baseline is not None:
+        limits = {key: baseline.limits_for(key).p95_ms for key in keys if baseline.limits_for(key).p95_ms is not None}
+    return LatencyVsUsers(np.array([p.users for p in ordered], dtype=np.float64), p95, limits)
+
+
+def _p95(plateau: Plateau, key: str) -> float:
+    endpoint = plateau.endpoints.get(key)
+    value = endpoint.percentiles_ms.get(0.95) if endpoint else None
+    return float(value) if value is not None else np.nan
+
+
+def draw_latency_vs_users(data: LatencyVsUsers) -> Figure:
+    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    colours = _colours(len(data.p95_ms))
+    for colour, (key, values) in zip(colours, data.p95_ms.items()):
+        axes.plot(data.users, values, "o-", color=colour, markersize=3, label=key)
+        if key in data.p95_limit_ms:
+            axes.axhline(data.p95_limit_ms[key], color=colour, linestyle="--", linewidth=1)
+    axes.set(title="p95 latency against concurrent users (dashed: p95 SLA)", xlabel="concurrent users", ylabel="p95 (ms)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="x-small", loc="upper left")
+    return figure
+
+
+@dataclass(frozen=True)
+class ErrorsVsUsers:
+    users: np.ndarray
+    error_rate: np.ndarray  # all HTTP requests of the plateau
+    by_endpoint: dict[str, np.ndarray]  # only endpoints that failed at some plateau
+    fail_ratio_limit: float | None  # the baseline's default error-rate SLA
+
+
+def errors_vs_users(plateaus: Sequence[Plateau], baseline: Baseline | None) -> ErrorsVsUsers:
+    ordered = sorted(plateaus, key=lambda p: p.users)
+    table = plateau_table(ordered)
+    failing = sorted({key for p in ordered for key, e in p.endpoints.items() if e.failures})
+    by_endpoint = {
+        key: np.array([p.endpoints[key].error_rate if key in p.endpoints else np.nan for p in ordered], dtype=np.float64)
+        for key in failing
+    }
+    limit = baseline.defaults.fail_ratio if baseline is not None else None
+    return ErrorsVsUsers(table["users"], table["error_rate"], by_endpoint, limit)
+
+
+def draw_errors_vs_users(data: ErrorsVsUsers) -> Figure:
+    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
+    axes = figure.add_subplot()
+    axes.plot(data.users, data.error_rate * 100, "o-", color="#000000", label="all requests")
+    for colour, (key, values) in zip(_colours(len(data.by_endpoint)), data.by_endpoint.items()):
+        axes.plot(data.users, values * 100, "o--", color=colour, markersize=3, label=key)
+    if data.fail_ratio_limit is not None:
+        axes.axhline(data.fail_ratio_limit * 100, color="#c62828", linestyle="--", linewidth=1,
+                     label=f"SLA {data.fail_ratio_limit:.1%}")
+    axes.set(title="Errors against concurrent users", xlabel="concurrent users", ylabel="failed requests (%)")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="x-small", loc="upper left")
+    return figure
+
+
+def _colours(count: int) -> list:
+    palette = colormaps["tab20"]
+    return [palette(i % 20) for i in range(count)]
