@@ -1,0 +1,120 @@
+"""`python -m analysis capacity`: the report files, the plots' data, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.baseline import load_baseline
+from analysis.capacity import analyse
+from analysis.capacity_plots import errors_vs_users, latency_vs_users, throughput_vs_users
+from analysis.cli import main
+from analysis.exit_codes import ExitCode
+from analysis.intervals import load_intervals
+from synthetic import ENDPOINT, step_run, usl, write_intervals
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASELINE = Path(__file__).with_name("capacity_baseline.toml")
+LEVELS = [2, 4, 6, 8, 10, 12, 14, 16]
+
+
+def _results_folder(tmp_path: Path, rows, business: dict | None = None) -> Path:
+    folder = tmp_path / "run"
+    write_intervals(folder, rows)
+    (folder / "locust.json").write_text("[]", encoding="utf-8")
+    if business is not None:
+        (folder / "business_metrics.json").write_text(json.dumps(business), encoding="utf-8")
+    return folder
+
+
+BUSINESS = {"schema_version": 1, "counts": {"discovery_accepted": 120}, "costs_usd": {},
+            "derived": {"cost_per_discovery_usd": 0.05}}
+
+
+def test_report_files_say_the_capacity_and_embed_the_plots(tmp_path, capsys):
+    # Latency N / X(N) with X from the USL: its p95 first passes the 180 ms limit at 16 users; 10 % errors from
+    # 12 users on break the 1 % error SLA earlier, so the capacity is 10 users.
+    rows = step_run(LEVELS, usl(20.0, 0.05, 0.005), failure_rate=lambda users: 0.1 if users >= 12 else 0.0)
+    folder = _results_folder(tmp_path, rows, BUSINESS)
+    output = tmp_path / "report"
+    code = main(["capacity", str(folder), "--baseline", str(BASELINE), "--output", str(output),
+                 "--expected-users", "5", "--monthly-budget", "100"])
+    assert code == ExitCode.OK
+    markdown = (output / "capacity.md").read_text(encoding="utf-8")
+    assert "SLA-bound capacity: 10 users; first breach at 12 users, bottleneck " + ENDPOINT in markdown
+    assert re.search(r"Peak throughput \(USL\): 1\d\d req/s", markdown)
+    assert "+100% headroom" in markdown  # 10 users of capacity against 5 expected
+    assert "$0.0500" in markdown and "of the $100 budget" in markdown
+    for name in ("throughput_vs_users", "p95_vs_users", "errors_vs_users"):
+        assert (output / "capacity_plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
+        assert f"capacity_plots/{name}.png" in markdown
+    page = (output / "capacity.html").read_text(encoding="utf-8")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 3 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "<code>" + ENDPOINT + "</code>" in page and "src=\"capacity_plots" not in page
+    assert "SLA-bound capacity: 10 users" in capsys.readouterr().out
+
+
+def test_a_run_without_plateaus_writes_an_honest_report_and_exits_5(tmp_path):
+    rows = step_run(list(range(1, 16)), usl(20.0, 0.05, 0.005), intervals_per_step=1, transient=False)
+    folder = _results_folder(tmp_path, rows)
+    assert main(["capacity", str(folder), "--baseline", str(BASELINE)]) == ExitCode.RUN_NOT_VALID
+    markdown = (folder / "capacity.md").read_text(encoding="utf-8")
+    assert "Not enough data" in markdown and "what to change:" in markdown
+    assert "no business_metrics.json" in markdown
+    assert "![" not in markdown  # no curve the data cannot carry
+
+
+def test_too_few_plateaus_give_not_enough_data_but_still_a_capacity(tmp_path):
+    folder = _results_folder(tmp_path, step_run([2, 4, 6], usl(20.0, 0.05, 0.005)))
+    assert main(["capacity", str(folder), "--baseline", str(BASELINE)]) == ExitCode.OK
+    markdown = (folder / "capacity.md").read_text(encoding="utf-8")
+    assert "at least 6 users" in markdown
+    assert "Not enough data" in markdown and "at least 4" in markdown and "--steps" in markdown
+
+
+def test_plot_data_matches_the_analysis(tmp_path):
+    series = load_intervals(write_intervals(tmp_path, step_run(LEVELS, usl(20.0, 0.05, 0.005))))
+    baseline = load_baseline(BASELINE)
+    analysis = analyse(series, baseline)
+    data = throughput_vs_users(analysis)
+    assert list(data.users) == LEVELS
+    assert np.all(data.band_low <= data.curve_rps + 1e-9) and np.all(data.curve_rps <= data.band_high + 1e-9)
+    assert data.peak_rps == analysis.fit.peak_throughput_rps.value
+    assert (data.capacity_users, data.capacity_is_lower_bound) == (analysis.capacity.capacity_users, False)
+    latency = latency_vs_users(analysis.detection.plateaus, baseline)
+    assert latency.p95_limit_ms == {ENDPOINT: 180}
+    assert list(latency.p95_ms[ENDPOINT]) == [p.endpoints[ENDPOINT].percentiles_ms[0.95] for p in analysis.detection.plateaus]
+    errors = errors_vs_users(analysis.detection.plateaus, baseline)
+    assert list(errors.error_rate) == [0.0] * len(LEVELS) and errors.by_endpoint == {}
+
+
+@pytest.mark.parametrize(
+    ("make_input", "message"),
+    [
+        (lambda tmp: tmp / "missing", "not a folder"),
+        (lambda tmp: tmp, "intervals.jsonl: file not found"),
+        (lambda tmp: (tmp / "intervals.jsonl").write_text("{not json\n") and tmp, "line 1: invalid JSON"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(tmp_path, make_input, message):
+    folder = make_input(tmp_path)
+    completed = subprocess.run([sys.executable, "-m", "analysis", "capacity", str(folder), "--baseline", str(BASELINE)],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error: ") and message in completed.stderr
+    assert len(completed.stderr.strip().splitlines()) == 1 and "Traceback" not in completed.stderr
+
+
+def test_bad_flag_values_are_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["capacity", str(tmp_path), "--baseline", str(BASELINE), "--expected-users", "0"])
+    assert exit_info.value.code == ExitCode.USAGE
+    assert "--expected-users" in capsys.readouterr().err
