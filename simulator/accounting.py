@@ -1,0 +1,45 @@
+"""What the simulator served, per endpoint and status, so tests can prove the harness lost nothing.
+
+The key is `"<METHOD> <path>"` with the query string dropped, except GoTrue's token endpoint, which keeps
+`?grant_type=<x>` because sign-in and refresh are different requests there. A request counts once its response
+(of any status, even a deliberately malformed body) has been written to the socket; a connection reset counts
+nothing. Admin endpoints are never counted.
+"""
+
+from __future__ import annotations
+
+from simulator.httpserver import Request, Response
+
+TOKEN_PATH = "/auth/v1/token"
+ADMIN_PREFIX = "/__admin/"
+
+
+def accounting_key(request: Request) -> str:
+    if request.path == TOKEN_PATH:
+        return f"{request.method} {TOKEN_PATH}?grant_type={request.param('grant_type') or ''}"
+    return f"{request.method} {request.path}"
+
+
+class Accounting:
+    def __init__(self) -> None:
+        self._served: dict[str, dict[int, int]] = {}
+        self.total = 0
+
+    def on_sent(self, request: Request, response: Response) -> None:
+        if request.path.startswith(ADMIN_PREFIX):
+            return
+        key = accounting_key(request)
+        by_status = self._served.get(key)
+        if by_status is None:
+            by_status = self._served[key] = {}
+        by_status[response.status] = by_status.get(response.status, 0) + 1
+        self.total += 1
+
+    def snapshot(self) -> dict:
+        served = {key: {str(status): count for status, count in sorted(by_status.items())}
+                  for key, by_status in sorted(self._served.items())}
+        return {"served": served, "total": self.total}
+
+    def reset(self) -> None:
+        self._served = {}
+        self.total = 0

@@ -1,0 +1,213 @@
+"""Routing and the per-request pipeline: faults -> capacity gate -> endpoint -> simulated latency -> faults.
+
+Routing is a dict lookup on (method, path) first; only paths not seen before are resolved by prefix (edge function
+slugs, PostgREST tables), and known routes are then cached. Every ProspectPro endpoint belongs to an endpoint class
+(latency distribution and concurrency gate) and a group (which faults apply: auth, rest, functions).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import Callable
+
+import gevent
+
+from simulator import edge
+from simulator.accounting import Accounting
+from simulator.admin import Admin
+from simulator.authtest import serve_test_new_auth
+from simulator.capacity import Gate
+from simulator.config import SimulatorConfig
+from simulator.discovery import Discovery, GooglePlaces
+from simulator.edge import CORS_HEADERS, AuthFailure
+from simulator.enrichment import enrich
+from simulator.export import export
+from simulator.faults import Faults, gateway_response
+from simulator.gotrue import GoTrue
+from simulator.httpserver import ConnectionReset, Request, Response
+from simulator.jsonbody import json_response
+from simulator.latency import LatencyModel
+from simulator.postgrest import PostgREST
+from simulator.profiles import Model
+from simulator.seed import seed, seeded_at
+from simulator.store import Store
+
+ADMIN_PREFIX = "/__admin/"
+FUNCTIONS_PREFIX = "/functions/v1/"
+REST_PREFIX = "/rest/v1/"
+ROUTE_CACHE_LIMIT = 10_000
+HIGHLIGHT_HEADERS = ("x-highlight-request", "x-highlight-trace", "x-highlight-session", "x-highlight-project",
+                     "x-highlight-user", "x-highlight-origin")
+FUNCTION_NOT_FOUND = {"code": "NOT_FOUND", "message": "Requested function was not found"}
+NO_ROUTE = {"message": "no Route matched with those values"}  # Kong, for paths outside the Supabase API
+
+
+class Work:
+    """What an endpoint handler may ask of the pipeline: the getUser hop, and how many rows it handled."""
+
+    __slots__ = ("items", "_simulator", "_request", "_endpoint_class")
+
+    def __init__(self, simulator: "Simulator", request: Request, endpoint_class: str):
+        self.items = 0
+        self._simulator = simulator
+        self._request = request
+        self._endpoint_class = endpoint_class
+
+    def authenticate(self, authorization: str | None | type = ...) -> edge.AuthContext | AuthFailure:
+        """`authenticateRequest`: one GoTrue getUser round trip (its latency) when there is a bearer to check."""
+        simulator = self._simulator
+        header = self._request.headers.get("authorization") if authorization is ... else authorization
+        if header and header[:7].lower() == "bearer " and not self.fixed_service_time:
+            delay = simulator.latency.seconds("auth-user", simulator.faults.profile)
+            if delay:
+                gevent.sleep(delay)
+        return edge.authenticate(simulator.gotrue, header)
+
+    @property
+    def fixed_service_time(self) -> bool:
+        """--service-time replaces the whole model of the function's work (no hop, no third-party quota)."""
+        return self._simulator.latency.has_fixed_service_time(self._endpoint_class)
+
+
+Route = tuple[str | None, str, Callable[[Request, Work], Response]]
+
+
+class Simulator:
+    def __init__(self, config: SimulatorConfig, model: Model):
+        self.config = config
+        self.model = model
+        # Separate streams, so that e.g. latency draws never shift the seeded ids and rows.
+        ids_rng = random.Random(f"ids-{config.seed}")
+        self._data_rng = random.Random(f"data-{config.seed}")
+        self.store = Store()
+        self.gotrue = GoTrue(config, ids_rng, issuer="http://127.0.0.1/auth/v1", seeded_at=seeded_at())
+        self.seeded_campaigns = seed(self.store, self.gotrue, ids_rng)
+        self.postgrest = PostgREST(config, self.store, self.gotrue)
+        self.latency = LatencyModel(model, random.Random(f"latency-{config.seed}"), config.time_scale,
+                                    config.service_time_ms)
+        queue_timeout = max(model.queue.queue_timeout_s * config.time_scale, 0.001)
+        self.gates = {
+            name: Gate(config.capacity.get(name, capacity.concurrency), model.queue.queue_limit, queue_timeout)
+            for name, capacity in model.capacity.items()
+        }
+        places = model.google_places
+        self.google = GooglePlaces(places.queries_per_second, places.burst, places.max_wait_s, config.time_scale)
+        self.faults = Faults(config.profile, model.profiles[config.profile], random.Random(f"faults-{config.seed}"),
+                             config.time_scale)
+        self.discovery = Discovery(self.store, ids_rng, self.google, model.job, config.job_time_scale,
+                                   self.gotrue.new_uuid, failure_rate=lambda: self.faults.profile.job_failure_rate)
+        self.accounting = Accounting()
+        self.admin = Admin(config.admin_token, self)
+        self.profile_names = list(model.profiles)
+        self.switch_profile(config.profile)
+        self._routes: dict[tuple[str, str], Route] = {
+            ("POST", "/auth/v1/token"): ("auth-token", "auth", lambda r, w: self.gotrue.token(r)),
+            ("GET", "/auth/v1/user"): ("auth-user", "auth", lambda r, w: self.gotrue.get_user(r)),
+            ("POST", "/auth/v1/admin/users"): ("auth-admin", "auth", lambda r, w: self.gotrue.admin_create_user(r)),
+        }
+        self._functions = {
+            "business-discovery-background": self._discovery_background,
+            "business-discovery-optimized": self._discovery_optimized,
+            "enrichment-orchestrator": lambda r, w: enrich(r, w.authenticate, self._data_rng),
+            "campaign-export-user-aware": self._export,
+            "test-new-auth": lambda r, w: serve_test_new_auth(r, w.authenticate, self.store),
+        }
+
+    # --- admin controls ------------------------------------------------------------------------------------------
+    def stats(self) -> dict:
+        return self.accounting.snapshot()
+
+    def reset_stats(self) -> None:
+        self.accounting.reset()
+
+    def current_profile(self) -> tuple[str, str]:
+        return self.faults.name, self.faults.profile.description
+
+    def switch_profile(self, name: str) -> None:
+        profile = self.model.profiles[name]
+        self.faults.activate(name, profile)
+        self.gotrue.jwt_ttl_s = profile.jwt_ttl_s or self.config.jwt_ttl_s
+        self.google.set_rate(profile.google_queries_per_second or self.model.google_places.queries_per_second)
+
+    # --- the pipeline ----------------------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        if request.path.startswith(ADMIN_PREFIX):
+            return self.admin.handle(request)
+        route = self._routes.get((request.method, request.path)) or self._resolve(request)
+        endpoint_class, group, handler = route
+        faults = self.faults
+        if faults.profile.connection_reset:
+            raise ConnectionReset()
+        early = faults.before(group)
+        if early is not None:
+            return early
+        if endpoint_class is None:  # CORS preflight, unknown function or path: answered at once
+            return handler(request, None)
+        gate = self.gates[endpoint_class]
+        refused = gate.enter()
+        if refused:
+            return gateway_response(refused)
+        try:
+            work = Work(self, request, endpoint_class)
+            response = handler(request, work)
+            delay = self.latency.seconds(endpoint_class, faults.profile, work.items)
+            if delay:
+                gevent.sleep(delay)
+        finally:
+            gate.leave()
+        return faults.after(group, response)
+
+    def on_sent(self, request: Request, response: Response) -> None:
+        self.accounting.on_sent(request, response)
+        if self.config.verbose:
+            print(f"{request.method} {request.target} {response.status}", file=sys.stderr, flush=True)
+
+    def _resolve(self, request: Request) -> Route:
+        path = request.path
+        route: Route | None = None
+        if path.startswith(FUNCTIONS_PREFIX):
+            slug = path[len(FUNCTIONS_PREFIX):]
+            handler = self._functions.get(slug)
+            if handler is None:
+                return None, "functions", lambda r, w: json_response(404, FUNCTION_NOT_FOUND)
+            if request.method == "OPTIONS":
+                route = (None, "functions", lambda r, w: edge.preflight())
+            else:
+                route = (slug, "functions", handler)
+        elif path.startswith(REST_PREFIX):
+            name = path[len(REST_PREFIX):]
+            if name.startswith("rpc/"):
+                route = ("rest", "rest", lambda r, w, fn=name[4:]: self.postgrest.rpc(r, fn))
+            elif "/" not in name:
+                route = ("rest", "rest", lambda r, w, table=name: self.postgrest.handle(r, table))
+        if route is None:
+            return None, "auth" if path.startswith("/auth/") else "rest", lambda r, w: json_response(404, NO_ROUTE)
+        if len(self._routes) < ROUTE_CACHE_LIMIT:
+            self._routes[(request.method, path)] = route
+        return route
+
+    # --- edge function adapters -------------------------------------------------------------------------------------
+    def _discovery_background(self, request: Request, work: Work) -> Response:
+        auth = work.authenticate()
+        if isinstance(auth, AuthFailure):
+            return json_response(401, {"success": False, "error": auth.error, "diagnostics": auth.diagnostics()},
+                                 headers=CORS_HEADERS)
+        return self.discovery.submit(request.body, auth)
+
+    def _discovery_optimized(self, request: Request, work: Work) -> Response:
+        highlight = {name[len("x-highlight-"):]: request.headers[name] for name in HIGHLIGHT_HEADERS
+                     if name in request.headers}
+        echoed = [(name, request.headers[name]) for name in HIGHLIGHT_HEADERS if name in request.headers]
+        auth = work.authenticate()
+        if isinstance(auth, AuthFailure):
+            return json_response(401, {"success": False, "error": auth.error, "highlight": highlight},
+                                 headers=[*CORS_HEADERS, *echoed])
+        return self.discovery.optimized(request.body, highlight, echoed, google_quota=not work.fixed_service_time)
+
+    def _export(self, request: Request, work: Work) -> Response:
+        auth = work.authenticate()
+        if isinstance(auth, AuthFailure):
+            return json_response(401, {"success": False, "error": auth.error}, headers=CORS_HEADERS)
+        response, work.items = export(request, auth, self.store)
+        return response

@@ -1,0 +1,43 @@
+"""Start-up: validate flags and the model file, bind, seed, print the ready line, serve until SIGTERM/SIGINT.
+
+Every problem before serving is one line on stderr and exit 1 (argparse's own usage errors exit 2).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import gevent
+
+from simulator.app import Simulator
+from simulator.config import ConfigError, parse_config
+from simulator.httpserver import make_server
+from simulator.profiles import ModelFileError, load_model
+
+READY_LINE = "prospectpro-simulator ready url={url} profile={profile} seed={seed} time_scale={time_scale}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        model = load_model()
+        config = parse_config(argv, set(model.profiles))
+    except (ModelFileError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    simulator = Simulator(config, model)
+    try:
+        server = make_server(config.host, config.port, simulator.handle, simulator.on_sent)
+    except OSError as error:
+        print(f"error: --host/--port: cannot listen on {config.host}:{config.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 1
+    url = f"http://{config.host}:{server.server_port}"
+    simulator.gotrue.issuer = f"{url}/auth/v1"
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, server.stop)
+    server.start()
+    print(READY_LINE.format(url=url, profile=config.profile, seed=config.seed, time_scale=config.time_scale),
+          flush=True)
+    server.serve_forever()
+    return 0

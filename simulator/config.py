@@ -1,0 +1,150 @@
+"""Command-line flags -> one immutable SimulatorConfig. Bad values raise ConfigError with a one-line message."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+
+from simulator.profiles import ENDPOINT_CLASSES, EDGE_FUNCTIONS
+
+# `--capacity rest=N` / `--capacity auth=N` are the documented spellings for PostgREST and GoTrue; `auth` means
+# the two classes a load test hits (sign-in/refresh and getUser).
+CAPACITY_ALIASES = {"auth": ("auth-token", "auth-user")}
+
+DEFAULT_ADMIN_TOKEN = "sim-admin-token"
+DEFAULT_PUBLISHABLE_KEY = "sb_publishable_simulator"
+DEFAULT_SERVICE_ROLE_KEY = "sb_secret_simulator"
+
+
+class ConfigError(Exception):
+    """A flag value the simulator cannot use; str() is the one line printed before exiting 1."""
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """N requests per SECONDS, e.g. GoTrue's 30 sign-ins per 300 s per IP."""
+
+    requests: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    profile: str = "healthy"
+    seed: int = 1
+    time_scale: float = 1.0
+    job_time_scale: float = 1.0
+    capacity: dict[str, int] = field(default_factory=dict)  # endpoint class -> concurrency
+    service_time_ms: dict[str, float] = field(default_factory=dict)  # endpoint class -> fixed ms (real time)
+    signin_rate_limit: RateWindow = RateWindow(30, 300.0)
+    refresh_rate_limit: RateWindow = RateWindow(150, 300.0)
+    admin_token: str = DEFAULT_ADMIN_TOKEN
+    publishable_key: str = DEFAULT_PUBLISHABLE_KEY
+    service_role_key: str = DEFAULT_SERVICE_ROLE_KEY
+    jwt_ttl_s: int = 3600
+    users: int = 50
+    verbose: bool = False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="The embedded ProspectPro stand-in (GoTrue, edge functions, PostgREST) on 127.0.0.1.",
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add("--port", default="0", help="port; 0 picks a free one, printed in the ready line (default 0)")
+    add("--profile", default="healthy", help="fault profile from simulator/profiles.toml (default healthy)")
+    add("--seed", default="1", help="seed for ids, seeded data and latency draws (default 1)")
+    add("--time-scale", default="1.0", help="multiplies every simulated latency and job duration (default 1.0)")
+    add("--job-time-scale", default=None, help="multiplies only background job durations (default: --time-scale)")
+    add("--capacity", action="append", default=[], metavar="FUNCTION=N",
+        help="concurrent executions of FUNCTION (edge function slug, rest or auth); repeatable")
+    add("--service-time", action="append", default=[], metavar="FUNCTION=MS",
+        help="fixed service time of FUNCTION in real ms (not scaled); peak throughput = N / service time")
+    add("--signin-rate-limit", default="30/300", metavar="N/SECONDS", help="GoTrue sign-ins per IP (default 30/300)")
+    add("--refresh-rate-limit", default="150/300", metavar="N/SECONDS",
+        help="GoTrue token refreshes per IP (default 150/300)")
+    add("--admin-token", default=DEFAULT_ADMIN_TOKEN, help="bearer token for /__admin/* (default sim-admin-token)")
+    add("--publishable-key", default=DEFAULT_PUBLISHABLE_KEY, help="apikey clients must send")
+    add("--service-role-key", default=DEFAULT_SERVICE_ROLE_KEY, help="key for /auth/v1/admin/users")
+    add("--jwt-ttl", default="3600", metavar="SECONDS", help="access token lifetime (default 3600)")
+    add("--users", default="50", metavar="N", help="seeded users loadtest-1..N@prospectpro.test (default 50)")
+    add("--verbose", action="store_true", help="log one line per request to stderr")
+    return parser
+
+
+def _number(flag: str, text: str, kind: type, minimum: float, *, exclusive: bool = False) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a valid {kind.__name__}") from None
+    if value != value or value in (float("inf"), float("-inf")):  # NaN or infinite
+        raise ConfigError(f"{flag}: {text!r} must be a finite number")
+    if value < minimum or (exclusive and value == minimum):
+        relation = "greater than" if exclusive else "at least"
+        raise ConfigError(f"{flag}: {text!r} must be {relation} {minimum:g}")
+    return value
+
+
+def _rate_window(flag: str, text: str) -> RateWindow:
+    count, slash, seconds = text.partition("/")
+    if not slash:
+        raise ConfigError(f"{flag}: {text!r} must look like N/SECONDS, e.g. 30/300")
+    return RateWindow(int(_number(flag, count, int, 1)), float(_number(flag, seconds, float, 0, exclusive=True)))
+
+
+def _function_values(flag: str, items: list[str], kind: type, minimum: float, exclusive: bool) -> dict:
+    values: dict = {}
+    known = ", ".join((*EDGE_FUNCTIONS, "rest", "auth"))
+    for item in items:
+        name, equals, text = item.partition("=")
+        if not equals:
+            raise ConfigError(f"{flag}: {item!r} must look like FUNCTION=VALUE")
+        if name in CAPACITY_ALIASES:
+            classes = CAPACITY_ALIASES[name]
+        elif name in ENDPOINT_CLASSES:
+            classes = (name,)
+        else:
+            raise ConfigError(f"{flag}: unknown function {name!r}; use one of {known}")
+        value = _number(f"{flag} {name}", text, kind, minimum, exclusive=exclusive)
+        for endpoint_class in classes:
+            values[endpoint_class] = value
+    return values
+
+
+def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorConfig:
+    args = build_parser().parse_args(argv)
+    if args.profile not in known_profiles:
+        raise ConfigError(f"--profile: unknown profile {args.profile!r}; choose one of {', '.join(sorted(known_profiles))}")
+    time_scale = float(_number("--time-scale", args.time_scale, float, 0))
+    job_time_scale = (
+        time_scale if args.job_time_scale is None else float(_number("--job-time-scale", args.job_time_scale, float, 0))
+    )
+    for flag, secret in (("--admin-token", args.admin_token), ("--publishable-key", args.publishable_key),
+                         ("--service-role-key", args.service_role_key)):
+        if not secret or any(ch.isspace() for ch in secret):
+            raise ConfigError(f"{flag}: must be a non-empty value without spaces")
+    port = int(_number("--port", args.port, int, 0))
+    if port > 65535:
+        raise ConfigError(f"--port: {args.port!r} must be at most 65535")
+    return SimulatorConfig(
+        host=args.host,
+        port=port,
+        profile=args.profile,
+        seed=int(_number("--seed", args.seed, int, 0)),
+        time_scale=time_scale,
+        job_time_scale=job_time_scale,
+        capacity=_function_values("--capacity", args.capacity, int, 1, exclusive=False),
+        service_time_ms=_function_values("--service-time", args.service_time, float, 0, exclusive=True),
+        signin_rate_limit=_rate_window("--signin-rate-limit", args.signin_rate_limit),
+        refresh_rate_limit=_rate_window("--refresh-rate-limit", args.refresh_rate_limit),
+        admin_token=args.admin_token,
+        publishable_key=args.publishable_key,
+        service_role_key=args.service_role_key,
+        jwt_ttl_s=int(_number("--jwt-ttl", args.jwt_ttl, int, 1)),
+        users=int(_number("--users", args.users, int, 1)),
+        verbose=args.verbose,
+    )

@@ -1,0 +1,329 @@
+"""Business discovery: the background function with its job state machine, and the synchronous optimized function.
+
+Reference §3.1 and §3.3. The background job walks the reference's stage/progress table on `discovery_jobs`,
+writes the campaign when the job starts and the leads at the end, and ends `completed` or `failed` (a failed job
+leaves its campaign `processing`, as the real one does).
+
+Code-faithful cost note: the job's internal call to enrichment-orchestrator carries the service-role key, which
+`getUser` cannot resolve, so in ProspectPro's code it is answered 401 and each lead keeps only its $0.02
+validation cost (reference §3.1, "Inference"). The simulator reproduces that; paid enrichment happens only when a
+client calls enrichment-orchestrator itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+
+import gevent
+
+from simulator.capacity import TokenBucket
+from simulator.costs import VALIDATION_COST, resolve_tier
+from simulator.edge import CORS_HEADERS, AuthContext
+from simulator.httpserver import Response
+from simulator.jsonbody import iso_now, json_response, parse_json_object, pg_timestamp
+from simulator.profiles import JobDuration
+from simulator.store import Store
+from simulator.synthetic import base36, business_candidates, campaign_id, data_sources, score
+
+GOOGLE_QUOTA_ERROR = "Google Places API error: OVER_QUERY_LIMIT"
+GOOGLE_FAILURE_ERROR = "Google Places API request failed: 503 Service Unavailable"
+
+
+def _sha256(payload) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _positive_int(value, default: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
+        return default
+    return int(value)
+
+
+def _keywords(value) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        return []
+    return [str(item).strip() for item in value if str(item).strip()]
+
+
+class GooglePlaces:
+    """The project-wide Google Places quota: calls past the rate wait for quota, or fail past max wait."""
+
+    def __init__(self, rate: float, burst: int, max_wait_s: float, time_scale: float):
+        self.bucket = TokenBucket(rate, burst)
+        self._max_wait_s = max_wait_s * time_scale
+
+    def set_rate(self, rate: float) -> None:
+        self.bucket.rate = rate
+
+    def spend(self, calls: int) -> bool:
+        """Spend `calls` queries, sleeping while waiting for quota. False = OVER_QUERY_LIMIT."""
+        wait = self.bucket.reserve(calls, self._max_wait_s)
+        if wait is None:
+            return False
+        if wait > 0:
+            gevent.sleep(wait)
+        return True
+
+
+class Discovery:
+    def __init__(self, store: Store, rng: random.Random, google: GooglePlaces, job_duration: JobDuration,
+                 job_time_scale: float, new_uuid, failure_rate=lambda: 0.0):
+        self._store = store
+        self._rng = rng
+        self._google = google
+        self._job_duration = job_duration
+        self._job_time_scale = job_time_scale
+        self._new_uuid = new_uuid
+        self._failure_rate = failure_rate
+        self.jobs: set[gevent.Greenlet] = set()
+
+    # --- POST /functions/v1/business-discovery-background ----------------------------------------------------------
+    def submit(self, body_bytes: bytes, auth: AuthContext) -> Response:
+        try:
+            body = parse_json_object(body_bytes)
+        except ValueError as error:
+            return json_response(500, {"success": False, "error": str(error)}, headers=CORS_HEADERS)
+        if not isinstance(body, dict):
+            return json_response(500, {"success": False, "error": "Cannot destructure the request body"},
+                                 headers=CORS_HEADERS)
+        session_user_id = body.get("sessionUserId")
+        if session_user_id is not None and session_user_id != auth.user_id:
+            return json_response(403, {"success": False, "error": "Session mismatch detected. Please re-authenticate."},
+                                 headers=CORS_HEADERS)
+        tier = resolve_tier(body.get("tierKey"), body.get("tierName"))
+        max_results = _positive_int(body.get("maxResults"), 5)
+        budget = body.get("budgetLimit")
+        budget_limit = (float(budget) if isinstance(budget, (int, float)) and not isinstance(budget, bool)
+                        else round(max_results * tier.price_per_lead, 2))
+        min_confidence = body.get("minConfidenceScore")
+        min_confidence = min_confidence if isinstance(min_confidence, (int, float)) and not isinstance(min_confidence, bool) else 50
+        business_type = str(body.get("businessType") or "")
+        location = str(body.get("location") or "")
+        options = {"tradeAssociation": False, "professionalLicense": False, "chamberVerification": False,
+                   "apolloDiscovery": False}
+        if isinstance(body.get("options"), dict):
+            options.update({k: v for k, v in body["options"].items() if k in options})
+        resolved_session = session_user_id or auth.session_id or (auth.user_id if auth.is_anonymous else None)
+        tracking_user = None if auth.is_anonymous else auth.user_id
+
+        job_id = "job_" + self._new_uuid().replace("-", "")
+        now_ms = int(time.time() * 1000)
+        campaign = campaign_id(self._rng, business_type, location, auth.user_id, now_ms)
+        campaign_hash = _sha256({"businessType": business_type, "location": location,
+                                 "minConfidenceScore": min_confidence})
+        config = {
+            "businessType": business_type, "location": location, "keywords": _keywords(body.get("keywords")),
+            "searchRadius": body.get("searchRadius"), "expandGeography": bool(body.get("expandGeography")),
+            "maxResults": max_results, "budgetLimit": budget_limit, "minConfidenceScore": min_confidence,
+            "tier": tier.as_config(), "sessionUserId": resolved_session, "userId": tracking_user, "options": options,
+        }
+        now = pg_timestamp()
+        self._store.insert("discovery_jobs", {
+            "id": job_id, "campaign_id": campaign, "user_id": tracking_user, "session_user_id": resolved_session,
+            "status": "pending", "progress": 0, "current_stage": "initializing", "config": config, "results": [],
+            "metrics": {}, "created_at": now, "updated_at": now,
+        })
+        job = gevent.spawn(self._run_job, job_id, campaign, campaign_hash, config, tier)
+        self.jobs.add(job)
+        job.link(self.jobs.discard)
+        headers = [*CORS_HEADERS, ("Cache-Control", "private, max-age=30, must-revalidate"), ("ETag", f'W/"{job_id}"')]
+        return json_response(200, {
+            "success": True, "message": "Discovery job created and processing in background", "jobId": job_id,
+            "campaignId": campaign, "status": "processing", "estimatedTime": "1-2 minutes",
+            "realtimeChannel": f"discovery_jobs:id=eq.{job_id}",
+            "deduplication": {"campaignHash": campaign_hash, "mode": "user" if tracking_user else "session",
+                              "trackedId": tracking_user or resolved_session},
+        }, headers=headers)
+
+    # --- the background job -------------------------------------------------------------------------------------
+    def _run_job(self, job_id: str, campaign: str, campaign_hash: str, config: dict, tier) -> None:
+        rng = random.Random(f"{job_id}")  # per job, so concurrent jobs do not reorder each other's draws
+        duration = rng.uniform(self._job_duration.min_duration_s, self._job_duration.max_duration_s)
+        duration *= self._job_time_scale
+        started = time.monotonic()
+        store = self._store
+
+        def at(fraction: float) -> None:
+            delay = started + duration * fraction - time.monotonic()
+            if delay > 0:
+                gevent.sleep(delay)
+
+        def update(**changes) -> None:
+            changes["updated_at"] = pg_timestamp()
+            store.update("discovery_jobs", job_id, changes)
+
+        def fail(error: str) -> None:
+            update(status="failed", error=error, completed_at=pg_timestamp())
+
+        max_results = config["maxResults"]
+        at(0.02)
+        now = pg_timestamp()
+        store.insert("campaigns", {
+            "id": campaign, "business_type": config["businessType"], "location": config["location"],
+            "target_count": max_results, "results_count": 0, "total_cost": 0, "status": "processing",
+            "campaign_hash": campaign_hash, "user_id": config["userId"], "session_user_id": config["sessionUserId"],
+            "budget_limit": config["budgetLimit"], "min_confidence_score": config["minConfidenceScore"],
+            "created_at": now, "updated_at": now,
+        })
+        update(status="processing", current_stage="discovering_businesses", progress=10, started_at=pg_timestamp())
+
+        # Discovery: text-search pages plus one details call per result, all against the Google quota.
+        buffer_cap = max(10 * max_results, max_results + 20)
+        found = min(buffer_cap, max(1, int(max_results * rng.uniform(1.5, 4.0)) + rng.randint(0, 5)))
+        pages = min(3, 1 + found // 20)
+        if not self._google.spend(pages + found):
+            at(0.3)
+            fail(GOOGLE_QUOTA_ERROR)
+            return
+        if rng.random() < self._failure_rate():
+            at(0.3)
+            fail(GOOGLE_FAILURE_ERROR)
+            return
+        candidates = business_candidates(rng, config["businessType"], config["location"], found)
+        sources = sorted({source for candidate in candidates for source in data_sources(candidate)})
+        metrics = {
+            "businesses_found": found, "fresh_after_dedup": found, "raw_candidates": found,
+            "previously_delivered_filtered": 0, "user_dedup_filtered": 0, "user_dedup_total": 0,
+            "user_dedup_fresh": found, "sources_used": sources, "census_density_score": None, "cached_reuse_count": 0,
+        }
+        at(0.45)
+        update(current_stage="scoring_businesses", progress=30, metrics=metrics)
+
+        scored = sorted(((score(c), c) for c in candidates), key=lambda pair: -pair[0])
+        qualified = [(s, c) for s, c in scored if s >= config["minConfidenceScore"]]
+        exhausted = len(qualified) < max_results
+        chosen = qualified[:max_results]
+        metrics.update(qualified_leads=len(qualified), exhausted=exhausted)
+        at(0.55)
+        update(current_stage="exhausted_results" if exhausted else "enriching_contacts",
+               progress=80 if exhausted else 50, metrics=metrics)
+
+        leads, results, total_cost = [], [], 0.0
+        for index, (lead_score, candidate) in enumerate(chosen, start=1):
+            lead_sources = data_sources(candidate)
+            processing = {
+                "totalCost": VALIDATION_COST, "validationCost": VALIDATION_COST, "enrichmentCost": 0,
+                "totalConfidenceBoost": 0, "processingStrategy": "basic", "servicesUsed": [], "servicesSkipped": [],
+                "enrichmentTier": tier.name, "emailStatus": "not_found",
+            }
+            enrichment = {"verificationSources": lead_sources, "emails": [], "processingMetadata": processing,
+                          "dataSources": lead_sources}
+            total_cost += VALIDATION_COST
+            leads.append({
+                "campaign_id": campaign, "business_name": candidate["name"], "address": candidate["address"],
+                "phone": candidate["phone"], "website": candidate["website"], "email": "",
+                "confidence_score": lead_score, "validation_cost": VALIDATION_COST, "enrichment_data": enrichment,
+                "cost_efficient": True, "user_id": config["userId"], "session_user_id": config["sessionUserId"],
+            })
+            results.append({
+                "businessName": candidate["name"], "address": candidate["address"], "phone": candidate["phone"],
+                "website": candidate["website"], "email": "", "optimizedScore": lead_score,
+                "validationCost": VALIDATION_COST, "dataSources": lead_sources,
+                "enhancementData": {"verificationSources": lead_sources, "emails": [],
+                                    "processingMetadata": processing},
+            })
+            metrics.update(leads_enriched=index, total_cost=round(total_cost, 3),
+                           validation_cost_total=round(total_cost, 3), enrichment_cost_total=0)
+            at(0.55 + 0.35 * index / len(chosen))
+            update(progress=50 + (35 * index) // len(chosen), metrics=metrics)
+
+        if not exhausted:
+            at(0.92)
+            update(current_stage="storing_results", progress=90)
+        at(1.0)
+        now = pg_timestamp()
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        store.db.execute("UPDATE campaigns SET status = 'completed', results_count = ?, total_cost = ?, "
+                         "processing_time_ms = ?, updated_at = ? WHERE id = ?",
+                         [len(leads), round(total_cost, 3), elapsed_ms, now, campaign])
+        for lead in leads:
+            lead["created_at"] = lead["updated_at"] = now
+        store.insert_many("leads", leads)
+        scores = [lead["confidence_score"] for lead in leads]
+        metrics.update(
+            total_found=found, total_cost=round(total_cost, 3), validation_cost_total=round(total_cost, 3),
+            enrichment_cost_total=0, avg_confidence=round(sum(scores) / len(scores), 1) if scores else 0,
+            tier_key=tier.key, tier_name=tier.name, tier_price=tier.price_per_lead,
+            leads_enriched=len(leads), campaign_hash=campaign_hash, dedup_records_inserted=len(leads),
+        )
+        update(status="completed", current_stage="exhausted_results" if exhausted else "completed", progress=100,
+               completed_at=now, results=results, metrics=metrics)
+
+    # --- POST /functions/v1/business-discovery-optimized ----------------------------------------------------------
+    def optimized(self, body_bytes: bytes, highlight: dict, highlight_headers: list, google_quota: bool = True) -> Response:
+        headers = [*CORS_HEADERS, *highlight_headers]
+        try:
+            body = parse_json_object(body_bytes)
+            if not isinstance(body, dict):
+                raise ValueError("Cannot destructure the request body")
+        except ValueError as error:
+            return json_response(500, {"success": False, "error": str(error), "timestamp": iso_now(),
+                                       "highlight": highlight}, headers=headers)
+        started = time.monotonic()
+        max_results = _positive_int(body.get("maxResults"), 5)
+        budget_limit = body.get("budgetLimit") if isinstance(body.get("budgetLimit"), (int, float)) else 50
+        min_confidence = body.get("minConfidenceScore")
+        min_confidence = min_confidence if isinstance(min_confidence, (int, float)) and not isinstance(min_confidence, bool) else 50
+        found = min(60, max(1, max_results * 2 + self._rng.randint(0, 6)))
+        if google_quota and not self._google.spend(1 + found):
+            return json_response(500, {"success": False, "error": GOOGLE_QUOTA_ERROR, "timestamp": iso_now(),
+                                       "highlight": highlight}, headers=headers)
+        candidates = business_candidates(self._rng, str(body.get("businessType") or ""),
+                                         str(body.get("location") or ""), found)
+        apollo = body.get("apolloDiscovery") is True
+        leads = []
+        for candidate in candidates:
+            sub_scores = (min(100, 3 * len(candidate["name"])), 100 if candidate["address"] else 0,
+                          80 if candidate["phone"] else 0, 80 if candidate["website"] else 0, 0, 0)
+            optimized_score = round(sum(sub_scores) / len(sub_scores))
+            if optimized_score < min_confidence:
+                continue
+            enhancement_cost = 1.0 if apollo else 0.0
+            leads.append({
+                "businessName": candidate["name"], "address": candidate["address"], "phone": candidate["phone"],
+                "website": candidate["website"], "email": "", "optimizedScore": optimized_score,
+                "validationCost": VALIDATION_COST,
+                "enhancementData": {
+                    "verificationSources": data_sources(candidate), "apolloVerified": apollo,
+                    "chamberVerified": False, "licenseVerified": False,
+                    "processingMetadata": {"totalCost": VALIDATION_COST + enhancement_cost, "totalConfidenceBoost": 0,
+                                           "apisSkipped": [] if apollo else ["apollo"],
+                                           "processingStrategy": "apollo" if apollo else "basic"},
+                },
+            })
+            if len(leads) == max_results:
+                break
+        enhancement = round(sum(lead["enhancementData"]["processingMetadata"]["totalCost"] - VALIDATION_COST
+                                for lead in leads), 3)
+        validation = round(VALIDATION_COST * len(leads), 3)
+        total = round(validation + enhancement, 3)
+        average = round(sum(lead["optimizedScore"] for lead in leads) / len(leads)) if leads else None
+        processing_ms = int((time.monotonic() - started) * 1000)
+        return json_response(200, {
+            "success": True,
+            "campaignId": f"campaign_{int(time.time() * 1000)}_{base36(self._rng.getrandbits(46)).lower()[:9]}",
+            "discoveryEngine": "Optimized Discovery Engine v3.0",
+            "requirements": {"targetLeads": max_results, "budgetLimit": budget_limit,
+                             "minConfidenceScore": min_confidence},
+            "results": {"totalFound": found, "qualified": len(leads),
+                        "qualificationRate": f"{100 * len(leads) / found:.1f}%", "averageConfidence": average},
+            "census_intelligence": None,
+            "optimization": {
+                "processingTime": f"{processing_ms}ms", "apiCallsSaved": 0, "parallelProcessing": True,
+                "averageConfidenceBoost": 0, "geographic_intelligence_applied": False,
+                "costOptimization": {"enhancementCost": enhancement, "totalCost": total,
+                                     "savingsFromIntelligentRouting": 0, "census_optimization_savings": 0},
+            },
+            "costs": {"totalCost": total, "costPerLead": round(total / len(leads), 3) if leads else None,
+                      "enhancementCost": enhancement, "validationCost": validation},
+            "leads": leads,
+            "metadata": {"timestamp": iso_now(), "version": "3.0",
+                         "optimizationsApplied": ["google_places_cache", "parallel_details"]},
+            "highlight": highlight,
+        }, headers=headers)
+

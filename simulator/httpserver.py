@@ -1,0 +1,199 @@
+"""A small HTTP/1.1 keep-alive server on gevent's StreamServer.
+
+Why hand-written: the simulator must keep up with a Locust generator process (~11,000 requests/s per core), and
+a general WSGI stack spends most of its time on features ProspectPro's clients never use. This parser handles what
+supabase-js, curl, urllib and geventhttpclient send: a request line, headers, and a Content-Length body. Anything
+else is answered the way a strict real server answers it (400, 411, 413, 431) and the connection is closed.
+
+Every accepted socket gets TCP_NODELAY: without it, delayed acknowledgements hold small responses back ~40 ms.
+Each response is written with one sendall.
+"""
+
+from __future__ import annotations
+
+import socket
+from http import HTTPStatus
+from typing import Callable
+
+from gevent.server import StreamServer
+
+MAX_HEADER_BYTES = 32 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+RECV_BYTES = 65536
+
+REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class Request:
+    """One parsed request. ``headers`` has lower-case names; ``query`` is the raw query string ('' if none)."""
+
+    __slots__ = ("method", "target", "path", "query", "headers", "body", "client_ip", "_params")
+
+    def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes, client_ip: str):
+        self.method = method
+        self.target = target
+        self.path, _, self.query = target.partition("?")
+        self.headers = headers
+        self.body = body
+        self.client_ip = client_ip
+        self._params: list[tuple[str, str]] | None = None
+
+    @property
+    def params(self) -> list[tuple[str, str]]:
+        """Query parameters in order, percent-decoded (PostgREST filters can repeat a key)."""
+        if self._params is None:
+            from urllib.parse import parse_qsl
+
+            self._params = parse_qsl(self.query, keep_blank_values=True)
+        return self._params
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.params:
+            if key == name:
+                return value
+        return None
+
+
+class Response:
+    """Status, extra headers and a body. ``close`` asks the server to close the connection after writing."""
+
+    __slots__ = ("status", "headers", "body", "content_type", "close")
+
+    def __init__(self, status: int, body: bytes = b"", content_type: str | None = "application/json",
+                 headers: list[tuple[str, str]] | None = None, close: bool = False):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or []
+        self.close = close
+
+
+class ConnectionReset(Exception):
+    """Raised by a handler to drop the connection with a TCP reset and no response (a connection-level fault)."""
+
+
+Handler = Callable[[Request], Response]
+SentHook = Callable[[Request, Response], None]
+
+
+def _serialize(response: Response, keep_alive: bool) -> bytes:
+    lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+    if response.content_type:
+        lines.append(f"Content-Type: {response.content_type}")
+    lines.append(f"Content-Length: {len(response.body)}")
+    for name, value in response.headers:
+        lines.append(f"{name}: {value}")
+    lines.append("Connection: keep-alive" if keep_alive else "Connection: close")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("latin-1") + response.body
+
+
+def _protocol_error(status: int, message: str) -> bytes:
+    body = ('{"message":"%s"}' % message).encode()
+    return _serialize(Response(status, body), keep_alive=False)
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
+        raise _BadRequest(400, "Bad Request")
+    request_line, *header_lines = text.split("\r\n")
+    parts = request_line.split(" ")
+    if len(parts) != 3 or not parts[0].isalpha() or not parts[1] or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(400, "Bad Request")
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise _BadRequest(400, "Bad Request")
+        headers[name.lower()] = value.strip()
+    return method, target, version, headers
+
+
+def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_sent: SentHook | None = None) -> None:
+    """Serve one client connection until it closes, asks to close, or sends something unservable."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client_ip = address[0] if address else "127.0.0.1"
+    recv = sock.recv
+    buffer = b""
+    try:
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            while end < 0:
+                if len(buffer) > MAX_HEADER_BYTES:
+                    sock.sendall(_protocol_error(431, "Request Header Fields Too Large"))
+                    return
+                chunk = recv(RECV_BYTES)
+                if not chunk:
+                    return
+                buffer += chunk
+                end = buffer.find(b"\r\n\r\n")
+            if end > MAX_HEADER_BYTES:
+                sock.sendall(_protocol_error(431, "Request Header Fields Too Large"))
+                return
+            try:
+                method, target, version, headers = _parse_head(buffer[:end])
+                if "transfer-encoding" in headers:
+                    # We read bodies by Content-Length only, as a strict gateway does.
+                    raise _BadRequest(411, "Length Required")
+                length_text = headers.get("content-length", "0")
+                if not length_text.isdigit():
+                    raise _BadRequest(400, "Bad Request")
+                length = int(length_text)
+                if length > MAX_BODY_BYTES:
+                    raise _BadRequest(413, "Payload Too Large")
+            except _BadRequest as error:
+                sock.sendall(_protocol_error(error.status, error.message))
+                return
+            body_start = end + 4
+            while len(buffer) - body_start < length:
+                chunk = recv(RECV_BYTES)
+                if not chunk:
+                    return
+                buffer += chunk
+            body = buffer[body_start:body_start + length]
+            buffer = buffer[body_start + length:]
+
+            connection = headers.get("connection", "").lower()
+            keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+            request = Request(method, target, headers, body, client_ip)
+            try:
+                response = handler(request)
+            except ConnectionReset:
+                _reset(sock)
+                return
+            keep_alive = keep_alive and not response.close
+            sock.sendall(_serialize(response, keep_alive))
+            if on_sent is not None:
+                on_sent(request, response)
+            if not keep_alive:
+                return
+    except OSError:
+        return  # the client went away; nothing to answer
+    finally:
+        sock.close()
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with RST instead of FIN, so the client sees 'connection reset by peer'."""
+    import struct
+
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def make_server(host: str, port: int, handler: Handler, on_sent: SentHook | None = None) -> StreamServer:
+    """A bound (not yet serving) StreamServer; ``server.server_port`` is the real port when port was 0.
+    ``on_sent`` is called after each response has been written (what the simulator counts as served)."""
+    server = StreamServer((host, port), lambda sock, address: serve_connection(sock, address, handler, on_sent),
+                          backlog=1024)
+    server.init_socket()
+    return server
