@@ -1,0 +1,376 @@
+"""The run report: what changed first, then business metrics, per-endpoint detail and plots, then provenance.
+
+``build_report`` gathers everything a report shows (the Decision from analysis.decide, never re-decided here, and
+the figures from analysis.plots); ``render_html`` and ``render_markdown`` lay it out. Nothing here reads or writes
+files: report_cli.py does, and it hands the renderers the images (PNG bytes for the self-contained HTML, relative
+paths for the Markdown).
+
+Order, by design: a reader deciding "is this deploy OK?" must see the answer and every breach and regression on
+the first screen, and "this run is partial" before anything else.
+Every string that came from input (endpoint names, manifest values, reasons) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from analysis import plots
+from analysis.baseline import Baseline
+from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, decide
+from analysis.histogram import Histogram
+from analysis.intervals import IntervalSeries
+from analysis.render import describe_check, format_value
+from analysis.render import render_markdown as render_verdict_markdown
+from analysis.results import RunResult
+from analysis.verdicts import Verdict
+
+# Worst first: an endpoint's row shows its worst verdict, and endpoints with the worst verdicts come first.
+VERDICT_SEVERITY: tuple[Verdict, ...] = (
+    Verdict.BREACH, Verdict.MISSING, Verdict.REGRESSED, Verdict.INCONCLUSIVE, Verdict.NOT_COMPARABLE,
+    Verdict.IMPROVED, Verdict.UNCHANGED, Verdict.PASS,
+)  # fmt: skip
+TABLE_PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
+OVERVIEW_TITLES = {
+    "throughput": "Throughput and failures over time",
+    "latency_cdf": "Latency distribution, all endpoints",
+    "regression": "Change against the reference run",
+    "trend": "Trend across recorded runs",
+}
+
+
+@dataclass(frozen=True)
+class EndpointSection:
+    key: str
+    slug: str  # file-name-safe, unique: plots/<slug>-latency.png
+    worst: Verdict | None
+    checks: tuple[Check, ...]
+    figures: dict[str, Figure]  # "latency" (over time), "cdf"
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run: RunResult
+    decision: Decision
+    reference: RunResult | None
+    series: IntervalSeries | None
+    overview_figures: dict[str, Figure]
+    endpoints: tuple[EndpointSection, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure by its file stem, overview first."""
+        named = dict(self.overview_figures)
+        for section in self.endpoints:
+            named.update({f"{section.slug}-{kind}": figure for kind, figure in section.figures.items()})
+        return named
+
+
+def build_report(run: RunResult, baseline: Baseline, reference: RunResult | None = None,
+                 series: IntervalSeries | None = None, history: Sequence[tuple[str, RunResult]] = ()) -> RunReport:  # fmt: skip
+    """Decide (through analysis.decide) and draw everything the report shows."""
+    decision = decide(run, baseline, reference)
+    warnings = list(series.warnings) if series is not None else []
+    if series is None:
+        warnings.append("no intervals.jsonl: latency and throughput over time are not available for this run")
+    overview: dict[str, Figure] = {}
+    if series is not None and len(series):
+        overview["throughput"] = plots.draw_throughput_over_time(plots.throughput_over_time(series))
+    overview["latency_cdf"] = plots.draw_latency_cdf(plots.latency_cdf("All endpoints", _all_endpoints(run, reference)))
+    if reference is not None:
+        overview["regression"] = plots.draw_regression_chart(plots.regression_bars(decision), baseline.regression.min_relative_change)
+    if history:
+        overview["trend"] = plots.draw_trend(plots.trend([*history, ("this run", run)]))
+    sections = []
+    slugs = _unique_slugs(_endpoint_order(run, decision))
+    for key, slug in slugs.items():
+        checks = tuple(check for check in decision.checks if check.subject == key)
+        figures: dict[str, Figure] = {}
+        if series is not None and key in series.endpoints:
+            figures["latency"] = plots.draw_latency_over_time(plots.latency_over_time(series, key, baseline.limits_for(key)))
+        histograms = {"this run": run.endpoints[key].histogram if key in run.endpoints else None}
+        if reference is not None:
+            histograms["reference"] = reference.endpoints[key].histogram if key in reference.endpoints else None
+        if any(h is not None and h.count for h in histograms.values()):
+            figures["cdf"] = plots.draw_latency_cdf(plots.latency_cdf(key, histograms))
+        sections.append(EndpointSection(key, slug, _worst(checks), checks, figures))
+    return RunReport(run, decision, reference, series, overview, tuple(sections), tuple(warnings))
+
+
+def _all_endpoints(run: RunResult, reference: RunResult | None) -> dict[str, Histogram]:
+    merged = {"this run": Histogram.merge_all(e.histogram for e in run.endpoints.values() if e.histogram is not None)}
+    if reference is not None:
+        merged["reference"] = Histogram.merge_all(e.histogram for e in reference.endpoints.values() if e.histogram is not None)
+    return merged
+
+
+def _worst(checks: Sequence[Check]) -> Verdict | None:
+    verdicts = {check.verdict for check in checks}
+    return next((verdict for verdict in VERDICT_SEVERITY if verdict in verdicts), None)
+
+
+def _endpoint_order(run: RunResult, decision: Decision) -> list[str]:
+    """Endpoints the run sent or the baseline required, worst verdict first, then by name."""
+    keys = set(run.endpoints) | {c.subject for c in decision.checks if c.verdict is Verdict.MISSING}
+    rank = {verdict: index for index, verdict in enumerate(VERDICT_SEVERITY)}
+
+    def severity(key: str) -> int:
+        worst = _worst([c for c in decision.checks if c.subject == key])
+        return rank[worst] if worst is not None else len(rank)
+
+    return sorted(keys, key=lambda key: (severity(key), key))
+
+
+def _unique_slugs(keys: Sequence[str]) -> dict[str, str]:
+    slugs: dict[str, str] = {}
+    taken: set[str] = set()
+    for key in keys:
+        base = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:80] or "endpoint"
+        slug, number = base, 2
+        while slug in taken:
+            slug, number = f"{base}-{number}", number + 1
+        taken.add(slug)
+        slugs[key] = slug
+    return slugs
+
+
+# ---- shared facts, rendered by both formats ------------------------------------------------------------------------
+def partial_notice(run: RunResult) -> str | None:
+    manifest = run.manifest
+    if manifest is None or not manifest.partial:
+        return None
+    detail = (manifest.model_extra or {}).get("stop_detail")
+    reason = manifest.stop_reason or "unknown"
+    return f"PARTIAL RUN: stopped early (stop_reason: {reason}{f', {detail}' if detail else ''}). The numbers describe only the part that ran."
+
+
+def endpoint_rows(report: RunReport) -> list[dict[str, str]]:
+    rows = []
+    for section in report.endpoints:
+        endpoint = report.run.endpoints.get(section.key)
+        row = {"endpoint": section.key, "verdict": section.worst.value if section.worst else "-"}
+        if endpoint is None:
+            row.update(requests="0", failures="0", fail="-", p50="-", p95="-", p99="-", max="-", rps="-")
+        else:
+            row.update(
+                requests=str(endpoint.requests),
+                failures=str(endpoint.failures),
+                fail=format_value("fail_ratio", endpoint.fail_ratio),
+                max=format_value("max_ms", endpoint.max_ms),
+                rps=format_value("min_rps", endpoint.rps),
+                **{name: format_value(f"{name}_ms", endpoint.percentile(q)) for name, q in TABLE_PERCENTILES},
+            )
+        rows.append(row)
+    return rows
+
+
+def business_rows(run: RunResult) -> list[tuple[str, str]]:
+    business = run.business
+    if business is None:
+        return []
+    rows = [(name, "not measured" if value is None else format_value(name, value)) for name, value in business.derived.items()]
+    rows += [(f"{name} (USD)", format_value(f"{name}_usd", value)) for name, value in business.costs_usd.items()]
+    rows += [(name, str(value)) for name, value in business.counts.items()]
+    guard = business.spend_guard
+    if guard:
+        ceiling = guard.get("ceiling_usd")
+        rows.append(("spend guard", f"ceiling {format_value('usd', ceiling) if ceiling is not None else 'none'}, "
+                                    f"{'TRIPPED' if guard.get('tripped') else 'not tripped'}"))  # fmt: skip
+    return rows
+
+
+def manifest_rows(run: RunResult) -> list[tuple[str, str]]:
+    """The provenance a reader needs to trust or reproduce the run, flattened to label/value pairs."""
+    manifest = run.manifest
+    if manifest is None:
+        return [("manifest", "none: the input had no manifest.json")]
+    target = manifest.target or {}
+    simulator = target.get("simulator") or {}
+    versions = manifest.versions
+    rows = [
+        ("run id", manifest.run_id),
+        ("started / ended", f"{manifest.started_at} / {manifest.ended_at}"),
+        ("stop reason", manifest.stop_reason),
+        ("partial", manifest.partial),
+        ("target", f"{target.get('url')} ({target.get('kind')})"),
+        ("simulator", ", ".join(f"{k} {v}" for k, v in simulator.items()) if simulator else "-"),
+        ("seed", simulator.get("seed", "-")),
+        ("harness commit", f"{versions.get('harness_commit')}{' (uncommitted changes)' if versions.get('dirty') else ''}"),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("harness_commit", "dirty"))),
+        ("scenario hash", manifest.scenario_hash),
+        ("generator CPU", f"peak {manifest.generator.cpu_percent_max} %{', OVERLOADED' if manifest.generator.cpu_warning else ''}"),
+        ("load", f"intended {manifest.load.intended_users} users, reached {manifest.load.reached_users}, workers lost {manifest.load.workers_lost}"),
+    ]
+    rows += [(f"option {name}", _plain(value)) for name, value in manifest.options.items()]
+    return [(label, _plain(value)) for label, value in rows]
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value) or "-"
+    return str(value)
+
+
+def _title(report: RunReport) -> str:
+    run_id = report.run.manifest.run_id if report.run.manifest and report.run.manifest.run_id else report.run.source
+    return f"ProspectPro load test report: {run_id}"
+
+
+def _headline(decision: Decision) -> str:
+    counts = ", ".join(f"{verdict} {count}" for verdict, count in decision.counts.items() if count)
+    return f"{decision.outcome.upper()} (exit {int(decision.exit_code)}): baseline {decision.baseline_name!r}; {counts or 'no checks'}"
+
+
+# ---- HTML ----------------------------------------------------------------------------------------------------------
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222;line-height:1.4}
+h1{font-size:1.4em}h2{font-size:1.15em;border-bottom:1px solid #ddd;margin-top:1.6em}h3{font-size:1em}
+.partial{background:#fdecea;border:2px solid #c62828;padding:.6em;font-weight:bold}
+.verdict{padding:.6em;border-radius:4px;font-weight:bold;font-size:1.1em}
+.v-pass{background:#e8f5e9}.v-fail{background:#fdecea}.v-other{background:#fff8e1}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+td.num{text-align:right}.breach,.missing,.regressed{color:#c62828;font-weight:bold}
+img{max-width:100%}code{font-size:.9em}
+"""
+_ESCAPE = html.escape
+
+
+def _verdict_class(decision: Decision) -> str:
+    code = int(decision.exit_code)
+    return "v-pass" if code == 0 else ("v-fail" if code in (3, 4) else "v-other")
+
+
+def _html_list(items: Sequence[str]) -> str:
+    return "<ul>" + "".join(f"<li>{_ESCAPE(item)}</li>" for item in items) + "</ul>"
+
+
+def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, verdict_column: int | None = None) -> str:
+    head = "".join(f"<th>{_ESCAPE(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = []
+        for index, cell in enumerate(row):
+            css = f' class="{_ESCAPE(cell)}"' if index == verdict_column else ""
+            cells.append(f"<td{css}>{_ESCAPE(cell)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _html_image(name: str, title: str, images: Mapping[str, bytes]) -> str:
+    if name not in images:
+        return ""
+    encoded = base64.b64encode(images[name]).decode("ascii")
+    return f'<figure><img alt="{_ESCAPE(title)}" src="data:image/png;base64,{encoded}"></figure>'
+
+
+def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
+    """Self-contained HTML: ``images`` maps each figure's file stem to its PNG bytes, embedded as data URIs."""
+    decision = report.decision
+    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_ESCAPE(_title(report))}</title>",
+             f"<style>{_CSS}</style></head><body>"]  # fmt: skip
+    notice = partial_notice(report.run)
+    if notice:
+        parts.append(f'<p class="partial">{_ESCAPE(notice)}</p>')
+    parts.append(f"<h1>{_ESCAPE(_title(report))}</h1>")
+    parts.append(f'<p class="verdict {_verdict_class(decision)}">{_ESCAPE(_headline(decision))}</p>')
+    facts = [f"Run: {decision.source}"]
+    if decision.reference_source:
+        facts.append(f"Reference: {decision.reference_source}")
+    if decision.guard_stop_reason:
+        facts.append(f"Stopped by a guard: {decision.guard_stop_reason}")
+    facts += [f"NOT VALID: {problem}" for problem in decision.validity_problems]
+    facts += [f"Note: {note}" for note in decision.notes]
+    facts += [f"Warning: {warning}" for warning in report.warnings]
+    parts.append(_html_list(facts))
+    parts.append(f"<h2>Breaches ({len(decision.breaches)})</h2>")
+    parts.append(_html_list([describe_check(c) for c in decision.breaches]) if decision.breaches else "<p>None.</p>")
+    parts.append(f"<h2>Regressions ({len(decision.regressions)})</h2>")
+    if decision.regressions:
+        parts.append(_html_list([describe_check(c) for c in decision.regressions]))
+    else:
+        parts.append("<p>None." + ("" if decision.reference_source else " (no reference run given)") + "</p>")
+    not_comparable = [c for c in decision.checks if c.subject == RUN_SUBJECT and c.verdict is Verdict.NOT_COMPARABLE]
+    if not_comparable:
+        parts.append(_html_list([describe_check(c) for c in not_comparable]))
+
+    parts.append("<h2>Business metrics</h2>")
+    business = business_rows(report.run)
+    parts.append(_html_table(("metric", "value"), business) if business else "<p>No business_metrics.json in the input.</p>")
+    business_checks = [c for c in decision.checks if c.subject == BUSINESS_SUBJECT]
+    if business_checks:
+        parts.append(_html_list([describe_check(c) for c in business_checks]))
+
+    parts.append("<h2>Endpoints</h2>")
+    rows = endpoint_rows(report)
+    columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
+    parts.append(_html_table(columns, [[row[c] for c in columns] for row in rows], verdict_column=1))
+    parts.append("<h2>Over the run</h2>")
+    for name, title in OVERVIEW_TITLES.items():
+        if name in report.overview_figures:
+            parts.append(f"<h3>{_ESCAPE(title)}</h3>{_html_image(name, title, images)}")
+    parts.append("<h2>Endpoint detail</h2>")
+    for section in report.endpoints:
+        parts.append(f'<h3 id="{_ESCAPE(section.slug)}"><code>{_ESCAPE(section.key)}</code>: {_ESCAPE(section.worst.value if section.worst else "no checks")}</h3>')
+        if section.checks:
+            parts.append(_html_list([describe_check(c) for c in section.checks]))
+        for kind in section.figures:
+            parts.append(_html_image(f"{section.slug}-{kind}", f"{section.key} {kind}", images))
+
+    parts.append("<h2>Run manifest</h2>")
+    parts.append(_html_table(("", ""), manifest_rows(report.run)))
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+# ---- Markdown ------------------------------------------------------------------------------------------------------
+def _md(text: str) -> str:
+    """Table- and HTML-safe Markdown text (GitHub renders inline HTML, so input must not inject any)."""
+    return html.escape(str(text), quote=False).replace("|", "\\|")
+
+
+def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
+    """``image_paths`` maps each figure's file stem to a path relative to the Markdown file."""
+    lines = []
+    notice = partial_notice(report.run)
+    if notice:
+        lines += [f"> **{_md(notice)}**", ""]
+    lines += [f"# {_md(_title(report))}", ""]
+    # The verdict section is the analysis renderer's own Markdown (one rendering of a Decision, not two).
+    lines.append(render_verdict_markdown(report.decision).rstrip())
+    lines += [""] + [f"- Warning: {_md(warning)}" for warning in report.warnings]
+
+    lines += ["", "## Business metrics", ""]
+    business = business_rows(report.run)
+    if business:
+        lines += ["| metric | value |", "|---|---|"] + [f"| {_md(k)} | {_md(v)} |" for k, v in business]
+    else:
+        lines.append("No business_metrics.json in the input.")
+
+    lines += ["", "## Endpoints", ""]
+    columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_md(row[c]) for c in columns) + " |" for row in endpoint_rows(report)]
+    lines += ["", "## Over the run", ""]
+    for name, title in OVERVIEW_TITLES.items():
+        if name in image_paths:
+            lines += [f"### {title}", "", f"![{title}]({image_paths[name]})", ""]
+    lines += ["## Endpoint detail", ""]
+    for section in report.endpoints:
+        lines += [f"### `{section.key.replace('`', '')}`: {section.worst.value if section.worst else 'no checks'}", ""]
+        lines += [f"- {_md(describe_check(c))}" for c in section.checks]
+        for kind in section.figures:
+            stem = f"{section.slug}-{kind}"
+            if stem in image_paths:
+                lines += ["", f"![{kind}]({image_paths[stem]})"]
+        lines.append("")
+    lines += ["## Run manifest", "", "| | |", "|---|---|"]
+    lines += [f"| {_md(k)} | {_md(v)} |" for k, v in manifest_rows(report.run)]
+    return "\n".join(lines) + "\n"

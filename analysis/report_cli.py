@@ -1,0 +1,148 @@
+"""``python -m analysis plot`` and ``python -m analysis report``: read a run, draw and write its report.
+
+    python -m analysis plot RESULTS [--baseline FILE] [--reference RUN] [--trend DIR] [--output DIR]
+        every figure as PNG and SVG in DIR (default RESULTS/plots)
+    python -m analysis report RESULTS --baseline FILE [--reference RUN] [--trend DIR] [--output DIR]
+        DIR/report.html (self-contained: images embedded, opens offline), DIR/report.md and DIR/plots/
+        (default DIR: the results folder itself)
+
+Both exit 0 once their files are written: the verdict's exit code belongs to ``compare`` and the in-run gate.
+The launcher calls ``write_report`` directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from analysis.baseline import Baseline, baseline_from_dict, load_baseline
+from analysis.errors import InputError
+from analysis.exit_codes import ExitCode
+from analysis.intervals import INTERVALS_FILE, IntervalSeries, load_intervals
+from analysis.reference import load_reference
+from analysis.report import RunReport, build_report, render_html, render_markdown
+from analysis.results import RunResult, load_run
+
+REPORT_HTML = "report.html"
+REPORT_MD = "report.md"
+PLOTS_DIR = "plots"
+# Results folders keep a "latest" link to the newest run; following it in a trend folder would count a run twice.
+_NOT_A_RUN = {"latest"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    is_report = parser.get_default("verb") == "report"
+    parser.add_argument("results", help="a harness results folder (or a Locust --json-file output)")
+    parser.add_argument("--baseline", required=is_report,
+                        help="SLA file (TOML), e.g. baselines/production.toml" + ("" if is_report else "; draws the SLA lines"))  # fmt: skip
+    parser.add_argument("--reference", help="a reference recorded with `record`, or another results folder")
+    parser.add_argument("--trend", metavar="DIR", help="a folder of recorded runs (reference files or results folders): one point per run")
+    parser.add_argument("--output", metavar="DIR",
+                        help="where to write (default: " + ("the results folder" if is_report else "RESULTS/plots") + ")")  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> ExitCode:
+    if args.verb == "report":
+        html_path = write_report(args.results, args.baseline, reference=args.reference, output=args.output, trend=args.trend)
+        print(f"report: {html_path}")
+    else:
+        written = write_plots(args.results, args.baseline, reference=args.reference, output=args.output, trend=args.trend)
+        print(f"plots: {len(written)} files in {written[0].parent if written else args.output}")
+    return ExitCode.OK
+
+
+def write_plots(results: str | Path, baseline: str | Path | None = None, *, reference: str | Path | None = None,
+                output: str | Path | None = None, trend: str | Path | None = None) -> list[Path]:  # fmt: skip
+    report = _build(results, baseline, reference, trend)
+    folder = Path(output) if output else _default_output(results) / PLOTS_DIR
+    written = []
+    for name, figure in report.figures().items():
+        for fmt in ("png", "svg"):
+            written.append(_write(folder / f"{name}.{fmt}", _figure_bytes(figure, fmt)))
+    return written
+
+
+def write_report(results: str | Path, baseline: str | Path, *, reference: str | Path | None = None,
+                 output: str | Path | None = None, trend: str | Path | None = None) -> Path:  # fmt: skip
+    """Write report.html, report.md and plots/*.png; return the HTML's path."""
+    report = _build(results, baseline, reference, trend)
+    folder = Path(output) if output else _default_output(results)
+    images = {name: _figure_bytes(figure, "png") for name, figure in report.figures().items()}
+    for name, png in images.items():
+        _write(folder / PLOTS_DIR / f"{name}.png", png)
+    _write(folder / REPORT_MD, render_markdown(report, {name: f"{PLOTS_DIR}/{name}.png" for name in images}).encode("utf-8"))
+    return _write(folder / REPORT_HTML, render_html(report, images).encode("utf-8"))
+
+
+def _build(results: str | Path, baseline: str | Path | None, reference: str | Path | None, trend: str | Path | None) -> RunReport:
+    # The baseline first: a bad SLA file is reported before any run is read (as `compare` does).
+    sla = load_baseline(baseline) if baseline else _no_baseline()
+    run_result = load_run(results)
+    return build_report(
+        run_result,
+        sla,
+        reference=load_reference(reference) if reference else None,
+        series=_intervals_of(results),
+        history=load_history(trend, exclude=results) if trend else (),
+    )
+
+
+def _no_baseline() -> Baseline:
+    """No limits at all (so no SLA lines), and the default regression rule for comparisons with a reference."""
+    return baseline_from_dict({"schema_version": 1, "name": "none (no --baseline given)"}, source="(no baseline)")
+
+
+def _intervals_of(results: str | Path) -> IntervalSeries | None:
+    folder = Path(results)
+    return load_intervals(folder) if folder.is_dir() and (folder / INTERVALS_FILE).is_file() else None
+
+
+def _default_output(results: str | Path) -> Path:
+    folder = Path(results)
+    if not folder.is_dir():
+        raise InputError("--output is needed when RESULTS is not a results folder", path=results)
+    return folder
+
+
+def load_history(folder: str | Path, exclude: str | Path | None = None) -> list[tuple[str, RunResult]]:
+    """Every recorded run in ``folder`` (reference .json files and results folders), oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError("not a folder", path=folder, hint="--trend takes a folder of recorded runs or results folders")
+    skip = Path(exclude).resolve() if exclude else None
+    runs = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.name in _NOT_A_RUN or entry.resolve() == skip:
+            continue
+        if entry.is_dir() or entry.suffix == ".json":
+            runs.append((entry.name, load_reference(entry)))
+    if not runs:
+        raise InputError("no recorded runs in the folder", path=folder, hint="expected reference .json files or results folders")
+    runs.sort(key=lambda item: (_started_at(item[1]) or "", item[0]))
+    return [(_label(name, run), run) for name, run in runs]
+
+
+def _started_at(run: RunResult) -> str | None:
+    return run.manifest.started_at if run.manifest else None
+
+
+def _label(name: str, run: RunResult) -> str:
+    return (run.manifest.run_id if run.manifest and run.manifest.run_id else None) or Path(name).stem
+
+
+def _figure_bytes(figure: Figure, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, dpi=90)
+    return buffer.getvalue()
+
+
+def _write(path: Path, content: bytes) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError as error:
+        raise InputError(f"cannot write ({error.strerror or error})", path=path, hint="choose another --output folder") from None
+    return path
