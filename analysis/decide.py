@@ -116,13 +116,19 @@ class Decision:
 
 def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = None) -> Decision:
     sla = sla_checks(run, baseline)
-    checks = sla + business_checks(run, baseline, reference)
+    checks = sla + business_checks(run, baseline)
     if reference is not None:
         checks += regression_checks(run, reference, baseline)
+    # Each endpoint's SLA and change checks together, endpoints first (sorted), then business, then run-wide.
+    # The sort is stable, so an endpoint's checks keep their order (SLA before change).
+    checks.sort(key=lambda check: (check.subject in (BUSINESS_SUBJECT, RUN_SUBJECT), check.subject))
     stop_reason = run.manifest.stop_reason if run.manifest else None
     notes = []
     if run.percentile_source == "csv":
-        notes.append("percentiles read from Locust's CSV columns (no histograms in the input)")
+        notes.append(
+            "percentiles read from Locust's CSV columns: no histograms, so no regression test; "
+            "the last _stats.csv can lag the end of the run by a second or two (prefer locust.json)"
+        )
     if run.manifest is None:
         notes.append("no manifest.json: run validity (CPU, users reached, workers) could not be checked")
     return Decision(
@@ -199,10 +205,11 @@ def _lower_limit_check(subject: str, metric: str, actual: float, limit: float) -
 
 
 # ---- business ----------------------------------------------------------------------------------------------------
-def business_checks(run: RunResult, baseline: Baseline, reference: RunResult | None) -> list[Check]:
+def business_checks(run: RunResult, baseline: Baseline) -> list[Check]:
+    """Absolute business limits (the cost anomaly compares with a reference: see regression_checks)."""
     limits = baseline.business
     wanted = {name: getattr(limits, name) for name in BUSINESS_LIMITS if getattr(limits, name) is not None}
-    if not wanted and limits.cost_anomaly_factor is None:
+    if not wanted:
         return []
     if run.business is None:
         return [Check(BUSINESS_SUBJECT, "business_metrics", Verdict.INCONCLUSIVE, reason="no business_metrics.json in the input")]
@@ -216,8 +223,6 @@ def business_checks(run: RunResult, baseline: Baseline, reference: RunResult | N
             checks.append(_lower_limit_check(BUSINESS_SUBJECT, metric, actual, limit))
         else:
             checks.append(_upper_limit_check(BUSINESS_SUBJECT, metric, actual, limit))
-    if limits.cost_anomaly_factor is not None and reference is not None:
-        checks.append(cost_anomaly_check(run, reference, limits.cost_anomaly_factor))
     return checks
 
 
@@ -256,11 +261,14 @@ def not_comparable_reason(run: RunResult, reference: RunResult) -> str | None:
 
 
 def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) -> list[Check]:
+    """Per-endpoint latency changes and the cost anomaly; nothing is compared with a reference that differs."""
     reason = not_comparable_reason(run, reference)
     if reason:
         return [Check(RUN_SUBJECT, "regression", Verdict.NOT_COMPARABLE, reason=reason)]
     rule = baseline.regression
     checks = []
+    if baseline.business.cost_anomaly_factor is not None:
+        checks.append(cost_anomaly_check(run, reference, baseline.business.cost_anomaly_factor))
     for key in sorted(run.endpoints):
         current = run.endpoints[key]
         previous = reference.endpoints.get(key)

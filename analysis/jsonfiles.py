@@ -31,6 +31,16 @@ def read_json(path: Path, *, what: str) -> Any:
         ) from None
 
 
+def read_json_object(path: Path, *, what: str) -> dict | None:
+    """A JSON object file that may be absent (None); present but not an object is an InputError."""
+    if not path.exists():
+        return None
+    data = read_json(path, what=what)
+    if not isinstance(data, dict):
+        raise InputError(f"expected a JSON object, got {type(data).__name__}", path=path, hint=f"expected {what}")
+    return data
+
+
 def validation_error_to_input_error(error: ValidationError, *, path: Path | str, prefix: str = "") -> InputError:
     """The first pydantic error as one line: the dotted key where it is, and what is wrong."""
     first = error.errors()[0]

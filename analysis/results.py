@@ -4,7 +4,8 @@ Inputs (docs/architecture.md, "The results folder"):
 - a harness results folder: ``locust.json`` (full histograms) is preferred over ``locust_stats.csv``; the sidecars
   ``manifest.json`` and ``business_metrics.json`` are read when present; ``intervals.jsonl`` is only noted;
 - a Locust ``--json-file`` output (``locust.json``);
-- a Locust ``--csv`` prefix (``.../locust`` -> ``locust_stats.csv``), or the ``_stats.csv`` file itself.
+- a Locust ``--csv`` prefix (``.../locust`` -> ``locust_stats.csv``), or the ``_stats.csv`` file itself. Locust's
+  ``--json-file`` takes the same kind of prefix; when ``PREFIX.json`` exists too it wins (it has histograms).
 CSV input has no histograms: its percentiles are Locust's own columns (exact for those percentiles, but nothing
 can be resampled), so regression tests call such a run "not comparable".
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from analysis.errors import InputError
 from analysis.histogram import Histogram
-from analysis.jsonfiles import parse_model, read_json
+from analysis.jsonfiles import parse_model, read_json, read_json_object
 
 LOCUST_JSON = "locust.json"
 LOCUST_STATS_CSV_SUFFIX = "_stats.csv"
@@ -217,8 +218,8 @@ def load_run(path: str | Path) -> RunResult:
 
 
 def _load_results_folder(folder: Path) -> RunResult:
-    manifest_raw = _read_sidecar(folder / MANIFEST_JSON, "the harness's manifest.json")
-    business_raw = _read_sidecar(folder / BUSINESS_METRICS_JSON, "the harness's business_metrics.json")
+    manifest_raw = read_json_object(folder / MANIFEST_JSON, what="the harness's manifest.json")
+    business_raw = read_json_object(folder / BUSINESS_METRICS_JSON, what="the harness's business_metrics.json")
     locust_json = folder / LOCUST_JSON
     csv_file = folder / ("locust" + LOCUST_STATS_CSV_SUFFIX)
     if locust_json.is_file():
@@ -240,15 +241,6 @@ def _load_results_folder(folder: Path) -> RunResult:
         has_intervals=(folder / INTERVALS_JSONL).is_file(),
         duration_s=run.duration_s,
     )
-
-
-def _read_sidecar(path: Path, what: str) -> dict | None:
-    if not path.exists():
-        return None
-    data = read_json(path, what=what)
-    if not isinstance(data, dict):
-        raise InputError(f"expected a JSON object, got {type(data).__name__}", path=path)
-    return data
 
 
 def _parse_manifest(raw: dict, source: str | Path) -> Manifest:
