@@ -14,7 +14,7 @@ import csv
 import io
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 
 class _Body(BaseModel):
@@ -35,7 +35,9 @@ class ErrorEnvelope(_Body):
 
 
 # ---- auth (reference §2.2, §3.8) -----------------------------------------------------------------------------------
-class AuthUser(_Body):
+class GoTrueUser(_Body):
+    """GET /auth/v1/user, and the `user` of a token response."""
+
     id: str
     email: str | None = None
 
@@ -48,7 +50,7 @@ class TokenResponse(_Body):
     expires_in: int
     expires_at: int | None = None
     refresh_token: str = Field(min_length=1)
-    user: AuthUser
+    user: GoTrueUser
 
 
 class TestNewAuthRequest(_Body):
@@ -117,6 +119,14 @@ class LeadRow(_Body):
     confidence_score: int | None = None
     validation_cost: float | None = None
     enrichment_data: dict | None = None
+
+
+class CampaignRows(RootModel[list[CampaignRow]]):
+    """A PostgREST array of campaigns (RLS: only the signed-in user's)."""
+
+
+class LeadRows(RootModel[list[LeadRow]]):
+    """A PostgREST array of leads."""
 
 
 class OptimizedLead(_Body):

@@ -8,7 +8,7 @@ virtual user would be throttled after 30 users and would measure GoTrue's limite
   measured sign-ins and for retries);
 * virtual user ``i`` uses session ``i % pool_size``: 100 virtual users on 20 sessions behave like 20 people with
   several browser tabs, which is what ProspectPro's RLS sees anyway;
-* every sign-in, in the pool or elsewhere, first takes a permit from the process's ``SignInLimiter``;
+* every sign-in, in the pool or elsewhere, first takes a permit from the process's sign-in ``RateBudget``;
 * a session is refreshed (grant_type=refresh_token) when it expires within ``REFRESH_MARGIN_S``, as the SPA's
   ``invokeWithSession`` does, and on a 401 the caller refreshes once and retries once;
 * or the sessions are pre-minted JWTs from PP_SESSION_JWTS, and nobody signs in at all.
@@ -31,7 +31,11 @@ from scenarios.settings import HarnessSettings, preview
 
 SIGN_IN_LIMIT = 30  # GoTrue: sign-ins per window per IP (reference §2.2, app/backend/config.toml)
 SIGN_IN_WINDOW_S = 300.0
+SIGN_IN_PERMITS = SIGN_IN_LIMIT - 2  # two spare: our window and GoTrue's do not start at the same instant
 SIGN_IN_BUDGET = 20  # most sessions one process mints; the other 10 sign-ins are headroom (AuthUser, retries)
+REFRESH_LIMIT = 150  # GoTrue: token refreshes per window per IP (reference §2.2)
+# AuthUser's measured refreshes stay under this; the refreshes a session needs (expiry, 401) always go.
+REFRESH_BUDGET = 100
 REFRESH_MARGIN_S = 30.0  # the SPA refreshes a session that expires within 30 s
 
 
@@ -85,10 +89,10 @@ class Session:
             return True
 
 
-class SignInLimiter:
-    """A sliding window: at most ``limit`` sign-ins in any ``window_s`` seconds, for this process."""
+class RateBudget:
+    """A sliding window: at most ``limit`` permits in any ``window_s`` seconds, for this process."""
 
-    def __init__(self, limit: int = SIGN_IN_LIMIT, window_s: float = SIGN_IN_WINDOW_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, limit: int, window_s: float, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.window_s = window_s
         self._clock = clock
@@ -115,7 +119,7 @@ class NoSessionAvailable(Exception):
 class SessionPool:
     """The process's sessions. ``acquire(index, sign_in)`` returns the session virtual user ``index`` uses."""
 
-    def __init__(self, emails: tuple[str, ...], limiter: SignInLimiter, pool_size: int | None = None,
+    def __init__(self, emails: tuple[str, ...], limiter: RateBudget, pool_size: int | None = None,
                  preminted: tuple[Tokens, ...] = ()):  # fmt: skip
         self.limiter = limiter
         self._preminted = preminted
@@ -167,12 +171,18 @@ def tokens_from_jwt(token: str) -> Tokens:
 
 
 _pool: SessionPool | None = None
-_limiter = SignInLimiter()
+_sign_in_budget = RateBudget(SIGN_IN_PERMITS, SIGN_IN_WINDOW_S)
+_refresh_budget = RateBudget(REFRESH_BUDGET, SIGN_IN_WINDOW_S)
 
 
-def sign_in_limiter() -> SignInLimiter:
-    """The process's sign-in limiter: every password sign-in, pooled or measured, takes a permit from it."""
-    return _limiter
+def sign_in_budget() -> RateBudget:
+    """The process's sign-ins: every password sign-in, pooled or measured, takes a permit first."""
+    return _sign_in_budget
+
+
+def refresh_budget() -> RateBudget:
+    """Permits for refreshes made as a measured task (AuthUser), kept well under GoTrue's refresh limit."""
+    return _refresh_budget
 
 
 def session_pool(settings: HarnessSettings) -> SessionPool:
@@ -180,12 +190,13 @@ def session_pool(settings: HarnessSettings) -> SessionPool:
     global _pool
     if _pool is None:
         preminted = tuple(tokens_from_jwt(token.get_secret_value()) for token in settings.session_jwts)
-        _pool = SessionPool(settings.test_users, _limiter, preminted=preminted)
+        _pool = SessionPool(settings.test_users, _sign_in_budget, preminted=preminted)
     return _pool
 
 
 def reset_for_new_run() -> None:
     """Forget sessions and permits (tests run several Locust environments in one process)."""
-    global _pool, _limiter
+    global _pool, _sign_in_budget, _refresh_budget
     _pool = None
-    _limiter = SignInLimiter()
+    _sign_in_budget = RateBudget(SIGN_IN_PERMITS, SIGN_IN_WINDOW_S)
+    _refresh_budget = RateBudget(REFRESH_BUDGET, SIGN_IN_WINDOW_S)

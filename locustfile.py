@@ -1,0 +1,26 @@
+"""ProspectPro load test: the user classes and the listeners. Behaviour lives in scenarios/, plumbing in harness/.
+
+    locust -f locustfile.py                          the default mix: ProspectorUser (the prospecting journey)
+    locust -f locustfile.py ExportUser AuthUser      named classes (weights from scenarios/workload.toml [mix])
+    locust -f locustfile.py -T export                every class with an `export` task
+    locust -f locustfile.py --class-picker           choose in the web UI
+    locust -f locustfile.py,scenarios/shapes.py      a capacity run: the shape in scenarios/shapes.py drives it
+
+Shapes are not imported here on purpose: Locust runs the first LoadTestShape it finds in a locustfile, so a shape
+imported here would take over every run (see scenarios/shapes.py).
+"""
+
+# Listeners register on import; the order does not matter: harness.results runs the end-of-run work in its order.
+import harness.gate  # noqa: F401  the in-run verdict (a finalizer of harness.results)
+import harness.intervals  # noqa: F401  intervals.jsonl
+import harness.results  # noqa: F401  --results-dir, manifest.json, results/latest
+import scenarios.guards  # noqa: F401  target safety and caps
+import scenarios.metrics  # noqa: F401  business_metrics.json
+import scenarios.selection  # noqa: F401  default mix, class weights
+from scenarios.auth import AuthUser
+from scenarios.discovery import DiscoveryUser
+from scenarios.enrichment import EnrichmentUser
+from scenarios.export import ExportUser
+from scenarios.journey import ProspectorUser
+
+__all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser"]

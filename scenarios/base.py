@@ -1,0 +1,261 @@
+"""ProspectProUser: the abstract base of every traffic model.
+
+It owns what every ProspectPro request shares, so the domain modules only say what to send and in which order:
+* headers: ``apikey: <publishable key>`` + ``Authorization: Bearer <session JWT>`` (supabase-js, reference §2.3);
+* the session: taken from the process's SessionPool, refreshed when it expires within 30 s, and on a 401
+  refreshed once and the request retried once, as the SPA's ``invokeWithSession`` does;
+* request names from scenarios/names.py (templates, never ids);
+* response checks: every request runs in ``catch_response=True`` and ends as exactly one recorded success or
+  failure. A failure message starts with a category a person understands, so failures group by cause:
+  ``connection refused``, ``connection error``, ``timeout``, ``5xx``, ``429``, ``auth``, ``4xx``, ``contract``.
+  No exception other than ResponseError may leave a catch_response block (Locust would drop the request);
+* 429 with Retry-After: the failure is recorded, then this virtual user waits that long before its next request.
+
+The hot path stays cheap (see benchmarks/bench_harness.py): bodies are validated by pydantic-core straight from
+bytes (``model_validate_json``), headers are rebuilt only when the token changes, nothing is logged per request.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import gevent
+from gevent.timeout import Timeout as GeventTimeout
+from locust import FastHttpUser
+from pydantic import BaseModel, ValidationError
+
+from scenarios import names
+from scenarios.contracts import ErrorEnvelope, TokenResponse, contract_violation
+from scenarios.names import RequestName
+from scenarios.sessions import REFRESH_MARGIN_S, NoSessionAvailable, Session, Tokens, refresh_budget, session_pool, sign_in_budget
+from scenarios.settings import get_settings
+from scenarios.workload import get_workload
+
+Model = TypeVar("Model", bound=BaseModel)
+# A check returns None when the response is right, else the failure message.
+ResponseCheck = Callable[[object], str | None]
+
+RETRY_AFTER_CAP_S = 60.0  # a wrong Retry-After must not park a user past a short run
+ERROR_TEXT_LIMIT = 160
+
+_user_numbers = itertools.count()
+
+
+class ProspectProUser(FastHttpUser):
+    """Abstract: subclasses add tasks. ``self.session`` is this user's signed-in session after on_start."""
+
+    abstract = True
+    pacing_key = "ProspectorUser"  # the workload.toml [wait_time_s] entry this class uses; subclasses set their own
+
+    def __init__(self, environment):
+        settings = get_settings()
+        # FastHttpUser reads these when it builds its client in __init__, so they go first.
+        self.network_timeout = settings.request_timeout_s
+        self.connection_timeout = settings.request_timeout_s
+        super().__init__(environment)
+        self.settings = settings
+        self.workload = get_workload()
+        self.number = next(_user_numbers)
+        self.rng = random.Random()
+        self.session: Session | None = None
+        self._publishable_key = settings.publishable_key.get_secret_value()
+        self._anonymous_headers = {"apikey": self._publishable_key}
+        self._headers: dict[str, str] = {}
+        self._headers_for: tuple[int, int] = (0, -1)  # (id of the session, its generation) the headers carry
+        self._pause_until = 0.0
+
+    def wait_time(self) -> float:
+        """Locust's pause between two tasks: workload.toml [wait_time_s], scaled by PP_THINK_TIME_SCALE."""
+        low, high = self.workload.wait_time_s[self.pacing_key]
+        return self.rng.uniform(low, high) * self.settings.think_time_scale
+
+    # ---- sessions -------------------------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        self.ensure_session()
+
+    def ensure_session(self) -> bool:
+        """Take this user's session from the pool (signing in on first use); False when none can be had."""
+        if self.session is None:
+            try:
+                self.session = session_pool(self.settings).acquire(self.number, self.sign_in)
+            except NoSessionAvailable:
+                return False
+        return True
+
+    def sign_in(self, email: str) -> Tokens | None:
+        """POST /auth/v1/token?grant_type=password, recorded as SIGN_IN. The caller holds a sign-in permit."""
+        body = {"email": email, "password": self.settings.test_password.get_secret_value()}
+        token = self.call(names.SIGN_IN, "/auth/v1/token?grant_type=password", json=body, model=TokenResponse,
+                          authenticated=False)  # fmt: skip
+        return _tokens(token) if token else None
+
+    def sign_in_measured(self, email: str) -> Tokens | None:
+        """A sign-in as a task (AuthUser): only when the process's sign-in budget allows, else None, nothing sent."""
+        if not sign_in_budget().try_acquire():
+            return None
+        return self.sign_in(email)
+
+    def refresh_tokens(self, refresh_token: str) -> Tokens | None:
+        """POST /auth/v1/token?grant_type=refresh_token, recorded as REFRESH."""
+        token = self.call(names.REFRESH, "/auth/v1/token?grant_type=refresh_token", json={"refresh_token": refresh_token},
+                          model=TokenResponse, authenticated=False)  # fmt: skip
+        return _tokens(token) if token else None
+
+    def refresh_measured(self) -> bool:
+        """A refresh as a task (AuthUser), within the process's refresh budget; False when skipped or failed."""
+        if self.session is None or not self.session.refresh_token or not refresh_budget().try_acquire():
+            return False
+        return self.session.refresh(self.refresh_tokens)
+
+    def auth_headers(self) -> dict[str, str]:
+        """apikey + Bearer, refreshing the session first when it expires within 30 s (as the SPA does)."""
+        session = self.session
+        if session.expires_within(REFRESH_MARGIN_S):
+            session.refresh(self.refresh_tokens, session.generation)  # one refresh however many users notice
+        if self._headers_for != (id(session), session.generation):
+            self._headers = {"apikey": self._publishable_key, "Authorization": f"Bearer {session.access_token}"}
+            self._headers_for = (id(session), session.generation)
+        return self._headers
+
+    # ---- requests -------------------------------------------------------------------------------------------------
+    def call(self, request: RequestName, path: str, *, json: object = None, model: type[Model] | None = None,
+             check: ResponseCheck | None = None, expect: int = 200, headers: dict[str, str] | None = None,
+             authenticated: bool = True, retry_on_401: bool = True) -> Model | object | None:  # fmt: skip
+        """Send one request and record exactly one success or failure under ``request``'s name.
+
+        Returns the parsed ``model`` (or the raw response when no model is given) on success, None on failure.
+        ``check(parsed_or_response)`` may add a check of its own; its message becomes the failure.
+        """
+        self._respect_retry_after()
+        if authenticated:
+            if self.session is None and not self.ensure_session():
+                self._record_failure(request, "auth: no session (sign-in failed or sign-in budget spent)")
+                return None
+            request_headers = self.auth_headers()
+            generation = self.session.generation
+        else:
+            request_headers = self._anonymous_headers
+        if headers:
+            request_headers = {**request_headers, **headers}
+
+        result = None
+        unauthorized = False
+        with self.client.request(request.method, path, name=request.name, headers=request_headers, json=json,
+                                 catch_response=True) as response:  # fmt: skip
+            status = response.status_code
+            if status == expect:
+                result, problem = self._judge(response, model, check)
+                if problem:
+                    response.failure(problem)
+                else:
+                    response.success()
+            else:
+                response.failure(self._describe_failure(response, expect))
+                unauthorized = status == 401
+                if status == 429:
+                    self._pause_for_retry_after(response)
+
+        if unauthorized and authenticated and retry_on_401 and self.session.refresh(self.refresh_tokens, generation):
+            return self.call(request, path, json=json, model=model, check=check, expect=expect, headers=headers,
+                             retry_on_401=False)  # fmt: skip
+        return result
+
+    @staticmethod
+    def _judge(response, model, check) -> tuple[object, str | None]:
+        parsed: object = response
+        if model is not None:
+            try:
+                parsed = model.model_validate_json(response.content or b"")
+            except ValidationError as error:
+                return None, contract_violation(error)
+        if check is not None:
+            problem = check(parsed)
+            if problem:
+                return None, problem
+        return parsed, None
+
+    def _describe_failure(self, response, expect: int) -> str:
+        status = response.status_code
+        if status == 0:
+            return _describe_network_error(getattr(response, "error", None), self.settings.request_timeout_s)
+        text = _error_text(response.content)
+        if 500 <= status:
+            category = "5xx"
+        elif status == 429:
+            retry_after = response.headers.get("Retry-After") if response.headers else None
+            category = f"429 (Retry-After {retry_after} s)" if retry_after else "429"
+        elif status in (401, 403):
+            category = "auth"
+        else:
+            category = "4xx" if 400 <= status < 500 else "unexpected status"
+        return f"{category}: status {status}, expected {expect}: {text}"
+
+    def _record_failure(self, request: RequestName, message: str) -> None:
+        """A failure with no HTTP request behind it (no session): still one recorded request, so nothing vanishes."""
+        self.environment.events.request.fire(request_type=request.method, name=request.name, response_time=0,
+                                             response_length=0, exception=RequestFailed(message), context={})  # fmt: skip
+
+    def record_timing(self, request: RequestName, started: float, failure: str | None = None) -> None:
+        """Record a derived timing (a job's submit->completed) as its own Locust entry; ``started`` from perf_counter."""
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.environment.events.request.fire(request_type=request.method, name=request.name, response_time=elapsed_ms,
+                                             response_length=0, exception=RequestFailed(failure) if failure else None,
+                                             context={})  # fmt: skip
+
+    # ---- pacing ---------------------------------------------------------------------------------------------------
+    def _pause_for_retry_after(self, response) -> None:
+        header = response.headers.get("Retry-After") if response.headers else None
+        try:
+            seconds = min(max(float(header), 0.0), RETRY_AFTER_CAP_S)
+        except (TypeError, ValueError):
+            return  # no (or an HTTP-date) Retry-After: carry on at the normal pace
+        self._pause_until = max(self._pause_until, time.monotonic() + seconds)
+
+    def _respect_retry_after(self) -> None:
+        remaining = self._pause_until - time.monotonic()
+        if remaining > 0:
+            gevent.sleep(remaining)
+
+    def think(self, step: str) -> None:
+        """Pause like a person between two steps (workload.toml think_time_s, scaled by PP_THINK_TIME_SCALE)."""
+        seconds = self.workload.think_time(step, self.rng, self.settings.think_time_scale)
+        if seconds > 0:
+            gevent.sleep(seconds)
+
+
+class RequestFailed(Exception):
+    """The exception Locust records for a failure the harness decided on (its str() is the message)."""
+
+
+def _tokens(token: TokenResponse) -> Tokens:
+    expires_at = token.expires_at or (time.time() + token.expires_in)
+    return Tokens(access_token=token.access_token, refresh_token=token.refresh_token, expires_at=float(expires_at),
+                  user_id=token.user.id)  # fmt: skip
+
+
+def _error_text(body: bytes | None) -> str:
+    """The server's own error words (edge function, GoTrue, PostgREST or Kong envelope), shortened."""
+    if not body:
+        return "(empty body)"
+    try:
+        text = ErrorEnvelope.model_validate_json(body).text()
+    except ValidationError:
+        text = None
+    if not text:
+        return f"(no error text, {len(body)} bytes)"
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "…"
+
+
+def _describe_network_error(error: BaseException | None, timeout_s: float) -> str:
+    if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower():
+        return "connection refused"
+    if isinstance(error, (GeventTimeout, TimeoutError, socket.timeout)) or "timed out" in str(error).lower():
+        return f"timeout after {timeout_s:g} s"
+    if isinstance(error, ConnectionResetError) or "reset" in str(error).lower():
+        return "connection error: connection reset by the server"
+    return f"connection error: {type(error).__name__}: {error}" if error else "connection error: no response"

@@ -1,0 +1,156 @@
+"""DiscoveryUser: business discovery, asynchronous (submit, poll, read results) and synchronous (optimized).
+
+The background flow is the SPA's (reference §3.1-§3.2):
+1. POST business-discovery-background with the body useBusinessDiscovery sends -> 200 {jobId, campaignId};
+2. poll GET /rest/v1/discovery_jobs?select=*&id=eq.<jobId> as a single object (supabase-js ``.single()``:
+   ``Accept: application/vnd.pgrst.object+json``) once at once, then every PP_POLL_INTERVAL_S (the SPA: 4 s)
+   until completed or failed, or PP_JOB_TIMEOUT_S;
+3. read the campaign and its leads as CampaignProgress does, up to 5 attempts 2 s apart until leads appear.
+The time from sending the submit to seeing ``completed`` is recorded as its own Locust entry (request type JOB),
+a failure when the job failed or timed out, so job completion time has percentiles like any request.
+
+``discover_in_background`` is shared with the journey (scenarios/journey.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import gevent
+from locust import tag, task
+
+from scenarios import guards, names
+from scenarios.base import ProspectProUser
+from scenarios.contracts import CampaignRows, DiscoveryJob, DiscoveryOptimized, DiscoverySubmitted, LeadRow, LeadRows
+from scenarios.metrics import business_metrics, estimated_discovery_spend
+
+SINGLE_OBJECT = {"Accept": "application/vnd.pgrst.object+json"}
+CAMPAIGN_COLUMNS = "id,business_type,location,status,total_cost,results_count,created_at,updated_at"
+LEAD_COLUMNS = ("id,campaign_id,business_name,address,phone,website,email,confidence_score,validation_cost,"
+                "enrichment_data,created_at")  # fmt: skip
+
+
+@dataclass
+class Discovery:
+    """What a finished background discovery left: its campaign and its leads (best first)."""
+
+    campaign_id: str
+    leads: list[LeadRow]
+
+
+def discover_in_background(user: ProspectProUser) -> Discovery | None:
+    """Submit, poll to the end, read the results. None when any step failed (the failure is already recorded)."""
+    if not guards.permit_discovery_job(user.environment):
+        return None
+    metrics = business_metrics()
+    body = user.workload.discovery_request(user.rng, user.session.user_id, user.settings)
+    metrics.count("discovery_submitted")
+    started = time.perf_counter()
+    submitted = user.call(names.DISCOVERY_SUBMIT, "/functions/v1/business-discovery-background", json=body,
+                          model=DiscoverySubmitted)  # fmt: skip
+    if submitted is None:
+        return None
+    metrics.count("discovery_accepted")
+    job = poll_job(user, submitted.jobId, started)
+    if job is None:
+        return None
+    _book_discovery_cost(user, job)
+    leads = read_results(user, submitted.campaignId, exhausted=bool((job.metrics or {}).get("exhausted")))
+    if leads is None:
+        return None
+    metrics.count("leads_discovered", len(leads))
+    return Discovery(submitted.campaignId, leads)
+
+
+def poll_job(user: ProspectProUser, job_id: str, started: float) -> DiscoveryJob | None:
+    """Poll until the job ends; record the JOB entry; the completed job, or None (failed, timed out)."""
+    metrics = business_metrics()
+    path = f"/rest/v1/discovery_jobs?select=*&id=eq.{job_id}"
+    deadline = time.monotonic() + user.settings.job_timeout_s
+    last: DiscoveryJob | None = None
+    while True:
+        job = user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT)
+        if job is not None:  # a failed poll is recorded; the SPA keeps polling, so do we
+            last = job
+            if job.status == "completed":
+                user.record_timing(names.JOB_COMPLETION, started)
+                metrics.count("jobs_completed")
+                return job
+            if job.status == "failed":
+                user.record_timing(names.JOB_COMPLETION, started, f"job failed: {job.error or 'no error text'}")
+                metrics.count("jobs_failed")
+                return None
+        if time.monotonic() + user.settings.poll_interval_s > deadline:
+            state = f"last status {last.status}, progress {last.progress}" if last else "no successful poll"
+            user.record_timing(names.JOB_COMPLETION, started,
+                               f"timeout: job not completed after {user.settings.job_timeout_s:g} s ({state})")
+            metrics.count("jobs_timed_out")
+            return None
+        gevent.sleep(user.settings.poll_interval_s)
+
+
+def read_results(user: ProspectProUser, campaign_id: str, exhausted: bool) -> list[LeadRow] | None:
+    """CampaignProgress: campaign + leads, retried until leads appear (or the job said it found none)."""
+    uid = user.session.user_id
+    campaign_path = f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&id=eq.{campaign_id}&user_id=eq.{uid}"
+    leads_path = (f"/rest/v1/leads?select={LEAD_COLUMNS}&campaign_id=eq.{campaign_id}&user_id=eq.{uid}"
+                  "&order=confidence_score.desc")  # fmt: skip
+    attempts = user.workload.results_fetch_attempts
+    for attempt in range(attempts):
+        campaign = user.call(names.CAMPAIGN_READ, campaign_path, model=CampaignRows)
+        leads = user.call(names.LEADS_READ, leads_path, model=LeadRows)
+        if campaign is None or leads is None:
+            return None
+        if leads.root or exhausted or attempt == attempts - 1:
+            return leads.root
+        gevent.sleep(user.workload.results_fetch_interval_s * user.settings.think_time_scale)
+    return None
+
+
+def discover_optimized(user: ProspectProUser) -> DiscoveryOptimized | None:
+    """The synchronous function: the whole discovery inside one request (reference §3.3)."""
+    if not guards.permit_discovery_job(user.environment):
+        return None
+    request = user.workload.discovery_request(user.rng, user.session.user_id, user.settings)
+    body = {key: request[key] for key in ("businessType", "location", "maxResults", "budgetLimit", "minConfidenceScore")}
+    metrics = business_metrics()
+    metrics.count("discovery_submitted")
+    result = user.call(names.DISCOVERY_OPTIMIZED, "/functions/v1/business-discovery-optimized", json=body,
+                       model=DiscoveryOptimized)  # fmt: skip
+    if result is None:
+        return None
+    for counter in ("discovery_accepted", "jobs_completed"):
+        metrics.count(counter)
+    metrics.count("leads_discovered", len(result.leads))
+    metrics.add_cost("discovery_total", result.costs.totalCost)
+    metrics.add_cost("third_party_spend", result.costs.totalCost + estimated_discovery_spend(result.results.totalFound))
+    guards.check_spend(user.environment)
+    return result
+
+
+def _book_discovery_cost(user: ProspectProUser, job: DiscoveryJob) -> None:
+    job_metrics = job.metrics or {}
+    total = float(job_metrics.get("total_cost") or 0.0)
+    enrichment = float(job_metrics.get("enrichment_cost_total") or 0.0)
+    found = int(job_metrics.get("businesses_found") or job_metrics.get("raw_candidates") or 0)
+    metrics = business_metrics()
+    metrics.add_cost("discovery_total", total)
+    metrics.add_cost("third_party_spend", enrichment + estimated_discovery_spend(found))
+    guards.check_spend(user.environment)
+
+
+class DiscoveryUser(ProspectProUser):
+    """Background discovery end to end (mostly), and the synchronous optimized function."""
+
+    pacing_key = "DiscoveryUser"
+
+    @tag("discovery")
+    @task(3)
+    def background_discovery(self) -> None:
+        discover_in_background(self)
+
+    @tag("discovery")
+    @task(1)
+    def optimized_discovery(self) -> None:
+        discover_optimized(self)

@@ -1,0 +1,182 @@
+"""Target safety and caps: nothing reaches a real ProspectPro unless someone asked for it, twice for production.
+
+Before any request (Locust ``init`` for the command line, ``test_start`` for the web UI form):
+* a target that is not a loopback address needs PP_ALLOW_REMOTE_TARGET=true;
+* a production Supabase project (PP_PRODUCTION_PROJECT_REFS) also needs PP_CONFIRM_PRODUCTION=<that ref>;
+* more users than PP_MAX_USERS is refused.
+A refusal is one line on stderr and exit 1 (bad configuration); in the web UI the test is stopped and no virtual
+user sends anything (``ProspectProUser.on_start`` asks ``assert_run_allowed()`` first).
+
+During the run (each discovery job spends real money on third-party APIs):
+* at most PP_MAX_DISCOVERY_JOBS discovery submits per process: the next one is not sent and the run stops;
+* the user count is watched against PP_MAX_USERS (shapes and the web UI change it while running);
+* the running third-party spend (scenarios/metrics.py) is watched against PP_SPEND_CEILING_USD.
+A guard stop records its reason in the manifest (stop_reason "safety" or "spend-guard") and exits 6.
+In master/worker runs a worker's guard asks the master to stop the whole run.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+from urllib.parse import urlsplit
+
+import gevent
+from locust import events
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from analysis.errors import InputError
+from analysis.exit_codes import ExitCode
+from harness.results import record_stop_reason
+from scenarios.metrics import business_metrics
+from scenarios.settings import HarnessSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+GUARD_MESSAGE = "prospectpro_guard_stop"  # worker -> master: please stop the run
+
+
+class TargetRefused(Exception):
+    """The configured target or load is not allowed; str() is the one-line reason."""
+
+
+def check_target(url: str | None, settings: HarnessSettings) -> None:
+    """Raise TargetRefused unless ``url`` may receive load under ``settings``."""
+    if not url:
+        return
+    hostname = (urlsplit(url).hostname or "").lower()
+    if _is_loopback(hostname):
+        return
+    if not settings.allow_remote_target:
+        raise TargetRefused(f"refusing to send load to {hostname or url}: not a loopback address; "
+                            "set PP_ALLOW_REMOTE_TARGET=true to test a real ProspectPro")  # fmt: skip
+    for ref in settings.production_project_refs:
+        if ref and ref.lower() in hostname and settings.confirm_production != ref:
+            raise TargetRefused(f"refusing to send load to {hostname}: it is the production project {ref}; "
+                                f"set PP_CONFIRM_PRODUCTION={ref} to confirm")  # fmt: skip
+
+
+def check_user_count(users: int | None, settings: HarnessSettings) -> None:
+    if users is not None and users > settings.max_users:
+        raise TargetRefused(f"refusing to run {users} users: more than PP_MAX_USERS={settings.max_users}")
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+class _GuardState:
+    def __init__(self) -> None:
+        self.refusal: str | None = None
+        self.discovery_jobs = 0
+        self.tripped = False
+
+
+_state = _GuardState()
+
+
+def assert_run_allowed() -> None:
+    """Called by every virtual user before its first request: a refused run sends nothing."""
+    if _state.refusal is not None:
+        raise StopUser()
+
+
+def permit_discovery_job(environment: Environment) -> bool:
+    """Count one discovery submit; False (and the run stops) once PP_MAX_DISCOVERY_JOBS would be exceeded."""
+    cap = get_settings().max_discovery_jobs
+    if _state.discovery_jobs >= cap:
+        trip(environment, "safety", f"discovery job cap reached: PP_MAX_DISCOVERY_JOBS={cap}")
+        return False
+    _state.discovery_jobs += 1
+    return True
+
+
+def check_spend(environment: Environment) -> None:
+    """Stop the run once the running third-party spend passes PP_SPEND_CEILING_USD (called after each cost)."""
+    metrics = business_metrics()
+    ceiling = metrics.spend_ceiling_usd
+    if ceiling is not None and not metrics.spend_guard_tripped and metrics.third_party_spend_usd >= ceiling:
+        metrics.spend_guard_tripped = True
+        trip(environment, "spend-guard", f"third-party spend ${metrics.third_party_spend_usd:.2f} reached "
+                                         f"PP_SPEND_CEILING_USD={ceiling:g}")  # fmt: skip
+
+
+def trip(environment: Environment, reason: str, detail: str) -> None:
+    """Stop the run because of a guard: record why (manifest), exit code 6, stop from outside the caller's greenlet."""
+    if _state.tripped:
+        return
+    _state.tripped = True
+    logger.error("guard: %s; stopping the run", detail)
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(GUARD_MESSAGE, {"reason": reason, "detail": detail})
+        return
+    record_stop_reason(environment, reason, detail)
+    headless = bool(environment.parsed_options and environment.parsed_options.headless)
+    # A guard usually fires inside a virtual user's greenlet, which stopping the runner kills: stop from another.
+    gevent.spawn(runner.quit if headless else runner.stop)
+
+
+def _refuse(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(int(ExitCode.BAD_INPUT))
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
+    global _state
+    _state = _GuardState()
+    try:
+        settings = get_settings()
+    except InputError as error:
+        _refuse(str(error))
+    business_metrics().spend_ceiling_usd = settings.spend_ceiling_usd
+    options = environment.parsed_options
+    try:
+        check_target(environment.host, settings)
+        if options is not None and not getattr(options, "worker", False):
+            check_user_count(getattr(options, "num_users", None), settings)
+    except TargetRefused as refusal:
+        _refuse(str(refusal))
+    if isinstance(runner, MasterRunner):
+        runner.register_message(GUARD_MESSAGE, lambda message, **_kw: trip(environment, message.data["reason"],
+                                                                             message.data["detail"]))  # fmt: skip
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs) -> None:
+    """The web UI form can change host and users after init: check again before any user starts."""
+    _state.discovery_jobs = 0
+    _state.tripped = False
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        return
+    settings = get_settings()
+    try:
+        check_target(environment.host, settings)
+        check_user_count(runner.target_user_count if runner else None, settings)
+    except TargetRefused as refusal:
+        _state.refusal = str(refusal)
+        logger.error("error: %s", refusal)
+        environment.process_exit_code = int(ExitCode.BAD_INPUT)
+        gevent.spawn(runner.quit if environment.parsed_options and environment.parsed_options.headless else runner.stop)
+        return
+    _state.refusal = None
+
+
+@events.usage_monitor.add_listener
+def _watch_user_count(environment: Environment, **_kwargs) -> None:
+    runner = environment.runner
+    if runner is None or isinstance(runner, WorkerRunner):
+        return
+    cap = get_settings().max_users
+    if max(runner.user_count, runner.target_user_count) > cap:
+        trip(environment, "safety", f"user cap exceeded: {runner.target_user_count} users > PP_MAX_USERS={cap}")
