@@ -1,0 +1,228 @@
+"""The launcher: ``python -m harness perf|ui|capacity [launcher flags] [Locust arguments]``.
+
+    perf      a bounded headless run, verdict against baselines/production.toml, then the report
+    ui        Locust's web UI on 127.0.0.1 (class picker on)
+    capacity  a step-load run (locustfile.py,scenarios/shapes.py; the shape sets users and duration), then the
+              capacity report
+
+When no target is configured (PP_TARGET_URL unset and no --host among the Locust arguments) it starts the embedded
+simulator as a separate process on a free loopback port, says so, and stops it afterwards, always (also on
+Ctrl-C or SIGTERM, which are forwarded to Locust first so that Locust still writes its results). Each run writes
+results/<run-id>/ and points results/latest at it. The exit code is Locust's (which the in-run gate sets).
+
+Launcher flags (everything else goes to Locust unchanged; -u/-r/-t given there override the defaults):
+    --profile NAME --seed N --time-scale X --job-time-scale X    the simulator's (recorded in the manifest)
+    --results-root DIR                                           where run folders go (default results)
+    --no-report                                                   skip the report after the run
+
+Why perf runs the full mix and compresses think times: the production baseline (baselines/production.toml)
+requires at least 20 samples of every endpoint it lists, including the synchronous discovery and the export
+metadata call, which the journey alone does not send. So perf names every class (weights from workload.toml
+[mix]) and sets PP_THINK_TIME_SCALE=0.25 unless it is set, and the simulator's --job-time-scale 0.05 makes a
+discovery job take seconds instead of 1-2 minutes while request latencies stay realistic (--time-scale 1).
+
+Only this module of ``harness`` reads scenarios.settings (to learn the target); it never imports the simulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis.errors import InputError
+from analysis.exit_codes import ExitCode
+from harness.results import LATEST_LINK, new_run_id
+from harness.simulator_process import SimulatorStartError, start_simulator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "baselines/production.toml"
+ALL_USER_CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What one launcher verb runs."""
+
+    locustfiles: str
+    headless: bool
+    defaults: tuple[tuple[tuple[str, ...], str], ...]  # ((option spellings), default value) added when absent
+    job_time_scale: str
+    user_classes: tuple[str, ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()  # PP_* defaults for Locust's environment (unless already set)
+    baseline: bool = False
+
+
+MODES = {
+    # ~2 minutes: 30 users for 100 s plus start-up, report and shut-down.
+    "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", user_classes=ALL_USER_CLASSES,
+                 defaults=((("-u", "--users"), "30"), (("-r", "--spawn-rate"), "5"), (("-t", "--run-time"), "100s")),
+                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), baseline=True),
+    "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=()),
+    # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself.
+    "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05", defaults=(),
+                     user_classes=ALL_USER_CLASSES, environment=(("PP_THINK_TIME_SCALE", "0.25"),), baseline=True),
+}  # fmt: skip
+
+
+def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("mode", choices=sorted(MODES), help="what to run")
+    parser.add_argument("--profile", default="healthy", help="simulator fault profile (default healthy)")
+    parser.add_argument("--seed", default="1", help="simulator seed (default 1)")
+    parser.add_argument("--time-scale", default="1.0", help="simulator latency scale (default 1.0: realistic)")
+    parser.add_argument("--job-time-scale", default=None, help="simulator job duration scale (default 0.05)")
+    parser.add_argument("--results-root", default="results", help="folder for run folders (default results)")
+    parser.add_argument("--no-report", action="store_true", help="do not write the report after the run")
+    return parser.parse_known_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, locust_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    mode = MODES[args.mode]
+    try:
+        configured_target = _configured_target(locust_args)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
+    run_id = new_run_id()
+    results_dir = Path(args.results_root).resolve() / run_id  # absolute: Locust runs from the project root
+    results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _target(configured_target, args, mode, results_dir) as (url, simulator_flags):
+            command = locust_command(mode, url, results_dir, locust_args, simulator_flags)
+            exit_code = run_until_done(command, _locust_environment(mode))
+    except SimulatorStartError as error:
+        print(f"error: the simulator did not start: {error}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
+    print(f"results: {results_dir}  (also {Path(args.results_root) / LATEST_LINK})", file=sys.stderr)
+    if mode.baseline and not args.no_report and (results_dir / "manifest.json").exists():
+        _write_report(args.mode, results_dir)
+    return exit_code
+
+
+def _configured_target(locust_args: list[str]) -> str | None:
+    """--host among the Locust arguments, else PP_TARGET_URL, else None (start the simulator)."""
+    for index, arg in enumerate(locust_args):
+        if arg in ("-H", "--host") and index + 1 < len(locust_args):
+            return locust_args[index + 1]
+        if arg.startswith("--host="):
+            return arg.split("=", 1)[1]
+    from scenarios.settings import get_settings  # only the launcher may read the settings (architecture.md)
+
+    return get_settings().target_url
+
+
+@contextmanager
+def _target(configured: str | None, args: argparse.Namespace, mode: Mode, results_dir: Path):
+    """Yield (url, simulator flags for the manifest); a simulator started here is stopped here, whatever happens."""
+    if configured:
+        print(f"target: {configured} (configured; no simulator started)", file=sys.stderr)
+        yield configured, []
+        return
+    job_time_scale = args.job_time_scale or mode.job_time_scale
+    simulator = start_simulator("--profile", args.profile, "--seed", args.seed, "--time-scale", args.time_scale,
+                                "--job-time-scale", job_time_scale, log_path=results_dir / "simulator.log")  # fmt: skip
+    try:
+        print(f"target: embedded ProspectPro simulator at {simulator.url} (not a real ProspectPro; profile "
+              f"{args.profile}, seed {args.seed}, time scale {args.time_scale}, job time scale {job_time_scale})",
+              file=sys.stderr)  # fmt: skip
+        flags = ["--simulator-profile", args.profile, "--simulator-seed", str(args.seed),
+                 "--simulator-time-scale", str(args.time_scale), "--simulator-job-time-scale", str(job_time_scale)]  # fmt: skip
+        yield simulator.url, flags
+    finally:
+        simulator.stop()
+
+
+def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[str], simulator_flags: list[str]) -> list[str]:
+    """The Locust command line: results files in the run folder, the target, bounded defaults, then the user's args."""
+    command = [sys.executable, "-m", "locust", "-f", mode.locustfiles,
+               "--csv", str(results_dir / "locust"), "--csv-full-history", "--json-file", str(results_dir / "locust"),
+               "--html", str(results_dir / "locust_report.html"), "--results-dir", str(results_dir), *simulator_flags]  # fmt: skip
+    if not _has_option(locust_args, ("-H", "--host")):
+        command += ["--host", url]
+    if mode.headless:
+        command.append("--headless")
+    else:
+        command += ["--web-host", "127.0.0.1", "--class-picker"]
+    if mode.baseline and not _has_option(locust_args, ("--baseline",)):
+        command += ["--baseline", BASELINE]
+    for spellings, default in mode.defaults:
+        if not _has_option(locust_args, spellings):
+            command += [spellings[-1], default]
+    names_a_class = any(not arg.startswith("-") for arg in _positionals(locust_args))
+    tags_given = _has_option(locust_args, ("-T", "--tags"))
+    if mode.user_classes and not names_a_class and not tags_given:
+        command += list(mode.user_classes)
+    return command + locust_args
+
+
+def _has_option(arguments: list[str], spellings: tuple[str, ...]) -> bool:
+    return any(arg in spellings or any(arg.startswith(f"{s}=") for s in spellings if s.startswith("--")) for arg in arguments)
+
+
+def _positionals(arguments: list[str]) -> list[str]:
+    """Arguments that are not options nor option values: Locust reads these as user class names."""
+    positionals, skip_next = [], False
+    for arg in arguments:
+        if skip_next:
+            skip_next = False
+        elif arg.startswith("-"):
+            skip_next = "=" not in arg and arg not in _LOCUST_FLAGS_WITHOUT_VALUE
+        else:
+            positionals.append(arg)
+    return positionals
+
+
+# Locust flags that take no value (the rest take one), enough to tell class names from option values.
+_LOCUST_FLAGS_WITHOUT_VALUE = {"--headless", "--autostart", "--class-picker", "--only-summary", "--print-stats",
+                               "--csv-full-history", "--reset-stats", "--equal-weights", "--skip-log-setup",
+                               "--json", "--master", "--worker", "--stop-timeout-ignored", "-L"}  # fmt: skip
+
+
+def _locust_environment(mode: Mode) -> dict[str, str]:
+    environment = dict(os.environ)
+    for key, value in mode.environment:
+        environment.setdefault(key, value)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+    return environment
+
+
+def run_until_done(command: list[str], environment: dict[str, str]) -> int:
+    """Run Locust; forward Ctrl-C / SIGTERM to it once and wait, so it still writes its results."""
+    # Its own session: a Ctrl-C in the terminal reaches Locust once, through us, not twice.
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, start_new_session=True)
+
+    def forward(signum, _frame):
+        if process.poll() is None:
+            process.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _write_report(verb: str, results_dir: Path) -> None:
+    """The report of the run (perf) or the capacity report, when those verbs exist in this checkout."""
+    report_verb, module = ("capacity", "capacity_cli.py") if verb == "capacity" else ("report", "report_cli.py")
+    if not (PROJECT_ROOT / "analysis" / module).exists():
+        return
+    command = [sys.executable, "-m", "analysis", report_verb, str(results_dir), "--baseline", BASELINE,
+               "--output", str(results_dir)]  # fmt: skip
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_locust_environment(MODES[verb]))
+    name = "capacity.html" if verb == "capacity" else "report.html"
+    if not (results_dir / name).exists():  # when it is written, the analysis CLI prints its path itself
+        print(f"report: not written (python -m analysis {report_verb} exited {completed.returncode})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
