@@ -8,7 +8,9 @@ How Locust 2.47 picks a shape (read from locust/main.py and locust/util/load_loc
     there is "Unknown User(s)", exit 1).
   * With ``--class-picker`` the web UI offers a shape drop-down: "Default" (no shape: users and spawn rate from the
     form), then the shapes sorted by name.
-  * A shape ignores ``--users``/``--spawn-rate`` (Locust warns), but ``--run-time`` still stops the run.
+  * A shape ignores ``--users``, ``--spawn-rate`` and, headless, ``--run-time`` too (Locust warns; its run-time timer
+    only starts after the shape has finished). So every shape here ends by itself: ``tick`` returns None after
+    the shape's duration, which is what bounds a capacity run.
 So importing a shape into locustfile.py turns EVERY run of that file into a shaped run. The harness keeps
 locustfile.py shape-free and adds this module for capacity runs: ``locust -f locustfile.py,scenarios/shapes.py``.
 ``SelectedLoadShape`` is defined first so that it is the one Locust runs; it plays the shape named by
