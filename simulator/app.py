@@ -86,9 +86,11 @@ class Simulator:
         self.postgrest = PostgREST(config, self.store, self.gotrue)
         self.latency = LatencyModel(model, random.Random(f"latency-{config.seed}"), config.time_scale,
                                     config.service_time_ms)
-        queue_timeout = max(model.queue.queue_timeout_s * config.time_scale, 0.001)
+        # Scaled like every simulated duration; at --time-scale 0 the unscaled timeout still bounds the wait.
+        queue_timeout = model.queue.queue_timeout_s * (config.time_scale or 1.0)
+        queue_limit = model.queue.queue_limit if config.queue_limit is None else config.queue_limit
         self.gates = {
-            name: Gate(config.capacity.get(name, capacity.concurrency), model.queue.queue_limit, queue_timeout)
+            name: Gate(config.capacity.get(name, capacity.concurrency), queue_limit, queue_timeout)
             for name, capacity in model.capacity.items()
         }
         places = model.google_places

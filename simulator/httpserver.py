@@ -20,6 +20,8 @@ from gevent.server import StreamServer
 MAX_HEADER_BYTES = 32 * 1024
 MAX_BODY_BYTES = 1024 * 1024
 RECV_BYTES = 65536
+DRAIN_TIMEOUT_S = 1.0
+MAX_DRAIN_BYTES = 16 * 1024 * 1024
 
 REASONS = {status.value: status.phrase for status in HTTPStatus}
 
@@ -131,6 +133,7 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
             while end < 0:
                 if len(buffer) > MAX_HEADER_BYTES:
                     sock.sendall(_protocol_error(431, "Request Header Fields Too Large"))
+                    _drain_and_close(sock)
                     return
                 chunk = recv(RECV_BYTES)
                 if not chunk:
@@ -139,6 +142,7 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
                 end = buffer.find(b"\r\n\r\n")
             if end > MAX_HEADER_BYTES:
                 sock.sendall(_protocol_error(431, "Request Header Fields Too Large"))
+                _drain_and_close(sock)
                 return
             try:
                 method, target, version, headers = _parse_head(buffer[:end])
@@ -153,8 +157,11 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
                     raise _BadRequest(413, "Payload Too Large")
             except _BadRequest as error:
                 sock.sendall(_protocol_error(error.status, error.message))
+                _drain_and_close(sock)
                 return
             body_start = end + 4
+            if length and headers.get("expect", "").lower() == "100-continue" and len(buffer) - body_start < length:
+                sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for this before sending a body
             while len(buffer) - body_start < length:
                 chunk = recv(RECV_BYTES)
                 if not chunk:
@@ -181,6 +188,22 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
         return  # the client went away; nothing to answer
     finally:
         sock.close()
+
+
+def _drain_and_close(sock: socket.socket) -> None:
+    """After an error answer, stop writing but read what the client is still sending for a moment: closing with
+    unread data makes the kernel send RST, which can destroy the answer before the client has read it."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(DRAIN_TIMEOUT_S)
+        drained = 0
+        while drained < MAX_DRAIN_BYTES:
+            chunk = sock.recv(RECV_BYTES)
+            if not chunk:
+                break
+            drained += len(chunk)
+    except OSError:
+        pass
 
 
 def _reset(sock: socket.socket) -> None:

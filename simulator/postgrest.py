@@ -146,7 +146,9 @@ class PostgREST:
             content_type = JSON_TYPE
         if request.method == "HEAD":
             body = b""
-        return Response(200, body, content_type=content_type,
+        # With an exact count, PostgREST marks a page that is not the whole result as 206 Partial Content.
+        status = 206 if total != "*" and len(rows) < int(total) else 200
+        return Response(status, body, content_type=content_type,
                         headers=[("Content-Range", content_range)])
 
     @staticmethod

@@ -1,0 +1,133 @@
+"""Is the simulator ever what limits the harness? Prints, for one run on this machine:
+
+  - the simulator's CPU time per request and its requests per second on the `zero-latency` profile,
+  - the CPU time per request of the one Locust FastHttpUser process sending those requests,
+  - their ratio (simulator CPU / generator CPU per request; below 1.0 = one simulator keeps up with one generator),
+
+for a token-validated edge function call (test-new-auth: getUser check of the bearer) and a PostgREST read
+(one campaign by id as a single object, under row-level security). CPU times come from /proc/<pid>/stat for both
+processes over the same steady-state window (after Locust's start-up), request counts from the simulator's own
+accounting. Bounded: each phase runs Locust headless for --seconds (default 10) against 127.0.0.1 only.
+
+    .venv/bin/python benchmarks/bench_simulator.py [--seconds 10] [--users 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from harness.simulator_process import start_simulator  # noqa: E402
+
+WARM_UP_S = 3.0  # Locust imports and spawns users first; measure after that
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+LOCUSTFILE = textwrap.dedent('''
+    import os
+    from locust import FastHttpUser, constant, task
+
+    HEADERS = {"apikey": "sb_publishable_simulator", "Authorization": "Bearer " + os.environ["BENCH_TOKEN"],
+               "Content-Type": "application/json"}
+    TARGET = os.environ["BENCH_TARGET"]
+    CAMPAIGN = os.environ["BENCH_CAMPAIGN"]
+
+    class BenchUser(FastHttpUser):
+        wait_time = constant(0)
+
+        @task
+        def one_request(self):
+            if TARGET == "function":
+                self.client.post("/functions/v1/test-new-auth", data=b"{}", headers=HEADERS)
+            else:
+                self.client.get("/rest/v1/campaigns?select=id,status,results_count&id=eq." + CAMPAIGN,
+                                headers={**HEADERS, "Accept": "application/vnd.pgrst.object+json"})
+''')
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def sign_in(url: str) -> tuple[str, str]:
+    """An access token for loadtest-1 and the id of that user's seeded campaign."""
+    request = urllib.request.Request(
+        f"{url}/auth/v1/token?grant_type=password", method="POST",
+        data=json.dumps({"email": "loadtest-1@prospectpro.test", "password": "prospectpro-loadtest"}).encode(),
+        headers={"apikey": "sb_publishable_simulator", "Content-Type": "application/json"})
+    with OPENER.open(request, timeout=10) as response:
+        token = json.loads(response.read())["access_token"]
+    request = urllib.request.Request(f"{url}/rest/v1/campaigns?select=id&limit=1",
+                                     headers={"apikey": "sb_publishable_simulator", "Authorization": f"Bearer {token}"})
+    with OPENER.open(request, timeout=10) as response:
+        campaign = json.loads(response.read())[0]["id"]
+    return token, campaign
+
+
+def measure(sim, locustfile: Path, target: str, token: str, campaign: str, seconds: float, users: int) -> dict:
+    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_TARGET": target, "BENCH_CAMPAIGN": campaign}
+    run_time = int(WARM_UP_S + seconds + 2)
+    locust = subprocess.Popen(
+        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", sim.url,
+         "-u", str(users), "-r", str(users), "-t", f"{run_time}s", "--only-summary", "--loglevel", "WARNING",
+         "--stop-timeout", "1"],
+        cwd=str(REPO_ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(WARM_UP_S)
+        start = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), sim.stats()["total"])
+        time.sleep(seconds)
+        end = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), sim.stats()["total"])
+    finally:
+        try:
+            locust.wait(run_time + 30)
+        except subprocess.TimeoutExpired:
+            locust.kill()
+            locust.wait()
+    wall, sim_cpu, locust_cpu, requests = (e - s for s, e in zip(start, end))
+    return {"requests": requests, "rps": requests / wall, "sim_us": 1e6 * sim_cpu / max(requests, 1),
+            "locust_us": 1e6 * locust_cpu / max(requests, 1), "sim_cpu_share": sim_cpu / wall,
+            "locust_cpu_share": locust_cpu / wall}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured window per phase (default 10)")
+    parser.add_argument("--users", type=int, default=20, help="Locust users (default 20)")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 60 or not 1 <= args.users <= 200:
+        print("error: --seconds must be 1..60 and --users 1..200", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as scratch, start_simulator("--profile", "zero-latency") as sim:
+        locustfile = Path(scratch) / "bench_locustfile.py"
+        locustfile.write_text(LOCUSTFILE)
+        token, campaign = sign_in(sim.url)
+        print(f"simulator pid {sim.pid} at {sim.url}, profile zero-latency; one Locust process, {args.users} users, "
+              f"{args.seconds:g} s measured per phase after {WARM_UP_S:g} s warm-up")
+        print(f"{'phase':<34}{'req/s':>9}{'sim CPU/req':>13}{'locust CPU/req':>16}{'ratio':>8}"
+              f"{'sim CPU':>9}{'locust CPU':>12}")
+        for target, label in (("function", "POST /functions/v1/test-new-auth"),
+                              ("rest", "GET /rest/v1/campaigns?id=eq.[id]")):
+            result = measure(sim, locustfile, target, token, campaign, args.seconds, args.users)
+            ratio = result["sim_us"] / result["locust_us"] if result["locust_us"] else float("inf")
+            print(f"{label:<34}{result['rps']:>9.0f}{result['sim_us']:>10.0f} us{result['locust_us']:>13.0f} us"
+                  f"{ratio:>8.2f}{100 * result['sim_cpu_share']:>8.0f}%{100 * result['locust_cpu_share']:>11.0f}%")
+            print(f"ratio {target}: simulator/generator CPU per request = {ratio:.2f} "
+                  f"({'keeps up' if ratio < 1 else 'SLOWER than the generator'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
