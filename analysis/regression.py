@@ -1,10 +1,9 @@
 """Is one endpoint's latency different from the reference run's? A noise rule AND a significance test.
 
 The test is a bootstrap confidence interval of the relative change in a percentile, computed on the full
-histograms: each run's histogram is resampled (multinomial draws over its buckets, which is exactly resampling the
-requests with replacement), the percentile is taken from every resample the way Locust takes it, and the interval
-is read from the distribution of ``current / reference - 1``. Everything is vectorised with numpy: one
-(resamples x buckets) matrix per run, no Python loop over resamples.
+histograms: each run's requests are resampled with replacement, the percentile is taken from every resample the
+way Locust takes it, and the interval is read from the distribution of ``current / reference - 1`` over paired
+replicates. Vectorised with numpy, no Python loop over resamples (see bootstrap_percentiles for the shortcut).
 
 Verdicts (analysis.verdicts.Verdict): regressed / improved when the interval excludes zero AND the point change
 passes the noise rule; unchanged otherwise; inconclusive when either side has too few samples to judge.
@@ -35,19 +34,23 @@ class PercentileChange:
 
 
 def bootstrap_percentiles(histogram: Histogram, qs: list[float], resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples x len(qs)) percentiles of bootstrap resamples of ``histogram``, by Locust's percentile rule."""
+    """(resamples x len(qs)) bootstrap replicates of Locust's percentiles of ``histogram``.
+
+    Resampling N requests with replacement and taking Locust's percentile means taking one order statistic of the
+    resample: Locust's q-percentile is the sorted value at 0-based index k = min(int(N * q), N - 1). Only that one
+    order statistic is needed, and the k-th smallest of N uniforms is Beta(k + 1, N - k) distributed, so each
+    replicate is one Beta draw mapped through the histogram's inverse CDF. Same distribution as resampling the
+    requests (a test checks it against literal resampling), ~35x faster than drawing whole multinomial resamples.
+    Each column is a marginal bootstrap distribution; the percentiles are judged one at a time.
+    """
     total = histogram.count
-    counts = rng.multinomial(total, histogram.counts / total, size=resamples)  # (resamples, buckets)
-    faster_than_bucket = np.cumsum(counts, axis=1) - counts  # requests strictly below each bucket, per resample
+    cumulative = np.cumsum(histogram.counts)
     result = np.empty((resamples, len(qs)), dtype=np.float64)
     for column, q in enumerate(qs):
-        allowed_below = int(np.floor(total * q))
-        # Locust: the highest bucket with at most int(total * q) faster requests. A bucket drawn zero times in a
-        # resample is not in that resample's histogram (Locust never holds empty buckets), so it cannot be chosen;
-        # without the mask a trailing empty bucket would win for q = 1.
-        eligible = (faster_than_bucket <= allowed_below) & (counts > 0)
-        index = histogram.buckets.size - 1 - np.argmax(eligible[:, ::-1], axis=1)
-        result[:, column] = histogram.buckets[index]
+        k = min(int(np.floor(total * q)), total - 1)
+        uniform_order_statistic = rng.beta(k + 1, total - k, size=resamples)
+        position = np.minimum(np.floor(uniform_order_statistic * total), total - 1)  # index into the sorted requests
+        result[:, column] = histogram.buckets[np.searchsorted(cumulative, position, side="right")]
     return result
 
 
