@@ -51,7 +51,7 @@ class EndpointSection:
     slug: str  # file-name-safe, unique: plots/<slug>-latency.png
     worst: Verdict | None
     checks: tuple[Check, ...]
-    figures: dict[str, Figure]  # "latency" (over time), "cdf"
+    figures: dict[str, Figure]  # "detail": latency over time beside the distribution (absent: nothing to draw)
 
 
 @dataclass(frozen=True)
@@ -91,14 +91,16 @@ def build_report(run: RunResult, baseline: Baseline, reference: RunResult | None
     slugs = _unique_slugs(_endpoint_order(run, decision))
     for key, slug in slugs.items():
         checks = tuple(check for check in decision.checks if check.subject == key)
-        figures: dict[str, Figure] = {}
+        latency = None
         if series is not None and key in series.endpoints:
-            figures["latency"] = plots.draw_latency_over_time(plots.latency_over_time(series, key, baseline.limits_for(key)))
+            latency = plots.latency_over_time(series, key, baseline.limits_for(key))
         histograms = {"this run": run.endpoints[key].histogram if key in run.endpoints else None}
         if reference is not None:
             histograms["reference"] = reference.endpoints[key].histogram if key in reference.endpoints else None
-        if any(h is not None and h.count for h in histograms.values()):
-            figures["cdf"] = plots.draw_latency_cdf(plots.latency_cdf(key, histograms))
+        cdf = plots.latency_cdf("distribution", histograms)
+        figures: dict[str, Figure] = {}
+        if latency is not None or cdf.curves:
+            figures["detail"] = plots.draw_endpoint_detail(latency, cdf if cdf.curves else None)
         sections.append(EndpointSection(key, slug, _worst(checks), checks, figures))
     return RunReport(run, decision, reference, series, overview, tuple(sections), tuple(warnings))
 

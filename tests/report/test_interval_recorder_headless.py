@@ -4,6 +4,7 @@ and an interrupted run keeps the intervals it had closed."""
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -41,9 +42,16 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client killed mid-request (the interrupted-run test does that on purpose) is not news
+
+
 @pytest.fixture
 def test_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server = _QuietServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -62,9 +70,20 @@ def _environment() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_master_and_two_workers_lose_nothing_in_the_merge(test_server, tmp_path):
     results_dir = tmp_path / "run"
+    # Our own master port on loopback: on a shared machine, another run's workers on Locust's default port 5557
+    # would otherwise join this master (seen happening), and the master must not listen beyond 127.0.0.1.
+    port = str(_free_port())
     command = _locust_command(test_server, results_dir, "--processes", "2", "-u", "4", "-r", "4", "-t", "4s",
+                              "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                              "--master-host", "127.0.0.1", "--master-port", port,
                               "--json-file", str(results_dir / "locust"))  # fmt: skip
     completed = subprocess.run(command, cwd=tmp_path, env=_environment(), capture_output=True, text=True, timeout=60)
     assert completed.returncode in (0, 1), completed.stderr[-2000:]  # 1: Locust's code for recorded failures

@@ -11,7 +11,7 @@ from analysis.decide import Check, Decision
 from analysis.histogram import Histogram
 from analysis.intervals import load_intervals
 from analysis.plots import (
-    draw_latency_cdf, draw_latency_over_time, draw_regression_chart, draw_throughput_over_time, draw_trend,
+    draw_endpoint_detail, draw_latency_cdf, draw_latency_over_time, draw_regression_chart, draw_throughput_over_time, draw_trend,
     latency_cdf, latency_over_time, regression_bars, throughput_over_time, trend, window_for,
 )  # fmt: skip
 from analysis.results import run_from_entries
@@ -145,3 +145,14 @@ def test_every_drawing_returns_a_figure_that_saves_as_png_and_svg(recorded):
             buffer = io.BytesIO()
             figure.savefig(buffer, format=fmt)
             assert buffer.getvalue().startswith(magic)
+
+
+def test_endpoint_detail_puts_latency_over_time_beside_the_distribution(recorded):
+    series, *_ = recorded
+    latency = latency_over_time(series, KEY, None)
+    cdf = latency_cdf(KEY, {"this run": series.merged_histogram(KEY)})
+    both = draw_endpoint_detail(latency, cdf)
+    assert len(both.axes) == 3  # latency, its user-count twin, the distribution
+    assert len(draw_endpoint_detail(None, cdf).axes) == 1
+    with pytest.raises(ValueError):
+        draw_endpoint_detail(None, None)

@@ -8,6 +8,7 @@ import pytest
 from analysis.cli import main
 from analysis.decide import decide
 from analysis.baseline import load_baseline
+from analysis.report import build_report
 from analysis.report_cli import load_history, write_plots, write_report
 from analysis.results import load_run
 from tests.report.synthetic import business_metrics, manifest, write_intervals, write_json, write_locust_json
@@ -73,8 +74,8 @@ def test_html_is_self_contained_and_every_figure_is_embedded(tmp_path):
     html = write_report(run, BASELINE, reference=reference, output=tmp_path / "out").read_text()
     pngs = sorted(p.stem for p in (tmp_path / "out" / "plots").glob("*.png"))
     assert html.count('src="data:image/png;base64,') == len(pngs)
-    # throughput, CDF, regression, and latency + CDF for each of the two endpoints
-    assert len(pngs) == 3 + 2 * 2
+    # throughput, CDF, regression, and one detail figure (latency over time + distribution) per endpoint
+    assert len(pngs) == 3 + 2
     assert not re.search(r'(src|href)="(?!data:)', html)  # nothing fetched from disk or network
     markdown = (tmp_path / "out" / "report.md").read_text()
     assert all(f"(plots/{stem}.png)" in markdown for stem in pngs)
@@ -96,9 +97,14 @@ def test_without_intervals_the_report_says_so_and_draws_what_it_can(tmp_path):
     run = make_run(tmp_path / "run", with_intervals=False)
     html = write_report(run, BASELINE).read_text()
     assert "no intervals.jsonl" in first_screen(html)
-    stems = {p.stem for p in (run / "plots").glob("*.png")}
-    assert "throughput" not in stems and "latency_cdf" in stems
-    assert not any(stem.endswith("-latency") for stem in stems)
+    assert "throughput" not in {p.stem for p in (run / "plots").glob("*.png")}
+    report = build_report(load_run(run), load_baseline(BASELINE))
+    assert "throughput" not in report.overview_figures and "latency_cdf" in report.overview_figures
+    for section in report.endpoints:
+        if section.key in (FAST, SLOW):
+            assert len(section.figures["detail"].axes) == 1  # the distribution only: no time series to draw
+        else:
+            assert section.figures == {}  # required by the baseline, never sent: nothing to draw
 
 
 def test_plot_verb_writes_png_and_svg_of_every_figure_without_a_baseline(tmp_path, capsys):
@@ -108,7 +114,7 @@ def test_plot_verb_writes_png_and_svg_of_every_figure_without_a_baseline(tmp_pat
     files = sorted(p.name for p in (tmp_path / "plots").iterdir())
     stems = {name.rsplit(".", 1)[0] for name in files}
     assert files == sorted(f"{stem}.{ext}" for stem in stems for ext in ("png", "svg"))
-    assert {"throughput", "latency_cdf", f"get-auth-v1-user-latency"} <= stems
+    assert {"throughput", "latency_cdf", "get-auth-v1-user-detail"} <= stems
     assert "regression" not in stems  # no reference given
 
 
