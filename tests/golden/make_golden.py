@@ -184,10 +184,10 @@ def main() -> None:
     parser.add_argument("--expected-only", action="store_true", help="keep the committed runs; redo expected outputs")
     args = parser.parse_args()
     if not args.expected_only:
-        with serving() as host:
+        with serving() as server:
             for run, spec in RUN_SPECS.items():
                 print(f"locust run: {run} ({spec['profile']})")
-                locust_run(run, spec["profile"], host)
+                locust_run(run, spec["profile"], server.url)
     for run, spec in RUN_SPECS.items():
         write_sidecars(run, spec)
     record_references()

@@ -29,6 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
         delay_ms = min(float(self.headers.get("X-Delay-Ms") or 0), MAX_DELAY_MS)
         status = int(self.headers.get("X-Status") or 200)
         time.sleep(delay_ms / 1000)
+        self.server.count_request()
         body = b'{"ok": true}' if status < 400 else b'{"error": "asked to fail"}'
         try:
             self.send_response(status)
@@ -46,8 +47,21 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class _QuietServer(ThreadingHTTPServer):
+class TinyServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self.requests_served = 0  # so tests can check that no request was lost or sent when none should be
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests_served += 1
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def handle_error(self, request, client_address) -> None:
         # Locust closes its connections mid-request when its run ends; that is not worth a traceback.
@@ -56,13 +70,13 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serving() -> Iterator[str]:
-    """Serve on a free port of 127.0.0.1 for the duration of the block; yields the base URL. Always stops."""
-    server = _QuietServer(("127.0.0.1", 0), _Handler)
+def serving() -> Iterator[TinyServer]:
+    """Serve on a free port of 127.0.0.1 for the duration of the block (``server.url``). Always stops."""
+    server = TinyServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield server
     finally:
         server.shutdown()
         server.server_close()
