@@ -28,10 +28,10 @@ from analysis.baseline import Baseline, load_baseline
 from analysis.decide import decide
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
+from analysis.jsonfiles import read_json_object
 from analysis.reference import load_reference
 from analysis.render import render_text, write_verdict_files
 from analysis.results import BUSINESS_METRICS_JSON, INTERVALS_JSONL, RunResult, run_from_entries
-from analysis.jsonfiles import read_json_object
 from harness.results import register_finalizer
 
 logger = logging.getLogger(__name__)
