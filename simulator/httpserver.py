@@ -154,7 +154,7 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
                     raise _BadRequest(400, "Bad Request")
                 length = int(length_text)
                 if length > MAX_BODY_BYTES:
-                    raise _BadRequest(413, "Payload Too Large")
+                    raise _BadRequest(413, "Request Entity Too Large")
             except _BadRequest as error:
                 sock.sendall(_protocol_error(error.status, error.message))
                 _drain_and_close(sock)
