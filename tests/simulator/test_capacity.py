@@ -37,7 +37,8 @@ def test_fixed_capacity_and_service_time_bound_throughput(simulator_factory, api
     # 10 requests through 2 slots of 100 ms cannot finish in less than 5 rounds: the queue adds latency
     assert elapsed >= 0.5
     latencies = sorted(latency for _, latency in results)
-    assert latencies[0] >= 0.1 and latencies[-1] >= 0.5
+    assert latencies[0] >= 0.1  # the service time itself
+    assert latencies[-1] >= 0.3  # queued behind others (alone it would take ~0.1 s)
 
 
 def test_queue_full_is_503_and_queue_timeout_is_504(simulator_factory, api_for):
