@@ -8,6 +8,7 @@ and interval recorder) drives 2, 4, ... 12 users for 8 s each; the capacity repo
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,23 +31,34 @@ TRUE_PEAK_RPS = CONCURRENCY / (SERVICE_TIME_MS / 1000)
 TRUE_SLA_CAPACITY_USERS = CONCURRENCY
 STEP_USERS, STEP_SECONDS, STEPS, INTERVAL_S = 2, 8, 6, 2
 TIME_SCALE = "0.1"  # the sign-ins' simulated latency; the function's fixed service time is real time, not scaled
-RUN_TIMEOUT_S = STEPS * STEP_SECONDS + 40  # the shape ends itself after 48 s; this only guards against a hang
 
 
-@pytest.mark.integration
-def test_capacity_report_finds_the_known_peak_and_sla_capacity(tmp_path):
-    results = tmp_path / "run"
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _step_run(results: Path, steps: int, step_seconds: float, *extra: str) -> subprocess.CompletedProcess:
+    """A real headless step run against a fresh simulator whose FUNCTION has the fixed capacity."""
     with start_simulator("--capacity", f"{FUNCTION}={CONCURRENCY}", "--service-time", f"{FUNCTION}={SERVICE_TIME_MS}",
                          "--time-scale", TIME_SCALE) as simulator:
         completed = subprocess.run(
             [sys.executable, "-m", "locust", "-f", str(HERE / "capacity_locustfile.py"), "--headless",
              "--host", simulator.url, "--results-dir", str(results), "--json-file", str(results / "locust"),
              "--interval-seconds", str(INTERVAL_S), "--step-users", str(STEP_USERS),
-             "--step-seconds", str(STEP_SECONDS), "--steps", str(STEPS), "--only-summary", "--loglevel", "WARNING",
-             "--simulator-profile", simulator.profile, "--simulator-time-scale", TIME_SCALE],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
+             "--step-seconds", str(step_seconds), "--steps", str(steps), "--only-summary", "--loglevel", "WARNING",
+             "--simulator-profile", simulator.profile, "--simulator-time-scale", TIME_SCALE, *extra],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=steps * step_seconds + 40,  # guards a hang only
         )
     assert (results / "intervals.jsonl").is_file(), completed.stderr[-2000:]
+    return completed
+
+
+@pytest.mark.integration
+def test_capacity_report_finds_the_known_peak_and_sla_capacity(tmp_path):
+    results = tmp_path / "run"
+    _step_run(results, STEPS, STEP_SECONDS)
 
     analysis = analyse(load_intervals(results), load_baseline(HERE / "capacity_baseline.toml"))
     plateaus = analysis.detection.plateaus
@@ -67,3 +79,20 @@ def test_capacity_report_finds_the_known_peak_and_sla_capacity(tmp_path):
     assert f"SLA-bound capacity: {analysis.capacity.capacity_users} users" in markdown
     assert "time scale 0.1" in markdown
     assert (report / "capacity.html").stat().st_size > 10_000
+
+
+@pytest.mark.integration
+def test_master_worker_runs_give_the_same_plateaus(tmp_path):
+    # Two worker processes; the master merges their interval histograms. Its own port: the default 5557 would let
+    # any other Locust master on this machine collect our workers (and us theirs).
+    results = tmp_path / "run"
+    port = str(_free_port())
+    _step_run(results, 4, 6, "--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+              "--master-host", "127.0.0.1", "--master-port", port)
+    analysis = analyse(load_intervals(results), load_baseline(HERE / "capacity_baseline.toml"))
+    by_users = {p.users: p for p in analysis.detection.plateaus}
+    assert set(by_users) == {2, 4, 6, 8}, analysis.detection.rejected
+    for users, plateau in by_users.items():
+        # Closed loop, no think time: N users / 100 ms each, capped by the 4 slots (a few % lost to client overhead).
+        assert plateau.goodput_rps == pytest.approx(min(users, CONCURRENCY) / (SERVICE_TIME_MS / 1000), rel=0.15)
+    assert analysis.capacity.capacity_users == TRUE_SLA_CAPACITY_USERS
