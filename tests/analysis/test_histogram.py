@@ -91,3 +91,10 @@ def test_bad_histogram_content_is_an_input_error_naming_file_and_key(bad):
 def test_percentile_outside_zero_one_is_a_programming_error():
     with pytest.raises(ValueError):
         Histogram.from_dict({"1": 1}).percentile(95)
+
+
+def test_merge_of_very_large_buckets_takes_the_sorting_path_and_agrees():
+    big = Histogram.from_dict({"5000000": 2, "3000000": 1, "12": 4})
+    assert big.to_dict() == {"12": 4, "3000000": 1, "5000000": 2}
+    assert (big + Histogram.from_dict({"12": 1})).to_dict() == {"12": 5, "3000000": 1, "5000000": 2}
+    assert big.percentile(0.99) == 5_000_000
