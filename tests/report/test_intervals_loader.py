@@ -67,7 +67,10 @@ def test_a_cut_short_last_line_is_dropped_with_a_warning(tmp_path, caplog):
         ([HEADER, {"t": 100.0, "user_count": -1, "endpoints": {}}], "line 2: user_count must be a non-negative integer"),
         ([HEADER, interval(100.0, {"GET /a": {"requests": 1, "failures": 2, "hist": {}}})], "line 2: endpoints.GET /a: failures (2) exceed requests (1)"),
         ([HEADER, interval(100.0, {"GET /a": {"requests": 1, "failures": 0, "hist": {"fast": 1}}})], "line 2: endpoints.GET /a.hist: histogram bucket 'fast'"),
-        ([HEADER, interval(100.0, {"GET /a": {"requests": 1, "failures": 0, "hist": {"12": 5}}})], "hist holds 5 requests, more than requests (1)"),
+        ([HEADER, interval(100.0, {"GET /a": {"requests": 1, "failures": 0, "hist": {"12": 5}}})], "line 2: endpoints.GET /a: hist holds 5 requests, more than requests (1)"),
+        ([HEADER, interval(100.0, {"GET /a": {"requests": 2, "failures": 0, "hist": {"12": 1.5}}})], "line 2: endpoints.GET /a.hist: histogram count for bucket '12'"),
+        ([HEADER, interval(100.0, {}), interval(105.0, {"GET /a": {"requests": 2, "failures": 0, "hist": {"-3": 1}}})], "line 3: endpoints.GET /a.hist: histogram bucket '-3'"),
+        ([HEADER, interval(100.0, {"GET /a": {"requests": 1, "failures": 0, "hist": {"7": True}}})], "histogram count for bucket '7' must be a non-negative integer"),
         ([HEADER, interval(105.0, {}), interval(100.0, {})], "line 3: interval t=100.0 is not after the previous one"),
     ],
 )
@@ -90,3 +93,9 @@ def test_a_bad_line_in_the_middle_is_an_error_even_without_a_trailing_newline(tm
 def test_missing_file_says_what_recorded_it(tmp_path):
     with pytest.raises(InputError, match="file not found.*interval recorder"):
         load_intervals(tmp_path)
+
+
+def test_unusual_but_valid_histograms_are_normalised_like_histogram_from_dict(tmp_path):
+    lines = [HEADER, interval(100.0, {"GET /a": {"requests": 3, "failures": 0, "hist": {"12": 2, "40": 0, "7": 1}}})]
+    endpoint = load_intervals(write(tmp_path, lines)).endpoints["GET /a"]
+    assert endpoint.histogram(0).to_dict() == {"7": 1, "12": 2}
