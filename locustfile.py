@@ -23,4 +23,6 @@ from scenarios.enrichment import EnrichmentUser
 from scenarios.export import ExportUser
 from scenarios.journey import ProspectorUser
 
+harness.intervals.register()  # its listeners are opt-in (tests build environments without them)
+
 __all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser"]

@@ -148,7 +148,8 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
     if not _has_option(locust_args, ("-H", "--host")):
         command += ["--host", url]
     if mode.headless:
-        command.append("--headless")
+        # --only-summary: no stats table every 2 s; the verdict table at the end is the summary.
+        command += ["--headless", "--only-summary"]
     else:
         command += ["--web-host", "127.0.0.1", "--class-picker"]
     if mode.baseline and not _has_option(locust_args, ("--baseline",)):

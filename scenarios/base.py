@@ -134,8 +134,7 @@ class ProspectProUser(FastHttpUser):
         self._respect_retry_after()
         if authenticated:
             if self.session is None and not self.ensure_session():
-                self._record_failure(request, "auth: no session (sign-in failed or sign-in budget spent)")
-                return None
+                return None  # nothing sent, nothing recorded: the failed sign-ins are recorded under their own name
             request_headers = self.auth_headers()
             generation = self.session.generation
         else:
@@ -194,11 +193,6 @@ class ProspectProUser(FastHttpUser):
         else:
             category = "4xx" if 400 <= status < 500 else "unexpected status"
         return f"{category}: status {status}, expected {expect}: {text}"
-
-    def _record_failure(self, request: RequestName, message: str) -> None:
-        """A failure with no HTTP request behind it (no session): still one recorded request, so nothing vanishes."""
-        self.environment.events.request.fire(request_type=request.method, name=request.name, response_time=0,
-                                             response_length=0, exception=RequestFailed(message), context={})  # fmt: skip
 
     def record_timing(self, request: RequestName, started: float, failure: str | None = None) -> None:
         """Record a derived timing (a job's submit->completed) as its own Locust entry; ``started`` from perf_counter."""

@@ -253,7 +253,7 @@ def contract_violation(error: ValidationError, *, subject: str | None = None) ->
         where, what = "body", "is not valid JSON"
     else:
         # Only the type of what came back, never its value: a value in an auth body may be a token.
-        what = f"{first['msg'].lower()} (got {type(first.get('input')).__name__})"
+        what = f"{first['msg'].lower().removeprefix('input ')} (got {type(first.get('input')).__name__})"
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     prefix = f"contract: {subject} " if subject else "contract: "
     return f"{prefix}{where} {what}{more}"

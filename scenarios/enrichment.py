@@ -41,7 +41,6 @@ def enrichment_request(lead: LeadRow, user_id: str, industry: str | None) -> dic
 def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = None) -> Enrichment | None:
     """One orchestrator call; a 200 with ``success: false`` (a step threw, reference §3.5) is a failure."""
     metrics = business_metrics()
-    metrics.count("enrichment_calls")
 
     def succeeded(response: Enrichment) -> str | None:
         if response.success:
@@ -50,6 +49,7 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
 
     result = user.call(names.ENRICH, "/functions/v1/enrichment-orchestrator",
                        json=enrichment_request(lead, user.session.user_id, industry), model=Enrichment, check=succeeded)  # fmt: skip
+    metrics.count("enrichment_calls")  # after the answer: a call cut off by the end of the run is not counted
     if result is not None:
         metrics.count("enrichment_succeeded")
         metrics.add_cost("enrichment_total", result.totalCost)

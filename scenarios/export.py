@@ -21,7 +21,6 @@ EXPORT_PATH = "/functions/v1/campaign-export-user-aware"
 def export_campaign(user: ProspectProUser, campaign_id: str, expected_leads: int, kind: str) -> bool:
     """One export of ``kind`` "metadata", "csv" or "json"; True when it came back complete and well-formed."""
     metrics = business_metrics()
-    metrics.count("exports_attempted")
     if kind == "metadata":
         def right_count(metadata: ExportMetadata) -> str | None:
             found = metadata.campaign.leadCount
@@ -44,6 +43,7 @@ def export_campaign(user: ProspectProUser, campaign_id: str, expected_leads: int
                            model=ExportJsonFile, check=right_leads)  # fmt: skip
     else:
         raise ValueError(f"unknown export kind {kind!r}")
+    metrics.count("exports_attempted")  # after the answer: an export cut off by the end of the run is not counted
     if result is not None:
         metrics.count("exports_succeeded")
     return result is not None

@@ -32,6 +32,7 @@ from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.results import record_stop_reason
 from scenarios.metrics import business_metrics
+from scenarios.sessions import session_pool
 from scenarios.settings import HarnessSettings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,10 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
     except InputError as error:
         _refuse(str(error))
     business_metrics().spend_ceiling_usd = settings.spend_ceiling_usd
+    try:
+        session_pool(settings)  # pre-minted JWTs are checked now, not when the first user needs one
+    except ValueError as error:
+        _refuse(str(error))
     options = environment.parsed_options
     try:
         check_target(environment.host, settings)

@@ -91,7 +91,9 @@ class BusinessMetrics:
             "costs_usd": {name: round(value, 6) for name, value in costs.items()},
             "derived": {
                 "discovery_success_rate": _ratio(counts["discovery_accepted"], counts["discovery_submitted"]),
-                "job_completion_rate": _ratio(counts["jobs_completed"], counts["discovery_accepted"]),
+                # Over jobs whose end was seen: a job still running when the run stopped is not a failure.
+                "job_completion_rate": _ratio(counts["jobs_completed"], counts["jobs_completed"] + counts["jobs_failed"]
+                                              + counts["jobs_timed_out"]),
                 "leads_per_job": _ratio(counts["leads_discovered"], counts["jobs_completed"]),
                 "cost_per_discovery_usd": _ratio(costs["discovery_total"], counts["jobs_completed"]),
                 "cost_per_lead_usd": _ratio(costs["discovery_total"], counts["leads_discovered"]),

@@ -1,0 +1,81 @@
+"""Each traffic model, headless against the real simulator: clean on healthy, faults visible, nothing lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.scenarios.locust_runs import recorded_per_simulator_key, run_locust, served_per_key
+
+pytestmark = pytest.mark.integration
+
+# What each class must have sent at least once in a short healthy run.
+EXPECTED = {
+    "AuthUser": ["GET /auth/v1/user", "POST /functions/v1/test-new-auth", "POST /auth/v1/token?grant_type=password"],
+    "DiscoveryUser": ["POST /functions/v1/business-discovery-background", "GET /rest/v1/discovery_jobs?id=eq.[jobId]",
+                      "JOB business-discovery-background submit->completed", "GET /rest/v1/campaigns?id=eq.[campaignId]",
+                      "GET /rest/v1/leads?campaign_id=eq.[campaignId]", "POST /functions/v1/business-discovery-optimized"],
+    "EnrichmentUser": ["GET /rest/v1/campaigns?user_id=eq.[userId]", "GET /rest/v1/leads?campaign_id=eq.[campaignId]",
+                       "POST /functions/v1/enrichment-orchestrator"],
+    "ExportUser": ["POST /functions/v1/campaign-export-user-aware", "POST /functions/v1/campaign-export-user-aware?download=true [csv]",
+                   "POST /functions/v1/campaign-export-user-aware?download=true [json]"],
+    "ProspectorUser": ["GET /auth/v1/user", "POST /functions/v1/business-discovery-background",
+                       "GET /rest/v1/discovery_jobs?id=eq.[jobId]", "JOB business-discovery-background submit->completed",
+                       "GET /rest/v1/leads?campaign_id=eq.[campaignId]", "POST /functions/v1/enrichment-orchestrator",
+                       "POST /functions/v1/campaign-export-user-aware?download=true [csv]"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("user_class", sorted(EXPECTED))
+def test_each_class_is_clean_on_healthy_and_locust_counts_equal_what_the_simulator_served(simulator, tmp_path, user_class):
+    users = 3 if user_class in ("DiscoveryUser", "AuthUser") else 2
+    run = run_locust(simulator.url, tmp_path / "run", user_class, users=users, seconds=8)
+    assert run.returncode == 0, run.output[-3000:]
+    entries = run.entries()
+    for key in EXPECTED[user_class]:
+        assert entries.get(key, {}).get("num_requests", 0) > 0, f"{key} never sent; recorded: {sorted(entries)}"
+    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failures()
+    assert recorded_per_simulator_key(run) == served_per_key(simulator.stats())
+
+
+def test_malformed_bodies_are_contract_failures_with_what_was_wrong(simulator_factory, tmp_path):
+    simulator = simulator_factory("--profile", "malformed", "--time-scale", "0.05")
+    run = run_locust(simulator.url, tmp_path / "run", "ExportUser", "EnrichmentUser", users=2, seconds=6)
+    failures = run.failures()
+    assert failures, run.output[-3000:]
+    assert all(row["Error"].startswith("CatchResponseError('contract: ") for row in failures), failures
+    assert any("not valid JSON" in row["Error"] for row in failures)
+    # Nothing lost or invented, faults or not.
+    assert recorded_per_simulator_key(run) == served_per_key(simulator.stats())
+
+
+def test_an_outage_shows_as_5xx_failures_quoting_the_gateway(simulator_factory, tmp_path):
+    simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05")
+    # Sign in while healthy, then the outage: every later request must fail, and say why.
+    switch = threading.Timer(2.5, simulator.set_profile, args=("outage",))
+    switch.start()
+    try:
+        run = run_locust(simulator.url, tmp_path / "run", "ExportUser", "AuthUser", users=2, seconds=6)
+    finally:
+        switch.cancel()
+    messages = {row["Error"] for row in run.failures()}
+    assert messages, run.output[-3000:]
+    assert all(message.startswith("CatchResponseError('5xx: status 503, expected 200: ") for message in messages), messages
+    assert run.returncode != 0
+    assert recorded_per_simulator_key(run) == served_per_key(simulator.stats())
+
+
+def test_a_dead_target_is_connection_refused_not_an_exception(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on: bind, note, close
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    run = run_locust(f"http://127.0.0.1:{port}", tmp_path / "run", "AuthUser", users=1, seconds=3)
+    assert time.monotonic() - started < 60
+    failures = run.failures()
+    assert failures and all(row["Error"] == "CatchResponseError('connection refused')" for row in failures), failures
+    assert "Traceback" not in run.output
