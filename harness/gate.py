@@ -14,7 +14,6 @@ master/worker runs it runs on the master only, where Locust has merged every wor
 
 from __future__ import annotations
 
-import logging
 import sys
 import weakref
 from dataclasses import dataclass
@@ -33,8 +32,6 @@ from analysis.reference import load_reference
 from analysis.render import render_text, write_verdict_files
 from analysis.results import BUSINESS_METRICS_JSON, INTERVALS_JSONL, RunResult, run_from_entries
 from harness.results import register_finalizer
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
