@@ -126,9 +126,9 @@ def detect_plateaus(series: IntervalSeries, baseline: Baseline | None = None, ru
     """Split the run into steady plateaus, each judged against ``baseline`` (None: no SLA verdicts)."""
     keys = http_endpoint_keys(series, rules)
     requests = _sum_columns([series.endpoints[k].requests for k in keys], len(series))
-    durations = series.durations
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rates = np.where(durations > 0, requests / np.where(durations > 0, durations, 1), np.nan)
+    covered = series.durations > 0  # an interval the run did not cover at all has no rate (NaN), not zero
+    rates = np.full(len(series), np.nan)
+    rates[covered] = requests[covered] / series.durations[covered]
     medians = np.array([_interval_median_ms(series, keys, i) for i in range(len(series))], dtype=np.float64)
 
     plateaus: list[Plateau] = []
