@@ -149,7 +149,7 @@ def _error_line(output: str) -> str:
 
 def start_simulator(*extra_args: str, python: str = sys.executable, cwd: str | Path = REPO_ROOT,
                     log_path: str | Path | None = None, ready_timeout: float = 20.0) -> SimulatorProcess:
-    """Start `python -m simulator --port 0 <extra_args>` and wait for its ready line.
+    """Start `python -m simulator --port 0 --exit-with-parent <extra_args>` and wait for its ready line.
 
     Console output (the ready line, and anything on stderr) goes to `log_path` if given, else to a temporary
     file removed on stop. Raises SimulatorStartError with the simulator's error line if it exits or stays silent.
@@ -157,6 +157,8 @@ def start_simulator(*extra_args: str, python: str = sys.executable, cwd: str | P
     args = tuple(str(arg) for arg in extra_args)
     if not any(arg == "--port" or arg.startswith("--port=") for arg in args):
         args = ("--port", "0", *args)
+    if "--exit-with-parent" not in args:
+        args = ("--exit-with-parent", *args)  # a killed caller must not leave a server behind
     owns_log = log_path is None
     if owns_log:
         handle, name = tempfile.mkstemp(prefix="prospectpro-simulator-", suffix=".log")

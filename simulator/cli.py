@@ -5,6 +5,7 @@ Every problem before serving is one line on stderr and exit 1 (argparse's own us
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -15,6 +16,7 @@ from simulator.config import ConfigError, parse_config
 from simulator.httpserver import make_server
 from simulator.profiles import ModelFileError, load_model
 
+PARENT_CHECK_INTERVAL_S = 1.0
 READY_LINE = "prospectpro-simulator ready url={url} profile={profile} seed={seed} time_scale={time_scale}"
 
 
@@ -36,8 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     simulator.gotrue.issuer = f"{url}/auth/v1"
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, server.stop)
+    if config.exit_with_parent:
+        gevent.spawn(_stop_when_orphaned, os.getppid(), server.stop)
     server.start()
     print(READY_LINE.format(url=url, profile=config.profile, seed=config.seed, time_scale=config.time_scale),
           flush=True)
     server.serve_forever()
     return 0
+
+
+def _stop_when_orphaned(parent_pid: int, stop) -> None:
+    """When the parent dies the process is re-parented, so getppid() changes: then stop serving."""
+    while os.getppid() == parent_pid:
+        gevent.sleep(PARENT_CHECK_INTERVAL_S)
+    stop()

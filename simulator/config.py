@@ -47,6 +47,7 @@ class SimulatorConfig:
     jwt_ttl_s: int = 3600
     users: int = 50
     verbose: bool = False
+    exit_with_parent: bool = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--jwt-ttl", default="3600", metavar="SECONDS", help="access token lifetime (default 3600)")
     add("--users", default="50", metavar="N", help="seeded users loadtest-1..N@prospectpro.test (default 50)")
     add("--verbose", action="store_true", help="log one line per request to stderr")
+    add("--exit-with-parent", action="store_true",
+        help="stop when the process that started this one goes away (so a killed test run leaves no server)")
     return parser
 
 
@@ -151,4 +154,5 @@ def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorC
         jwt_ttl_s=int(_number("--jwt-ttl", args.jwt_ttl, int, 1)),
         users=int(_number("--users", args.users, int, 1)),
         verbose=args.verbose,
+        exit_with_parent=args.exit_with_parent,
     )

@@ -238,9 +238,9 @@ class Discovery:
         at(1.0)
         now = pg_timestamp()
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        store.db.execute("UPDATE campaigns SET status = 'completed', results_count = ?, total_cost = ?, "
-                         "processing_time_ms = ?, updated_at = ? WHERE id = ?",
-                         [len(leads), round(total_cost, 3), elapsed_ms, now, campaign])
+        store.update("campaigns", campaign, {"status": "completed", "results_count": len(leads),
+                                             "total_cost": round(total_cost, 3), "processing_time_ms": elapsed_ms,
+                                             "updated_at": now})
         for lead in leads:
             lead["created_at"] = lead["updated_at"] = now
         store.insert_many("leads", leads)

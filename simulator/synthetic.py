@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import re
 import string
+from datetime import datetime, timezone
 
 NAME_PREFIXES = ("Summit", "Harbor", "Evergreen", "Cascade", "Pioneer", "Lakeside", "Golden", "Riverside", "Union",
                  "Maple", "Granite", "Northstar", "Bayview", "Cedar", "Liberty", "Oak Street", "Sunrise", "Metro")
@@ -105,8 +106,6 @@ def base36(number: int) -> str:
 
 def campaign_id(rng: random.Random, business_type: str, location: str, user_id: str, epoch_ms: int) -> str:
     """generate_campaign_name() then the function's normalisation and suffix (reference §3.1 step 4)."""
-    from datetime import datetime, timezone
-
     moment = datetime.fromtimestamp(epoch_ms / 1000, timezone.utc)
     type_part = re.sub(r"[^A-Z]", "", (business_type or "").upper())[:4] or "CAMP"
     location_part = re.sub(r"[^A-Z]", "", (location or "").upper())[:4] or "ANY"

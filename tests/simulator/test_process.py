@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from harness.simulator_process import SimulatorStartError, start_simulator
+from harness.simulator_process import REPO_ROOT, SimulatorStartError, start_simulator
 
 pytestmark = pytest.mark.integration
 
@@ -44,3 +44,29 @@ def test_admin_token_flag_is_used_by_the_helper(simulator_factory):
     sim = simulator_factory("--admin-token", "other-token", "--time-scale", "0.05")
     assert sim.admin_token == "other-token"
     assert sim.get_profile()["profile"] == "healthy"
+
+
+def test_simulator_exits_when_its_parent_dies(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    # A parent that starts a simulator, prints its pid and dies without stopping it.
+    script = ("import sys; sys.path.insert(0, %r)\n"
+              "from harness.simulator_process import start_simulator\n"
+              "sim = start_simulator('--time-scale', '0.05', log_path=%r)\n"
+              "print(sim.pid, flush=True)\n"
+              "import os; os._exit(0)\n") % (str(REPO_ROOT), str(tmp_path / "sim.log"))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    pid = int(out.stdout.strip())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # exited; only waiting for a (possibly absent) init to reap it
+            return
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    raise AssertionError("the orphaned simulator kept running")
