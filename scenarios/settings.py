@@ -140,7 +140,10 @@ def load_settings(env_file: str | Path = ENV_FILE) -> HarnessSettings:
         first = error.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
         where = str(env_path) if (ENV_PREFIX + field.upper()) in file_keys else "environment"
+        # pydantic's words without the value itself (it may be a secret): "should be a valid number, ..."
         message = first["msg"].removeprefix("Value error, ")
+        message = message[0].lower() + message[1:] if message else message
+        message = message.removeprefix("input ")
         raise InputError(message, path=where, key=ENV_PREFIX + field.upper(), hint="see .env.example") from None
 
 

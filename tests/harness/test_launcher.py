@@ -1,0 +1,123 @@
+"""`python -m harness`: the main job end to end on a fresh simulator, its results folder, and stopping cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.__main__ import MODES, locust_command
+from tests.scenarios.locust_runs import clean_environment, secrets_found
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULT_FILES = ("locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv", "locust_exceptions.csv",
+                "locust.json", "locust_report.html", "manifest.json", "business_metrics.json", "intervals.jsonl",
+                "verdict.json", "verdict.txt", "verdict.md", "verdict.junit.xml", "simulator.log")  # fmt: skip
+TARGET_LINE = re.compile(r"^target: embedded ProspectPro simulator at (http://127\.0\.0\.1:\d+) \(not a real ProspectPro", re.M)
+
+
+def launcher(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness", *args]
+
+
+def port_is_closed(url: str) -> bool:
+    parts = urlsplit(url)
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((parts.hostname, parts.port)) != 0
+
+
+def test_perf_runs_against_a_simulator_it_starts_and_stops_and_writes_every_file(tmp_path):
+    results_root = tmp_path / "results"
+    completed = subprocess.run(launcher("perf", "-t", "6s", "-u", "3", "--time-scale", "0.05", "--no-report",
+                                        "--results-root", str(results_root)),
+                               cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    output = completed.stdout + completed.stderr
+    target = TARGET_LINE.search(output)
+    assert target, output[-3000:]
+    run_dir = (results_root / "latest").resolve()
+    assert run_dir.parent == results_root.resolve() and run_dir.name != "latest"
+    missing = [name for name in RESULT_FILES if not (run_dir / name).is_file()]
+    assert not missing, missing
+
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    assert completed.returncode == verdict["exit_code"]  # Locust's exit code, set by the in-run gate
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["target"]["kind"] == "simulator" and manifest["target"]["url"] == target.group(1)
+    assert manifest["target"]["simulator"] == {"profile": "healthy", "seed": 1, "time_scale": 0.05, "job_time_scale": 0.05}
+    assert manifest["options"]["user_classes"] == sorted(MODES["perf"].user_classes)
+    entries = {f"{row['method']} {row['name']}": row["num_requests"] for row in json.loads((run_dir / "locust.json").read_text())}
+    assert entries.get("GET /auth/v1/user", 0) > 0 and entries.get("POST /functions/v1/business-discovery-background", 0) > 0
+    assert port_is_closed(target.group(1)), "the simulator is still running"
+
+    # No file of the run and nothing printed holds a token, key or password.
+    assert secrets_found(list(run_dir.rglob("*")), output) == []
+
+
+def test_sigterm_is_forwarded_so_locust_still_writes_its_results_and_the_simulator_stops(tmp_path):
+    results_root = tmp_path / "results"
+    process = subprocess.Popen(launcher("perf", "-t", "60s", "-u", "2", "--time-scale", "0.05", "--no-report",
+                                        "--results-root", str(results_root)),
+                               cwd=ROOT, env=clean_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        lines, url = [], None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and url is None:
+            line = process.stdout.readline()
+            lines.append(line)
+            match = TARGET_LINE.search(line)
+            url = match.group(1) if match else None
+        assert url, "".join(lines)
+        time.sleep(4)  # Locust is running
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    run_dir = (results_root / "latest").resolve()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "interrupted" and manifest["partial"] is True
+    assert (run_dir / "locust.json").is_file()
+    assert port_is_closed(url)
+
+
+def test_a_configured_remote_target_starts_no_simulator_and_is_refused(tmp_path):
+    completed = subprocess.run(launcher("perf", "-t", "5s", "--no-report", "--results-root", str(tmp_path)),
+                               cwd=ROOT, env=clean_environment(PP_TARGET_URL="https://example.invalid"),
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1
+    assert "target: https://example.invalid (configured; no simulator started)" in output
+    assert "error: refusing to send load to example.invalid: not a loopback address" in output
+    assert "embedded ProspectPro simulator" not in output
+
+
+def test_bad_settings_stop_the_launcher_in_one_line(tmp_path):
+    completed = subprocess.run(launcher("perf", "--results-root", str(tmp_path)), cwd=ROOT,
+                               env=clean_environment(PP_TARGETURL="http://127.0.0.1:1"), capture_output=True, text=True,
+                               timeout=60)  # fmt: skip
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error: environment: unknown setting PP_TARGETURL; known settings: ")
+    assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_user_arguments_override_the_defaults_and_name_classes():
+    perf = MODES["perf"]
+    command = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["-u", "7", "ExportUser"], [])
+    assert command.count("-u") == 1 and command[command.index("-u") + 1] == "7"
+    assert "--users" not in command and "ProspectorUser" not in command and command[-1] == "ExportUser"
+    assert command[command.index("--run-time") + 1] == "100s" and "--baseline" in command
+    tagged = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["-T", "export"], [])
+    assert "ProspectorUser" not in tagged  # tags select the classes, not the full mix
