@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 from scenarios import names
 from scenarios.contracts import ErrorEnvelope, TokenResponse, contract_violation
 from scenarios.names import RequestName
-from scenarios.sessions import REFRESH_MARGIN_S, NoSessionAvailable, Session, Tokens, refresh_budget, session_pool, sign_in_budget
+from scenarios.sessions import NoSessionAvailable, Session, Tokens, refresh_budget, session_pool, sign_in_budget
 from scenarios.settings import get_settings
 from scenarios.workload import get_workload
 
@@ -113,9 +113,9 @@ class ProspectProUser(FastHttpUser):
         return self.session.refresh(self.refresh_tokens)
 
     def auth_headers(self) -> dict[str, str]:
-        """apikey + Bearer, refreshing the session first when it expires within 30 s (as the SPA does)."""
+        """apikey + Bearer, refreshing the session first when it is about to expire (as the SPA does)."""
         session = self.session
-        if session.expires_within(REFRESH_MARGIN_S):
+        if session.needs_refresh():
             session.refresh(self.refresh_tokens, session.generation)  # one refresh however many users notice
         if self._headers_for != (id(session), session.generation):
             self._headers = {"apikey": self._publishable_key, "Authorization": f"Bearer {session.access_token}"}
@@ -229,7 +229,7 @@ class RequestFailed(Exception):
 def _tokens(token: TokenResponse) -> Tokens:
     expires_at = token.expires_at or (time.time() + token.expires_in)
     return Tokens(access_token=token.access_token, refresh_token=token.refresh_token, expires_at=float(expires_at),
-                  user_id=token.user.id)  # fmt: skip
+                  user_id=token.user.id, lifetime_s=float(token.expires_in))  # fmt: skip
 
 
 def _error_text(body: bytes | None) -> str:

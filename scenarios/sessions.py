@@ -9,8 +9,9 @@ virtual user would be throttled after 30 users and would measure GoTrue's limite
 * virtual user ``i`` uses session ``i % pool_size``: 100 virtual users on 20 sessions behave like 20 people with
   several browser tabs, which is what ProspectPro's RLS sees anyway;
 * every sign-in, in the pool or elsewhere, first takes a permit from the process's sign-in ``RateBudget``;
-* a session is refreshed (grant_type=refresh_token) when it expires within ``REFRESH_MARGIN_S``, as the SPA's
-  ``invokeWithSession`` does, and on a 401 the caller refreshes once and retries once;
+* a session is refreshed (grant_type=refresh_token) when it expires within ``REFRESH_MARGIN_S`` (30 s), as the SPA's
+  ``invokeWithSession`` does (a quarter of the token's life if that is shorter), and on a 401 the caller
+  refreshes once and retries once;
 * or the sessions are pre-minted JWTs from PP_SESSION_JWTS, and nobody signs in at all.
 
 The HTTP calls themselves are made by the caller (the base user) so that Locust records them; this module only
@@ -47,6 +48,16 @@ class Tokens:
     refresh_token: str | None
     expires_at: float
     user_id: str
+    lifetime_s: float = 3600.0  # expires_in: how long a token of this session lives
+
+
+def refresh_margin(lifetime_s: float) -> float:
+    """Refresh this long before expiry: the SPA's 30 s, but at most a quarter of the token's life.
+
+    With GoTrue's default hour the margin is 30 s; a short-lived token (a test's --jwt-ttl 4) is refreshed at 3 s
+    instead of on every request.
+    """
+    return min(REFRESH_MARGIN_S, lifetime_s / 4)
 
 
 class Session:
@@ -58,6 +69,7 @@ class Session:
         self.refresh_token = tokens.refresh_token
         self.expires_at = tokens.expires_at
         self.user_id = tokens.user_id
+        self.refresh_margin_s = refresh_margin(tokens.lifetime_s)
         self.generation = 0  # bumped by every refresh, so a caller can tell "someone already refreshed"
         self._refresh_lock = Semaphore()
 
@@ -66,6 +78,10 @@ class Session:
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
         return self.expires_at - (now if now is not None else time.time()) < seconds
+
+    def needs_refresh(self, now: float | None = None) -> bool:
+        """True when the token expires within its refresh margin (and can be refreshed at all)."""
+        return self.refresh_token is not None and self.expires_within(self.refresh_margin_s, now)
 
     def refresh(self, refresh_tokens: Callable[[str], Tokens | None], seen_generation: int | None = None) -> bool:
         """Refresh once, even if many greenlets ask at the same moment; True when the session has a newer token.
@@ -85,6 +101,7 @@ class Session:
             self.access_token = tokens.access_token
             self.refresh_token = tokens.refresh_token or self.refresh_token
             self.expires_at = tokens.expires_at
+            self.refresh_margin_s = refresh_margin(tokens.lifetime_s)
             self.generation += 1
             return True
 
@@ -167,7 +184,9 @@ def tokens_from_jwt(token: str) -> Tokens:
         raise ValueError(f"PP_SESSION_JWTS: {preview(token)} is not a JWT") from None
     if "sub" not in claims or "exp" not in claims:
         raise ValueError(f"PP_SESSION_JWTS: {preview(token)} has no sub or exp claim")
-    return Tokens(access_token=token, refresh_token=None, expires_at=float(claims["exp"]), user_id=str(claims["sub"]))
+    lifetime = float(claims["exp"]) - float(claims.get("iat", float(claims["exp"]) - 3600))
+    return Tokens(access_token=token, refresh_token=None, expires_at=float(claims["exp"]), user_id=str(claims["sub"]),
+                  lifetime_s=lifetime)  # fmt: skip
 
 
 _pool: SessionPool | None = None

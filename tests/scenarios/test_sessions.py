@@ -99,3 +99,13 @@ def test_a_preminted_jwt_cannot_be_refreshed_and_repr_never_shows_a_token():
 def test_a_preminted_value_that_is_not_a_jwt_is_named_by_preview_only():
     with pytest.raises(ValueError, match=r"PP_SESSION_JWTS: not-a-jw…\(16 chars\) is not a JWT"):
         tokens_from_jwt("not-a-jwt-secret")
+
+
+def test_refresh_margin_is_the_spas_30_s_or_a_quarter_of_a_short_life():
+    from scenarios.sessions import refresh_margin
+
+    assert refresh_margin(3600) == 30.0 and refresh_margin(4) == 1.0
+    session = Session("a@x", Tokens("t", "r", time.time() + 3, "uid", lifetime_s=20))
+    assert session.needs_refresh()  # 3 s left of a 20 s token: inside its 5 s margin
+    preminted = Session(None, Tokens("t", None, time.time() + 1, "uid"))
+    assert not preminted.needs_refresh()  # cannot be refreshed: do not try on every request
