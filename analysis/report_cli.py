@@ -1,8 +1,8 @@
 """``python -m analysis plot`` and ``python -m analysis report``: read a run, draw and write its report.
 
-    python -m analysis plot RESULTS [--baseline FILE] [--reference RUN] [--trend DIR] [--output DIR]
+    python -m analysis plot RESULTS [--baseline FILE] [--reference RUN] [--trend DIR|FILE] [--output DIR]
         every figure as PNG and SVG in DIR (default RESULTS/plots)
-    python -m analysis report RESULTS --baseline FILE [--reference RUN] [--trend DIR] [--output DIR]
+    python -m analysis report RESULTS --baseline FILE [--reference RUN] [--trend DIR|FILE] [--output DIR]
         DIR/report.html (self-contained: images embedded, opens offline), DIR/report.md and DIR/plots/
         (default DIR: the results folder itself)
 
@@ -39,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", required=is_report,
                         help="SLA file (TOML), e.g. baselines/production.toml" + ("" if is_report else "; draws the SLA lines"))  # fmt: skip
     parser.add_argument("--reference", help="a reference recorded with `record`, or another results folder")
-    parser.add_argument("--trend", metavar="DIR", help="a folder of recorded runs (reference files or results folders): one point per run")
+    parser.add_argument("--trend", metavar="DIR|FILE",
+                        help="recorded runs for the trend plot (one point per run): a folder of reference files or "
+                             "results folders, or a history file listing them one per line, oldest first")  # fmt: skip
     parser.add_argument("--output", metavar="DIR",
                         help="where to write (default: " + ("the results folder" if is_report else "RESULTS/plots") + ")")  # fmt: skip
 
@@ -107,22 +109,49 @@ def _default_output(results: str | Path) -> Path:
     return folder
 
 
-def load_history(folder: str | Path, exclude: str | Path | None = None) -> list[tuple[str, RunResult]]:
-    """Every recorded run in ``folder`` (reference .json files and results folders), oldest first."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError("not a folder", path=folder, hint="--trend takes a folder of recorded runs or results folders")
+def load_history(source: str | Path, exclude: str | Path | None = None) -> list[tuple[str, RunResult]]:
+    """The recorded runs of a trend, oldest first: a folder of runs, or a history file listing them.
+
+    A folder holds reference .json files and/or results folders; they are ordered by their manifest's start time.
+    A history file is plain text, one run per line (a reference file or a results folder, relative to the file),
+    oldest first, ``#`` starting a comment: a CI job appends a line per recorded run.
+    """
+    source = Path(source)
     skip = Path(exclude).resolve() if exclude else None
+    if source.is_file():
+        return [(_label(path.name, run), run) for path, run in _runs_listed_in(source) if path.resolve() != skip]
+    if not source.is_dir():
+        raise InputError("not found", path=source, hint="--trend takes a folder of recorded runs or a history file listing them")
     runs = []
-    for entry in sorted(folder.iterdir()):
+    for entry in sorted(source.iterdir()):
         if entry.name.startswith(".") or entry.name in _NOT_A_RUN or entry.resolve() == skip:
             continue
         if entry.is_dir() or entry.suffix == ".json":
             runs.append((entry.name, load_reference(entry)))
     if not runs:
-        raise InputError("no recorded runs in the folder", path=folder, hint="expected reference .json files or results folders")
+        raise InputError("no recorded runs in the folder", path=source, hint="expected reference .json files or results folders")
     runs.sort(key=lambda item: (_started_at(item[1]) or "", item[0]))
     return [(_label(name, run), run) for name, run in runs]
+
+
+def _runs_listed_in(history_file: Path) -> list[tuple[Path, RunResult]]:
+    try:
+        lines = history_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"cannot read the history file ({type(error).__name__})", path=history_file) from None
+    runs = []
+    for number, line in enumerate(lines, start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        path = (history_file.parent / entry) if not Path(entry).is_absolute() else Path(entry)
+        if not path.exists():
+            raise InputError(f"recorded run {entry[:80]!r} not found", path=history_file, key=f"line {number}",
+                             hint="paths are relative to the history file")  # fmt: skip
+        runs.append((path, load_reference(path)))
+    if not runs:
+        raise InputError("the history file lists no runs", path=history_file, hint="one reference file or results folder per line")
+    return runs
 
 
 def _started_at(run: RunResult) -> str | None:

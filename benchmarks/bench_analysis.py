@@ -7,6 +7,8 @@ hour, plus locust.json, manifest, business metrics) and a reference run, then ti
 core: loading, deciding (the same `decide` as `compare`, bootstrap included), building every figure, and writing
 report.html/report.md/plots. Prints seconds per phase and the ratio of the longest run to the shortest: a ratio
 close to the ratio of run lengths means cost grows linearly. Target: a few seconds for 1 h.
+Also prints the interval recorder's cost per request (its listener runs in the load generator for every request)
+beside Locust's own stats logging of the same requests.
 ``--quick`` (CI smoke mode) runs 0.1 h and 0.2 h so the script cannot rot.
 """
 
@@ -123,6 +125,31 @@ def time_analysis(run_folder: Path, reference_folder: Path, output: Path) -> dic
     return timings
 
 
+def time_recorder_hot_path(requests: int = 200_000) -> tuple[float, float]:
+    """ns per request of the interval recorder's request listener and of Locust's own stats logging, same input.
+
+    The recorder runs inside the load generator for every request, so its cost is stated next to what Locust
+    itself spends on the same request."""
+    from locust.stats import RequestStats
+
+    from harness.intervals import IntervalTable
+
+    rng = np.random.default_rng(3)
+    response_times = rng.lognormal(5, 1, requests).tolist()
+    names = [f"/endpoint/{i % 15}" for i in range(requests)]
+    table = IntervalTable(INTERVAL_S)
+    started = time.perf_counter()
+    for name, response_time in zip(names, response_times):
+        table.record("GET", name, response_time, False)
+    recorder_ns = (time.perf_counter() - started) / requests * 1e9
+    stats = RequestStats()
+    started = time.perf_counter()
+    for name, response_time in zip(names, response_times):
+        stats.log_request("GET", name, response_time, 100)
+    locust_ns = (time.perf_counter() - started) / requests * 1e9
+    return recorder_ns, locust_ns
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, nargs="+", default=[1.0, 8.0])
@@ -150,6 +177,9 @@ def main() -> None:
     shortest, longest = hours_list[0], hours_list[-1]
     ratio = results[longest]["total"] / results[shortest]["total"]
     print(f"\n{longest:g} h / {shortest:g} h total time: {ratio:.2f}x for {longest / shortest:g}x the run length")
+    recorder_ns, locust_ns = time_recorder_hot_path(20_000 if args.quick else 200_000)
+    print(f"interval recorder: {recorder_ns:.0f} ns per request (Locust's own stats.log_request: {locust_ns:.0f} ns,"
+          f" ratio {recorder_ns / locust_ns:.2f})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 
 from analysis.cli import main
 from analysis.decide import decide
+from analysis.errors import InputError
 from analysis.baseline import load_baseline
 from analysis.report import build_report
 from analysis.report_cli import load_history, write_plots, write_report
@@ -130,12 +131,24 @@ def test_trend_reads_a_folder_of_runs_oldest_first_and_skips_the_current_one(tmp
     assert (current / "plots" / "trend.png").is_file()
 
 
+def test_trend_from_a_history_file_keeps_its_order_and_resolves_paths_beside_it(tmp_path):
+    make_run(tmp_path / "runs" / "x", run_id="20261126-000000-xxxxxx")
+    make_run(tmp_path / "runs" / "y", run_id="20261120-000000-yyyyyy")
+    history = tmp_path / "history.txt"
+    history.write_text("# recorded by CI, oldest first\nruns/x\n\nruns/y   # after a rollback\n")
+    assert [label for label, _ in load_history(history)] == ["20261126-000000-xxxxxx", "20261120-000000-yyyyyy"]
+    history.write_text("runs/x\nruns/gone\n")
+    with pytest.raises(InputError, match="line 2: recorded run 'runs/gone' not found"):
+        load_history(history)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["report", "{tmp}/nowhere", "--baseline", BASELINE], "no run results found"),
         (["report", "{run}", "--baseline", "{tmp}/missing.toml"], "baseline file not found"),
-        (["plot", "{run}", "--trend", "{tmp}/no-such-folder"], "not a folder"),
+        (["plot", "{run}", "--trend", "{tmp}/no-such-folder"], "no-such-folder: not found"),
+        (["plot", "{run}", "--trend", "{run}/manifest.json"], "manifest.json: line 1: recorded run"),
         (["plot", "{run}", "--reference", "{tmp}/no-such-ref"], "reference not found"),
     ],
 )
