@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import math
+import shutil
 import time
 import weakref
 from collections.abc import Callable
@@ -198,10 +199,10 @@ class IntervalRecorder:
         self.is_worker = isinstance(environment.runner, WorkerRunner)
         self.grace_s = MASTER_GRACE_S if isinstance(environment.runner, MasterRunner) else LOCAL_GRACE_S
         self.started_at: float | None = None
-        self.late_requests = 0  # arrived after their interval was written: folded into the next open one
+        self.late_requests = 0  # arrived after their interval was written: counted in the next one written
         self._next_index: int | None = None  # the next interval to write; everything before it is written
         self._user_count_at_close: dict[int, int] = {}
-        self._lines: list[str] = []  # written lines, kept so that the file can be rewritten elsewhere at the end
+        self._lines: list[str] = []  # closed intervals while no results folder is known (else they are in the file)
         self._progress_path: Path | None = None
         self._finished_path: Path | None = None
         self._greenlet: gevent.Greenlet | None = None
@@ -244,11 +245,6 @@ class IntervalRecorder:
         for index, endpoints in shipped["intervals"]:
             if shipped["interval_s"] != self.table.interval_s:
                 index = self.table.index_at(index * shipped["interval_s"])
-            if self._next_index is not None and index < self._next_index:
-                # Its interval is already written. Keep the counts (the totals must match Locust's) in the oldest
-                # interval still open, and say so at the end.
-                self.late_requests += sum(counts[0] for counts in endpoints.values())
-                index = self._next_index
             for key, (requests, failures, histogram) in endpoints.items():
                 self.table.add(index, key, requests, failures, histogram)
 
@@ -269,7 +265,18 @@ class IntervalRecorder:
         for index in range(self._next_index, ended_before):
             self._user_count_at_close.setdefault(index, runner.user_count if runner else 0)
         while (self._next_index + 1) * interval_s + self.grace_s <= now:
+            self._fold_late_counts()
             self._write_interval(self._next_index, end_s=None)
+
+    def _fold_late_counts(self) -> None:
+        """Counts for an interval already written (a worker report later than the grace period, or a clock step
+        back) go into the next interval to write: the totals must still equal Locust's. Counted and logged."""
+        for index in self.table.pending_indexes():
+            if index >= self._next_index:
+                break
+            for key, (requests, failures, histogram) in self.table.pop(index).items():
+                self.late_requests += requests
+                self.table.add(self._next_index, key, requests, failures, histogram)
 
     def _write_interval(self, index: int, end_s: float | None) -> None:
         interval_s = self.table.interval_s
@@ -293,11 +300,12 @@ class IntervalRecorder:
         self._progress_path = path
 
     def _append_line(self, text: str) -> None:
-        self._lines.append(text)
-        if self._progress_path is not None:
-            # Append and close per interval: an interrupted run keeps every interval closed before it stopped.
-            with self._progress_path.open("a", encoding="utf-8") as file:
-                file.write(text + "\n")
+        if self._progress_path is None:
+            self._lines.append(text)  # no results folder known yet: kept until finish() is told where
+            return
+        # Append and close per interval: an interrupted run keeps every interval closed before it stopped.
+        with self._progress_path.open("a", encoding="utf-8") as file:
+            file.write(text + "\n")
 
     def finish(self, results_dir: str | Path) -> Path | None:
         """Write the remaining intervals (the last one partly covered) and return the file's path.
@@ -313,14 +321,19 @@ class IntervalRecorder:
             self._greenlet = None
         if self._finished_path is None:
             end_s = self._clock()
+            self._fold_late_counts()
             last_index = max([self.table.index_at(end_s)] + self.table.pending_indexes())
             for index in range(self._next_index, last_index + 1):
                 self._write_interval(index, end_s=end_s)
             if self.late_requests:
-                logger.warning("intervals.jsonl: %d request(s) reported late by workers were counted in a later interval", self.late_requests)
-        if target != self._progress_path and target != self._finished_path:
+                logger.warning("intervals.jsonl: %d request(s) reported after their interval was written were "
+                               "counted in a later interval", self.late_requests)  # fmt: skip
+        if target not in (self._progress_path, self._finished_path):
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text("\n".join([self._header(), *self._lines]) + "\n", encoding="utf-8")
+            if self._progress_path is not None:
+                shutil.copyfile(self._progress_path, target)
+            else:
+                target.write_text("\n".join([self._header(), *self._lines]) + "\n", encoding="utf-8")
         self._finished_path = target
         return target
 

@@ -134,3 +134,37 @@ def test_request_without_response_time_is_counted_but_not_timed():
     table = IntervalTable(5.0, FakeClock(10.0))
     table.record("JOB", "submit->completed", None, True)
     assert table.pop(2) == {"JOB submit->completed": [1, 1, {}]}
+
+
+def test_counts_for_an_interval_already_written_land_in_the_next_one(local_environment, tmp_path):
+    # What a worker report later than the master's grace period looks like: counts for interval 0 after it was
+    # written. They must not be lost (totals equal Locust's); they are counted in the next interval written.
+    clock = FakeClock(500.0)
+    recorder = attach(local_environment, interval_s=5.0, clock=clock)
+    local_environment.events.test_start.fire(environment=local_environment)
+    fire(local_environment, "GET", "/a", 10.0)
+    clock.now = 506.0
+    recorder.close_due(clock.now)  # interval [500, 505) written
+    recorder.table.add(100, "GET /a", 3, 1, {30: 3})  # index 100 = [500, 505): already written
+    clock.now = 512.0
+    recorder.close_due(clock.now)
+    clock.now = 513.0
+    recorder.finish(tmp_path)
+    series = load_intervals(tmp_path)
+    assert series.endpoints["GET /a"].requests.tolist() == [1, 3, 0]
+    assert series.endpoints["GET /a"].failures.tolist() == [0, 1, 0]
+    assert recorder.late_requests == 3
+
+
+def test_without_a_results_folder_until_the_end_the_whole_file_is_written_there(local_environment, tmp_path):
+    clock = FakeClock(700.0)
+    recorder = attach(local_environment, interval_s=5.0, clock=clock)
+    local_environment.events.test_start.fire(environment=local_environment)  # results_dir_of() is None here
+    fire(local_environment, "GET", "/a", 10.0)
+    clock.now = 711.0
+    recorder.close_due(clock.now)
+    recorder.finish(tmp_path / "first")
+    recorder.finish(tmp_path / "second")  # another folder: the same complete file
+    first, second = (load_intervals(tmp_path / name) for name in ("first", "second"))
+    assert first.times.tolist() == second.times.tolist() == [700.0, 705.0, 710.0]
+    assert first.endpoints["GET /a"].requests.tolist() == [1, 0, 0]
