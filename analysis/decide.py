@@ -36,6 +36,7 @@ BUSINESS_LIMITS: dict[str, tuple[str, str]] = {
     "cost_per_lead_max_usd": ("cost_per_lead_usd", "max"),
 }
 BUSINESS_SUBJECT = "business"
+TOO_FEW_SAMPLES = "too few samples"  # the reason that marks a check inconclusive for lack of samples
 RUN_SUBJECT = "run"
 
 
@@ -58,11 +59,22 @@ class Decision:
     baseline_name: str
     source: str
     checks: tuple[Check, ...]
-    validity_problems: tuple[str, ...] = ()
+    # Problems that make every number of the run untrustworthy (overloaded generator, load not reached, ...).
+    run_problems: tuple[str, ...] = ()
+    # Required endpoints with too few samples: their checks are inconclusive; other endpoints' numbers stand.
+    undersampled_endpoints: tuple[str, ...] = ()
     guard_stop_reason: str | None = None  # set when a safety or cost guard stopped the run
     reference_source: str | None = None
     percentile_source: str = "histogram"
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def validity_problems(self) -> tuple[str, ...]:
+        """Every reason the run is not valid, as lines for people."""
+        undersampled = ()
+        if self.undersampled_endpoints:
+            undersampled = (f"{TOO_FEW_SAMPLES} for a verdict on required endpoint(s): " + ", ".join(self.undersampled_endpoints),)
+        return self.run_problems + undersampled
 
     @property
     def valid(self) -> bool:
@@ -87,17 +99,23 @@ class Decision:
         """Precedence, most specific cause first (1, bad input, never reaches here: it is raised before deciding):
 
         6 guard stop   - a guard ended the run on purpose; the cause to act on is the guard, not the numbers.
-        5 not valid    - the numbers do not describe the intended load, so neither pass nor breach can be trusted.
-        3 SLA breach   - an absolute promise is broken (a required endpoint never sent counts: its SLA is unmet).
+        5 not valid    - the generator or the load was wrong (CPU, users, workers, partial run): no number can be
+                         trusted, so neither a pass nor a breach is claimed.
+        3 SLA breach   - an absolute promise is broken, measured on enough samples under valid load (a required
+                         endpoint never sent counts: its SLA is unmet). A breach outranks the next line because
+                         one endpoint's shortage of samples does not make another endpoint's slowness less real.
+        5 not valid    - a required endpoint had too few samples: no pass can be claimed for what was not measured.
         4 regression   - worse than last time but within the SLA: a warning that matters less than a breach.
         0 pass
         """
         if self.guard_stop_reason:
             return ExitCode.STOPPED_BY_GUARD
-        if not self.valid:
+        if self.run_problems:
             return ExitCode.RUN_NOT_VALID
         if self.breaches:
             return ExitCode.SLA_BREACHED
+        if self.undersampled_endpoints:
+            return ExitCode.RUN_NOT_VALID
         if self.regressions:
             return ExitCode.REGRESSED
         return ExitCode.OK
@@ -135,7 +153,8 @@ def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = Non
         baseline_name=baseline.name,
         source=run.source,
         checks=tuple(checks),
-        validity_problems=tuple(validity_problems(run, baseline, sla)),
+        run_problems=tuple(run_problems(run)),
+        undersampled_endpoints=tuple(undersampled_endpoints(baseline, sla)),
         guard_stop_reason=stop_reason if stop_reason in GUARD_STOP_REASONS else None,
         reference_source=reference.source if reference is not None else None,
         percentile_source=run.percentile_source,
@@ -160,7 +179,7 @@ def sla_checks(run: RunResult, baseline: Baseline) -> list[Check]:
 def endpoint_checks(endpoint: EndpointResult, limits: EndpointLimits) -> list[Check]:
     key = endpoint.key
     enough_samples = limits.min_samples is None or endpoint.samples >= limits.min_samples
-    too_few = f"too few samples ({endpoint.samples} < min_samples {limits.min_samples})"
+    too_few = f"{TOO_FEW_SAMPLES} ({endpoint.samples} < min_samples {limits.min_samples})"
     checks: list[Check] = []
     for metric, q in PERCENTILE_LIMITS.items():
         limit = getattr(limits, metric)
@@ -286,8 +305,8 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
 
 
 # ---- run validity ------------------------------------------------------------------------------------------------
-def validity_problems(run: RunResult, baseline: Baseline, sla: list[Check]) -> list[str]:
-    """Why the run's numbers cannot be trusted to describe the intended load (empty list: valid)."""
+def run_problems(run: RunResult) -> list[str]:
+    """Why none of the run's numbers can be trusted to describe the intended load (empty list: none)."""
     problems = []
     if not run.endpoints:
         problems.append("the run recorded no requests")
@@ -303,7 +322,9 @@ def validity_problems(run: RunResult, baseline: Baseline, sla: list[Check]) -> l
             problems.append(f"intended users not reached ({reached} of {intended})")
         if manifest.load.workers_lost:
             problems.append(f"{manifest.load.workers_lost} worker(s) lost during the run")
-    short = sorted({c.subject for c in sla if c.reason.startswith("too few samples") and baseline.is_required(c.subject)})
-    if short:
-        problems.append("too few samples for a verdict on required endpoint(s): " + ", ".join(short))
     return problems
+
+
+def undersampled_endpoints(baseline: Baseline, sla: list[Check]) -> list[str]:
+    """Required endpoints whose SLA checks were inconclusive for lack of samples."""
+    return sorted({c.subject for c in sla if c.reason.startswith(TOO_FEW_SAMPLES) and baseline.is_required(c.subject)})

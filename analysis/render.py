@@ -77,8 +77,10 @@ def render_text(decision: Decision) -> str:
         lines.append(f"Reference: {decision.reference_source}")
     if decision.guard_stop_reason:
         lines.append(f"Stopped by a guard: {decision.guard_stop_reason}")
-    for problem in decision.validity_problems:
+    for problem in decision.run_problems:
         lines.append(f"NOT VALID: {problem}")
+    if decision.undersampled_endpoints:
+        lines.append("Too few samples for a verdict on required endpoint(s): " + ", ".join(decision.undersampled_endpoints))
     for note in decision.notes:
         lines.append(f"Note: {note}")
     rows = [("ENDPOINT", "METRIC", "ACTUAL", "LIMIT/REF", "MARGIN/CHANGE", "VERDICT")]
@@ -118,7 +120,10 @@ def render_markdown(decision: Decision) -> str:
         lines.append(f"- Reference: `{decision.reference_source}`")
     if decision.guard_stop_reason:
         lines.append(f"- **Stopped by a guard:** {decision.guard_stop_reason}")
-    lines += [f"- **Not valid:** {_md(problem)}" for problem in decision.validity_problems]
+    lines += [f"- **Not valid:** {_md(problem)}" for problem in decision.run_problems]
+    if decision.undersampled_endpoints:
+        names = ", ".join(f"`{_md(key)}`" for key in decision.undersampled_endpoints)
+        lines.append(f"- **Too few samples** for a verdict on required endpoint(s): {names}")
     lines += [f"- Note: {_md(note)}" for note in decision.notes]
     lines.append(f"- Counts: {_counts_line(decision)}")
     failing = decision.breaches + decision.regressions
@@ -169,6 +174,7 @@ def decision_to_dict(decision: Decision) -> dict[str, Any]:
         "reference": decision.reference_source,
         "valid": decision.valid,
         "validity_problems": list(decision.validity_problems),
+        "undersampled_endpoints": list(decision.undersampled_endpoints),
         "guard_stop_reason": decision.guard_stop_reason,
         "percentile_source": decision.percentile_source,
         "notes": list(decision.notes),

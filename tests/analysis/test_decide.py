@@ -69,8 +69,21 @@ def test_too_few_samples_is_inconclusive_and_makes_the_run_not_valid_for_a_requi
     assert [c.verdict for c in checks_of(decision, SLOW, "p95_ms")] == [Verdict.INCONCLUSIVE]
     assert [c.verdict for c in checks_of(decision, SLOW, "max_ms")] == [Verdict.PASS]  # a max needs no sample size
     assert decision.exit_code == ExitCode.RUN_NOT_VALID and "too few samples" in decision.validity_problems[0]
+    assert decision.undersampled_endpoints == (SLOW,)
     unlisted = decide(run(few, manifest=GOOD_MANIFEST), baseline(defaults={"min_samples": 20, "p95_ms": 100}))
     assert unlisted.exit_code == ExitCode.OK
+
+
+def test_a_measured_breach_outranks_another_endpoints_shortage_of_samples():
+    few = endpoint(SLOW, [10.0] * 5)
+    slow = endpoint(FAST, [500.0] * 100)
+    b = baseline(defaults={"min_samples": 20, "p95_ms": 100}, endpoints={SLOW: {}, FAST: {}})
+    decision = decide(run(few, slow, manifest=GOOD_MANIFEST), b)
+    assert decision.exit_code == ExitCode.SLA_BREACHED and not decision.valid
+    assert [c.subject for c in decision.breaches] == [FAST] and decision.undersampled_endpoints == (SLOW,)
+    # ...but a run-wide problem still outranks the breach: under an overloaded generator no number is trusted.
+    overloaded = {**GOOD_MANIFEST, "generator": {"cpu_warning": True}}
+    assert decide(run(few, slow, manifest=overloaded), b).exit_code == ExitCode.RUN_NOT_VALID
 
 
 @pytest.mark.parametrize(
