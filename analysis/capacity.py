@@ -41,16 +41,24 @@ REPORTED_PERCENTILES: tuple[float, ...] = (0.50, 0.95, 0.99)
 # ---- plateau detection -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Tolerance:
-    """How far an interval may be from its load level's settled state (relative), beyond its own counting noise."""
+    """How far an interval may be from its load level's settled state, beyond its own sampling noise.
 
-    throughput: float  # relative difference in requests/s...
-    poisson_sigmas: float  # ...plus this many standard deviations of Poisson noise, 1/sqrt(requests in the interval)
-    latency: float  # relative difference in the interval's median latency
+    Both tests are noise-aware, so they work for a 30-request interval of a mixed workload and for a 3000-request
+    interval of one endpoint alike:
+    - throughput: relative difference in requests/s, plus ``sigmas`` x the Poisson noise 1/sqrt(requests);
+    - latency: where the interval's median falls in the settled latency distribution (0.5 = right in the middle).
+      A sample median of n requests scatters there by about 0.5/sqrt(n), whatever the shape of the distribution
+      (a mix of 15 ms reads and 2 s functions included), so the test is distribution-free.
+    """
+
+    throughput: float
+    median_quantile: float  # slack around 0.5 for the interval median's position in the settled distribution
+    sigmas: float
 
 
 @dataclass(frozen=True)
 class PlateauRules:
-    """What "steady" means. The settled state of a load level is the median of its later half.
+    """What "steady" means. The settled state of a load level is its later half.
 
     Two tolerances: a strict one decides which intervals at the edges of a level are transients (leaving out one
     interval too many costs little), a lax one decides whether what remains is steady (calling a plateau unsteady
@@ -58,9 +66,8 @@ class PlateauRules:
     """
 
     min_steady_intervals: int = 2
-    transient: Tolerance = Tolerance(throughput=0.05, poisson_sigmas=2.0, latency=0.15)
-    steady: Tolerance = Tolerance(throughput=0.10, poisson_sigmas=3.0, latency=0.35)
-    latency_floor_ms: float = 5.0  # never tighter than this: a 3 ms -> 5 ms wobble is not a transient
+    transient: Tolerance = Tolerance(throughput=0.05, median_quantile=0.05, sigmas=2.0)
+    steady: Tolerance = Tolerance(throughput=0.10, median_quantile=0.10, sigmas=3.0)
     derived_request_types: tuple[str, ...] = DERIVED_REQUEST_TYPES
 
 
@@ -129,7 +136,7 @@ def detect_plateaus(series: IntervalSeries, baseline: Baseline | None = None, ru
     covered = series.durations > 0  # an interval the run did not cover at all has no rate (NaN), not zero
     rates = np.full(len(series), np.nan)
     rates[covered] = requests[covered] / series.durations[covered]
-    medians = np.array([_interval_median_ms(series, keys, i) for i in range(len(series))], dtype=np.float64)
+    latencies = [Histogram.merge_all(series.endpoints[k].histogram(i) for k in keys) for i in range(len(series))]
 
     plateaus: list[Plateau] = []
     rejected: list[RejectedLevel] = []
@@ -137,7 +144,7 @@ def detect_plateaus(series: IntervalSeries, baseline: Baseline | None = None, ru
         users = int(series.user_counts[start])
         if users == 0:
             continue  # before the first user or after the last: not a load level
-        steady = _steady_span(rates[start:stop], requests[start:stop], medians[start:stop], rules)
+        steady = _steady_span(rates[start:stop], requests[start:stop], latencies[start:stop], rules)
         if isinstance(steady, str):
             rejected.append(RejectedLevel(users, stop - start, steady))
             continue
@@ -150,12 +157,6 @@ def _sum_columns(columns: list[np.ndarray], length: int) -> np.ndarray:
     return np.sum(columns, axis=0, dtype=np.int64) if columns else np.zeros(length, dtype=np.int64)
 
 
-def _interval_median_ms(series: IntervalSeries, keys: list[str], index: int) -> float:
-    merged = Histogram.merge_all(series.endpoints[k].histogram(index) for k in keys)
-    median = merged.percentile(0.5)
-    return float(median) if median is not None else math.nan
-
-
 def _runs_of_equal_users(user_counts: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) index ranges of consecutive intervals with the same user count."""
     if len(user_counts) == 0:
@@ -165,7 +166,7 @@ def _runs_of_equal_users(user_counts: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[:-1], edges[1:]))
 
 
-def _steady_span(rates: np.ndarray, requests: np.ndarray, medians: np.ndarray, rules: PlateauRules) -> tuple[int, int] | str:
+def _steady_span(rates: np.ndarray, requests: np.ndarray, latencies: list[Histogram], rules: PlateauRules) -> tuple[int, int] | str:
     """The steady part [first, stop) of one user level, or the reason there is none.
 
     The level's settled state is its later half (a step's transient is at its start). Intervals are trimmed from the
@@ -177,12 +178,22 @@ def _steady_span(rates: np.ndarray, requests: np.ndarray, medians: np.ndarray, r
         return f"only {count} interval(s) at this load; need {rules.min_steady_intervals} steady ones"
     if np.nansum(requests) == 0:
         return "no requests at this load"
-    tail = slice(count // 2, count)
-    reference_rate = float(np.nanmedian(rates[tail]))
-    reference_median = float(np.nanmedian(medians[tail])) if not np.all(np.isnan(medians[tail])) else math.nan
+    tail = range(count // 2, count)
+    reference_rate = float(np.nanmedian(rates[tail.start:]))
+    settled = Histogram.merge_all(latencies[i] for i in tail)
+    median_offsets = [_median_offset(h, settled) for h in latencies]
 
     def within(i: int, tolerance: Tolerance) -> bool:
-        return _within(rates[i], requests[i], reference_rate, medians[i], reference_median, tolerance, rules.latency_floor_ms)
+        rate, n = rates[i], int(requests[i])
+        if not math.isfinite(rate) or reference_rate <= 0:
+            return False
+        noise = 1.0 / math.sqrt(max(n, 1))
+        if abs(rate - reference_rate) > (tolerance.throughput + tolerance.sigmas * noise) * reference_rate:
+            return False
+        offset, timed = median_offsets[i], latencies[i].count
+        if offset is None:
+            return timed == 0 and settled.count == 0  # no latencies at all is steady only if none are expected
+        return offset <= tolerance.median_quantile + tolerance.sigmas * 0.5 / math.sqrt(timed)
 
     first, stop = 0, count
     while first < stop and not within(first, rules.transient):
@@ -199,18 +210,21 @@ def _steady_span(rates: np.ndarray, requests: np.ndarray, medians: np.ndarray, r
     return first, stop
 
 
-def _within(rate: float, requests: int, reference_rate: float, median: float, reference_median: float,
-            tolerance: Tolerance, latency_floor_ms: float) -> bool:
-    if not math.isfinite(rate) or reference_rate <= 0:
-        return False
-    rate_tolerance = tolerance.throughput + tolerance.poisson_sigmas / math.sqrt(max(requests, 1))
-    if abs(rate - reference_rate) > rate_tolerance * reference_rate:
-        return False
-    if math.isnan(reference_median):
-        return True
-    if math.isnan(median):
-        return False
-    return abs(median - reference_median) <= max(tolerance.latency * reference_median, latency_floor_ms)
+def _median_offset(interval: Histogram, settled: Histogram) -> float | None:
+    """How far (in quantiles) the interval's median lies from the middle of the settled distribution.
+
+    The median's bucket covers the quantile range [share strictly below it, share up to and including it]; the offset
+    is 0 when that range contains 0.5. Using the range, not a point, matters for concentrated latencies (a fixed
+    service time puts half the requests in one bucket): a median in that bucket is right in the middle.
+    """
+    median = interval.percentile(0.5)
+    if median is None or not settled.count:
+        return None
+    below = int(settled.counts[settled.buckets < median].sum()) / settled.count
+    up_to = int(settled.counts[settled.buckets <= median].sum()) / settled.count
+    if below <= 0.5 <= up_to:
+        return 0.0
+    return min(abs(below - 0.5), abs(up_to - 0.5))
 
 
 def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, stop: int, transients: int,
@@ -425,10 +439,15 @@ def fit_usl(users: Sequence[float], throughput: Sequence[float], settings: FitSe
     # The peak is only measured if the tested loads reach it; otherwise the curve would be extrapolating.
     reach = peak_users_value if peak_users_value is not None else knee
     if reach > settings.extrapolation_factor * max_tested or float(x.max()) < 0.8 * peak_x_value:
-        return NotEnoughData(
-            f"no saturation in the tested range: the fitted peak ({peak_x_value:.4g} req/s near {reach:.4g} users) lies "
-            f"far beyond the highest load tested ({int(max_tested)} users)",
-            f"add steps up to about {math.ceil(min(reach, 100 * max_tested))} users (--steps or --step-max-users)")
+        if reach <= 10 * max_tested:
+            where = f"the fitted peak ({peak_x_value:.4g} req/s near {reach:.3g} users) lies beyond"
+            advice = f"add steps up to about {math.ceil(reach)} users (--steps or --step-max-users)"
+        else:
+            where = "throughput still grows almost linearly; no peak within ten times"
+            advice = (f"add steps well beyond {int(max_tested)} users (e.g. --step-max-users {4 * int(max_tested)}) "
+                      "until throughput stops growing")
+        return NotEnoughData(f"no saturation in the tested range: {where} the highest load tested ({int(max_tested)} users)",
+                             advice)
     notes: list[str] = []
     if r_squared < 0.8:
         notes.append(f"the USL describes these points poorly (R^2 = {r_squared:.2f}); read the curve with care")

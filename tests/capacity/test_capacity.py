@@ -88,6 +88,24 @@ def test_a_ramp_has_no_plateaus(tmp_path):
     assert all("interval" in r.reason for r in analysis.detection.rejected)
 
 
+def test_concentrated_latencies_are_steady_when_their_median_bucket_spans_the_middle(tmp_path):
+    # A fixed service time with a queue: about half the calls take 100 ms, half 200 ms, and interval medians land
+    # in either bucket. Neither is a transient.
+    histograms = [{"100": 41, "200": 39}, {"100": 39, "200": 41}, {"100": 40, "200": 40}, {"100": 38, "200": 42}]
+    rows = [{"t": 1_800_000_000.0 + 2 * i, "user_count": 6,
+             "endpoints": {ENDPOINT: {"requests": 80, "failures": 0, "hist": hist}}} for i, hist in enumerate(histograms)]
+    (plateau,) = detect_plateaus(_series(tmp_path, rows)).plateaus
+    assert (plateau.first_interval, plateau.stop_interval) == (0, 4)
+
+
+def test_a_latency_shift_alone_marks_a_transient(tmp_path):
+    rows = [{"t": 1_800_000_000.0 + 2 * i, "user_count": 6,
+             "endpoints": {ENDPOINT: {"requests": 400, "failures": 0, "hist": {str(ms): 400}}}}
+            for i, ms in enumerate([150, 200, 200, 200, 200])]
+    (plateau,) = detect_plateaus(_series(tmp_path, rows)).plateaus
+    assert (plateau.first_interval, plateau.transient_intervals) == (1, 1)
+
+
 def test_zero_user_intervals_are_not_a_load_level(tmp_path):
     rows = step_run([3], usl(**TRUE), intervals_per_step=4, transient=False)
     idle = {"t": rows[-1]["t"] + 2, "user_count": 0, "endpoints": {}}
@@ -181,7 +199,7 @@ def test_a_peak_far_beyond_the_tested_loads_is_not_reported():
     users = np.array([1, 2, 3, 4, 5], dtype=float)
     result = fit_usl(users, usl_throughput(users, 10.0, 0.01, 0.0005))
     assert isinstance(result, NotEnoughData) and "beyond the highest load tested" in result.reason
-    assert "add steps up to about" in result.advice
+    assert "add steps up to about" in result.advice or "add steps well beyond 5 users" in result.advice
 
 
 def test_usl_peak_cases():
