@@ -1,6 +1,7 @@
 """The report and the plot/report verbs on small synthetic result folders with known numbers."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from tests.report.synthetic import business_metrics, manifest, write_intervals, 
 
 FAST = "GET /auth/v1/user"
 SLOW = "GET /rest/v1/discovery_jobs?id=eq.[jobId]"  # the baseline's limit: p95 100 ms
-BASELINE = "baselines/production.toml"
+BASELINE = str(Path(__file__).resolve().parents[2] / "baselines" / "production.toml")
 
 
 def make_run(folder, *, slow_scale=5.5, partial=False, with_intervals=True, run_id="20261126-120000-abc123", extra=None):
