@@ -151,6 +151,7 @@ def test_trend_from_a_history_file_keeps_its_order_and_resolves_paths_beside_it(
         (["plot", "{run}", "--trend", "{tmp}/no-such-folder"], "no-such-folder: not found"),
         (["plot", "{run}", "--trend", "{run}/manifest.json"], "manifest.json: line 1: recorded run"),
         (["plot", "{run}", "--reference", "{tmp}/no-such-ref"], "reference not found"),
+        (["report", "{run}", "--baseline", BASELINE, "--output", "{run}/manifest.json"], "cannot write"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys, argv, message):
