@@ -147,7 +147,8 @@ def _cost_projection(run_result: RunResult, *, series_user_seconds: float, args:
                             "not projected: give --expected-users (or --monthly-discoveries)")
     monthly = rate * args.expected_users * args.active_hours_per_month
     source = (f"the run's {rate:.1f} discoveries per user-hour x {args.expected_users} users x "
-              f"{args.active_hours_per_month:g} active h/month (the harness's think times, not measured production behaviour)")
+              f"{args.active_hours_per_month:g} active h/month. The run's pace is the harness's think times (often "
+              "compressed for a short test), not production behaviour: give --monthly-discoveries for a real plan")
     return project_cost(cost_per_discovery, args.monthly_budget, monthly, source)
 
 
@@ -208,7 +209,7 @@ def build_document(analysis: CapacityAnalysis, baseline: Baseline, run_result: R
         _scalability_section(analysis, figure_names),
         _endpoint_section(analysis, figure_names),
         _headroom_section(expected, analysis),
-        _cost_section(cost),
+        _cost_section(cost, args.expected_users, args.active_hours_per_month),
         _method_section(analysis),
     ]
     return Document(f"Capacity report: {run_id}", _headline(analysis), sections)
@@ -375,14 +376,19 @@ def _cost_sentence(cost: CostProjection) -> str:
             f"at ${cost.cost_per_discovery_usd:.4f} each: {share:.0%} of the ${cost.monthly_budget_usd:,.0f} budget ({state})")
 
 
-def _cost_section(cost: CostProjection | str) -> Section:
+def _cost_section(cost: CostProjection | str, expected_users: int | None, active_hours_per_month: float) -> Section:
     if isinstance(cost, str):
         return Section("Cost projection", [cost])
     facts = [f"cost per discovery (measured): ${cost.cost_per_discovery_usd:.4f}",
              f"monthly budget: ${cost.monthly_budget_usd:,.2f} (default: ProspectPro's external-API budget line, API "
              "reference section 7.4)",
-             f"the budget pays for {cost.discoveries_budget_allows:,.0f} discoveries a month at this cost",
-             f"monthly discoveries: {cost.source_of_volume}"]
+             f"the budget pays for {cost.discoveries_budget_allows:,.0f} discoveries a month at this cost"]
+    if expected_users and active_hours_per_month > 0:
+        # The planning number that needs no traffic assumption: what each expected user may run within budget.
+        per_user_hour = cost.discoveries_budget_allows / (expected_users * active_hours_per_month)
+        facts.append(f"that is {per_user_hour:,.2f} discoveries per user per active hour for {expected_users} users "
+                     f"x {active_hours_per_month:g} h/month")
+    facts.append(f"monthly discoveries: {cost.source_of_volume}")
     if cost.monthly_cost_usd is not None:
         facts.append(_cost_sentence(cost))
     return Section("Cost projection", [facts])

@@ -52,6 +52,8 @@ def test_report_files_say_the_capacity_and_embed_the_plots(tmp_path, capsys):
     assert re.search(r"Peak throughput \(USL\): 1\d\d req/s", markdown)
     assert "+100% headroom" in markdown  # 10 users of capacity against 5 expected
     assert "$0.0500" in markdown and "of the $100 budget" in markdown
+    assert "the budget pays for 2,000 discoveries a month" in markdown  # $100 / $0.05
+    assert "2.27 discoveries per user per active hour for 5 users x 176 h/month" in markdown  # 2000 / (5 x 176)
     for name in ("throughput_vs_users", "p95_vs_users", "errors_vs_users"):
         assert (output / "capacity_plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
         assert f"capacity_plots/{name}.png" in markdown
@@ -118,3 +120,18 @@ def test_bad_flag_values_are_usage_errors(tmp_path, capsys):
         main(["capacity", str(tmp_path), "--baseline", str(BASELINE), "--expected-users", "0"])
     assert exit_info.value.code == ExitCode.USAGE
     assert "--expected-users" in capsys.readouterr().err
+
+
+def test_a_given_monthly_volume_is_projected_against_the_default_budget(tmp_path):
+    folder = _results_folder(tmp_path, step_run(LEVELS, usl(20.0, 0.05, 0.005)), BUSINESS)
+    assert main(["capacity", str(folder), "--baseline", str(BASELINE), "--monthly-discoveries", "3000"]) == ExitCode.OK
+    markdown = (folder / "capacity.md").read_text(encoding="utf-8")
+    # 3000 x $0.05 = $150 against the default $200 external-API budget
+    assert "Monthly third-party cost: $150.00 for 3,000 discoveries at $0.0500 each: 75% of the $200 budget (within)" in markdown
+
+
+def test_cost_not_measured_is_said_not_guessed(tmp_path):
+    unmeasured = {**BUSINESS, "derived": {"cost_per_discovery_usd": None}}
+    folder = _results_folder(tmp_path, step_run(LEVELS, usl(20.0, 0.05, 0.005)), unmeasured)
+    assert main(["capacity", str(folder), "--baseline", str(BASELINE), "--expected-users", "3"]) == ExitCode.OK
+    assert "cost per discovery was not measured in this run" in (folder / "capacity.md").read_text(encoding="utf-8")
