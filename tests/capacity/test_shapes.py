@@ -91,3 +91,11 @@ def test_options_are_registered_once_even_if_the_module_is_loaded_twice():
     merge_locustfiles_content([SHAPES_FILE])  # loads it as the module "shapes" beside "scenarios.shapes"
     parser = get_parser()
     assert sum("--step-users" in action.option_strings for action in parser._actions) == 1
+
+
+def test_shape_options_are_read_from_locust_conf(tmp_path):
+    conf = tmp_path / "locust.conf"
+    conf.write_text("load-shape = ramp\nstep-users = 7\nramp-max-users = 12\n", encoding="utf-8")
+    options = get_parser(default_config_files=[str(conf)]).parse_args([])
+    assert (options.load_shape, options.step_users, options.ramp_max_users) == ("ramp", 7, 12)
+    assert _shape_with_options(SelectedLoadShape, **vars(options)).tick() == (12, 12 / 120)
