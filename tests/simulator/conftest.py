@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from harness.simulator_process import start_simulator
+
 PUBLISHABLE_KEY = "sb_publishable_simulator"
 PASSWORD = "prospectpro-loadtest"
 
@@ -87,3 +89,19 @@ def api(simulator) -> Api:
 def api_for():
     """`api_for(simulator)`: a client (not signed in) for any simulator from simulator_factory."""
     return lambda process: Api(process.url)
+
+
+@pytest.fixture(scope="module")
+def shared_simulator():
+    """One healthy simulator for a whole module of read-mostly contract tests (start-up is most of their cost).
+    Tests using it must not switch profiles or depend on absolute counts."""
+    with start_simulator("--profile", "healthy", "--time-scale", "0.05") as process:
+        yield process
+
+
+@pytest.fixture
+def shared_api(shared_simulator) -> Api:
+    """A client signed in as loadtest-1 on the module's shared simulator."""
+    client = Api(shared_simulator.url)
+    client.sign_in(1)
+    return client

@@ -10,6 +10,17 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+
+# Read-mostly contract tests: one simulator for the module instead of one per test (start-up dominates their cost).
+@pytest.fixture
+def simulator(shared_simulator):
+    return shared_simulator
+
+
+@pytest.fixture
+def api(shared_api):
+    return shared_api
+
 FUNCTIONS = ("business-discovery-background", "business-discovery-optimized", "enrichment-orchestrator",
              "campaign-export-user-aware", "test-new-auth")
 

@@ -7,6 +7,17 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+# Read-mostly contract tests: one simulator for the module instead of one per test (start-up dominates their cost).
+@pytest.fixture
+def simulator(shared_simulator):
+    return shared_simulator
+
+
+@pytest.fixture
+def api(shared_api):
+    return shared_api
+
+
 def test_select_filter_order_limit_offset(api):
     campaign = api.seeded_campaign()
     reply = api.rest(f"leads?select=id,confidence_score&campaign_id=eq.{campaign['id']}"
