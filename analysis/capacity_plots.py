@@ -19,10 +19,11 @@ from matplotlib import colormaps  # the colour-map registry, not pyplot: no glob
 from matplotlib.figure import Figure
 
 from analysis.baseline import Baseline
-from analysis.capacity import CapacityAnalysis, Plateau, UslFit, plateau_table, usl_band
+from analysis.capacity import DERIVED_REQUEST_TYPES, CapacityAnalysis, Plateau, UslFit, plateau_table, usl_band
 
 CURVE_POINTS = 200
 FIGURE_SIZE = (8.0, 4.5)
+WIDE_FIGURE_SIZE = (11.0, 4.5)  # room for a legend of endpoint keys beside the axes
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,8 @@ class LatencyVsUsers:
 
 def latency_vs_users(plateaus: Sequence[Plateau], baseline: Baseline | None) -> LatencyVsUsers:
     ordered = sorted(plateaus, key=lambda p: p.users)
-    keys = sorted({key for p in ordered for key in p.endpoints})
+    # Derived timings (a background job's minutes) are not responses and would squash every real line flat.
+    keys = sorted({key for p in ordered for key in p.endpoints if key.split(" ", 1)[0] not in DERIVED_REQUEST_TYPES})
     p95 = {key: np.array([_p95(p, key) for p in ordered], dtype=np.float64) for key in keys}
     limits = {}
     if baseline is not None:
@@ -110,7 +112,7 @@ def _p95(plateau: Plateau, key: str) -> float:
 
 
 def draw_latency_vs_users(data: LatencyVsUsers) -> Figure:
-    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
+    figure = Figure(figsize=WIDE_FIGURE_SIZE, layout="constrained")
     axes = figure.add_subplot()
     colours = _colours(len(data.p95_ms))
     for colour, (key, values) in zip(colours, data.p95_ms.items()):
@@ -118,10 +120,10 @@ def draw_latency_vs_users(data: LatencyVsUsers) -> Figure:
         if key in data.p95_limit_ms:
             axes.axhline(data.p95_limit_ms[key], color=colour, linestyle="--", linewidth=1)
     axes.set(title="p95 latency against concurrent users (dashed: p95 SLA)", xlabel="concurrent users", ylabel="p95 (ms)")
+    axes.set_yscale("log")  # endpoints span 10 ms reads to multi-second functions: a linear axis hides the fast ones
     axes.set_xlim(left=0)
-    axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="x-small", loc="upper left")
+    _legend_beside(axes)
     return figure
 
 
@@ -146,7 +148,7 @@ def errors_vs_users(plateaus: Sequence[Plateau], baseline: Baseline | None) -> E
 
 
 def draw_errors_vs_users(data: ErrorsVsUsers) -> Figure:
-    figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
+    figure = Figure(figsize=WIDE_FIGURE_SIZE, layout="constrained")
     axes = figure.add_subplot()
     axes.plot(data.users, data.error_rate * 100, "o-", color="#000000", label="all requests")
     for colour, (key, values) in zip(_colours(len(data.by_endpoint)), data.by_endpoint.items()):
@@ -158,8 +160,13 @@ def draw_errors_vs_users(data: ErrorsVsUsers) -> Figure:
     axes.set_xlim(left=0)
     axes.set_ylim(bottom=0)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="x-small", loc="upper left")
+    _legend_beside(axes)
     return figure
+
+
+def _legend_beside(axes) -> None:
+    # Many endpoints: a legend inside the axes would cover the lines it explains.
+    axes.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
 
 def _colours(count: int) -> list:

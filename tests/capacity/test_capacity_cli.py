@@ -135,3 +135,13 @@ def test_cost_not_measured_is_said_not_guessed(tmp_path):
     folder = _results_folder(tmp_path, step_run(LEVELS, usl(20.0, 0.05, 0.005)), unmeasured)
     assert main(["capacity", str(folder), "--baseline", str(BASELINE), "--expected-users", "3"]) == ExitCode.OK
     assert "cost per discovery was not measured in this run" in (folder / "capacity.md").read_text(encoding="utf-8")
+
+
+def test_derived_timings_are_left_out_of_the_latency_plot(tmp_path):
+    job = "JOB business-discovery-background submit->completed"
+    rows = step_run([2, 4], usl(20.0, 0.05, 0.005), transient=False)
+    for row in rows:
+        row["endpoints"][job] = {"requests": 1, "failures": 0, "hist": {"60000": 1}}
+    plateaus = analyse(load_intervals(write_intervals(tmp_path, rows)), None).detection.plateaus
+    assert all(job in p.endpoints for p in plateaus)  # judged like any entry...
+    assert set(latency_vs_users(plateaus, None).p95_ms) == {ENDPOINT}  # ...but not drawn among the responses
