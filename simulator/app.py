@@ -22,6 +22,7 @@ from simulator.config import SimulatorConfig
 from simulator.discovery import Discovery, GooglePlaces
 from simulator.edge import CORS_HEADERS, AuthFailure
 from simulator.enrichment import enrich
+from simulator.enrichment_services import EnrichmentServices
 from simulator.export import export
 from simulator.faults import Faults, gateway_response
 from simulator.gotrue import GoTrue
@@ -101,6 +102,7 @@ class Simulator:
                                    self.gotrue.new_uuid, failure_rate=lambda: self.faults.profile.job_failure_rate)
         self.accounting = Accounting()
         self.admin = Admin(config.admin_token, self)
+        self.enrichment_services = EnrichmentServices(self._data_rng)
         self.profile_names = list(model.profiles)
         self.switch_profile(config.profile)
         self._routes: dict[tuple[str, str], Route] = {
@@ -114,6 +116,8 @@ class Simulator:
             "enrichment-orchestrator": lambda r, w: enrich(r, w.authenticate, self._data_rng),
             "campaign-export-user-aware": self._export,
             "test-new-auth": lambda r, w: serve_test_new_auth(r, w.authenticate, self.store),
+            "enrichment-hunter": lambda r, w: self.enrichment_services.hunter(r, w.authenticate),
+            "enrichment-neverbounce": lambda r, w: self.enrichment_services.neverbounce(r, w.authenticate, w),
         }
 
     # --- admin controls ------------------------------------------------------------------------------------------

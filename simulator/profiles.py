@@ -21,6 +21,8 @@ EDGE_FUNCTIONS = (
     "enrichment-orchestrator",
     "campaign-export-user-aware",
     "test-new-auth",
+    "enrichment-hunter",
+    "enrichment-neverbounce",
 )
 ENDPOINT_CLASSES = ("auth-token", "auth-user", "auth-admin", "rest", *EDGE_FUNCTIONS)
 

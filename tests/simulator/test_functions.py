@@ -230,3 +230,39 @@ def test_legacy_header_pair_is_refused_by_other_functions(api):
                          headers={"x-prospect-session": f"Bearer {api.token}"})
     assert reply.status == 401
     assert json.loads(reply.body)["error"].startswith("Auth failure (verify_user_service)")
+
+
+def test_hunter_actions_costs_and_errors(api):
+    missing = api.function("enrichment-hunter", {"domain": "stripe.com", "firstName": "Patrick"})
+    assert (missing.status, missing.json()["error"]) == (500, "Unknown action: undefined")
+    no_domain = api.function("enrichment-hunter", {"action": "domain-search"})
+    assert (no_domain.status, no_domain.json()["error"]) == (500, "domain is required for domain-search")
+    search = api.function("enrichment-hunter", {"action": "domain-search", "domain": "stripe.com"}).json()
+    assert search["success"] is True and search["cost"] == 0.034
+    assert all("value" in email for email in search["data"]["emails"])  # Hunter's key, not `email`
+    assert api.function("enrichment-hunter", {"action": "email-count", "domain": "x.com"}).json()["cost"] == 0
+    assert api.function("enrichment-hunter", {"action": "domain-search", "domain": "x.com"},
+                        token=None).status == 401
+
+
+def test_neverbounce_actions_costs_and_errors(api):
+    missing = api.function("enrichment-neverbounce", {"email": "support@stripe.com"})
+    assert (missing.status, missing.json()["error"]) == (400, "Missing required field: action")
+    verify = api.function("enrichment-neverbounce", {"action": "verify", "email": "support@stripe.com"}).json()
+    assert verify["cost"] == 0.008 and {"email", "result", "flags", "suggested_correction", "address_info",
+                                        "execution_time"} <= set(verify["data"])
+    invalid = api.function("enrichment-neverbounce", {"action": "verify", "email": "invalid-email-format"}).json()
+    assert invalid["data"]["result"] == "invalid"
+    over = api.function("enrichment-neverbounce", {"action": "verify-batch", "emails": ["a@b.co"] * 3,
+                                                   "maxCostPerRequest": 0.01})
+    assert over.status == 500
+
+
+def test_neverbounce_batch_takes_a_second_per_email(api):
+    import time
+
+    started = time.monotonic()
+    batch = api.function("enrichment-neverbounce", {"action": "verify-batch", "emails": ["a@b.co"] * 5})
+    elapsed = time.monotonic() - started
+    assert batch.status == 200 and batch.json()["cost"] == 0.04 and len(batch.json()["data"]["results"]) == 5
+    assert elapsed >= 4 * 1.0 * 0.05  # 4 pauses of 1 s, at --time-scale 0.05
