@@ -44,6 +44,9 @@ FUNCTION_NOT_FOUND = {"code": "NOT_FOUND", "message": "Requested function was no
 NO_ROUTE = {"message": "no Route matched with those values"}  # Kong, for paths outside the Supabase API
 
 
+_FROM_REQUEST = object()  # Work.authenticate(): use the request's own Authorization header
+
+
 class Work:
     """What an endpoint handler may ask of the pipeline: the getUser hop, and how many rows it handled."""
 
@@ -55,10 +58,11 @@ class Work:
         self._request = request
         self._endpoint_class = endpoint_class
 
-    def authenticate(self, authorization: str | None | type = ...) -> edge.AuthContext | AuthFailure:
-        """`authenticateRequest`: one GoTrue getUser round trip (its latency) when there is a bearer to check."""
+    def authenticate(self, authorization=_FROM_REQUEST) -> edge.AuthContext | AuthFailure:
+        """`authenticateRequest`: one GoTrue getUser round trip (its latency) when there is a bearer to check.
+        `authorization` overrides the header value (test-new-auth prefers x-prospect-session)."""
         simulator = self._simulator
-        header = self._request.headers.get("authorization") if authorization is ... else authorization
+        header = self._request.headers.get("authorization") if authorization is _FROM_REQUEST else authorization
         if header and header[:7].lower() == "bearer " and not self.fixed_service_time:
             delay = simulator.latency.seconds("auth-user", simulator.faults.profile)
             if delay:
@@ -156,7 +160,12 @@ class Simulator:
             return gateway_response(refused)
         try:
             work = Work(self, request, endpoint_class)
-            response = handler(request, work)
+            try:
+                response = handler(request, work)
+            except Exception as error:  # a simulator bug: answer as the function's catch-all would, and say so
+                print(f"simulator: unexpected {type(error).__name__} serving {request.method} {request.path}: "
+                      f"{error}", file=sys.stderr, flush=True)
+                response = json_response(500, {"success": False, "error": str(error)}, headers=CORS_HEADERS)
             delay = self.latency.seconds(endpoint_class, faults.profile, work.items)
             if delay:
                 gevent.sleep(delay)

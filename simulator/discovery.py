@@ -142,6 +142,13 @@ class Discovery:
 
     # --- the background job -------------------------------------------------------------------------------------
     def _run_job(self, job_id: str, campaign: str, campaign_hash: str, config: dict, tier) -> None:
+        try:
+            self._walk_job(job_id, campaign, campaign_hash, config, tier)
+        except Exception as error:  # as processDiscoveryJob's catch: the job ends failed with the error text
+            self._store.update("discovery_jobs", job_id, {"status": "failed", "error": str(error),
+                                                          "completed_at": pg_timestamp(), "updated_at": pg_timestamp()})
+
+    def _walk_job(self, job_id: str, campaign: str, campaign_hash: str, config: dict, tier) -> None:
         rng = random.Random(f"{job_id}")  # per job, so concurrent jobs do not reorder each other's draws
         duration = rng.uniform(self._job_duration.min_duration_s, self._job_duration.max_duration_s)
         duration *= self._job_time_scale

@@ -12,8 +12,10 @@ Each response is written with one sendall.
 from __future__ import annotations
 
 import socket
+import struct
 from http import HTTPStatus
 from typing import Callable
+from urllib.parse import parse_qsl
 
 from gevent.server import StreamServer
 
@@ -44,8 +46,6 @@ class Request:
     def params(self) -> list[tuple[str, str]]:
         """Query parameters in order, percent-decoded (PostgREST filters can repeat a key)."""
         if self._params is None:
-            from urllib.parse import parse_qsl
-
             self._params = parse_qsl(self.query, keep_blank_values=True)
         return self._params
 
@@ -103,10 +103,7 @@ class _BadRequest(Exception):
 
 
 def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes every byte
-        raise _BadRequest(400, "Bad Request")
+    text = head.decode("latin-1")  # every byte is valid latin-1; HTTP/1.1 header values are octets
     request_line, *header_lines = text.split("\r\n")
     parts = request_line.split(" ")
     if len(parts) != 3 or not parts[0].isalpha() or not parts[1] or not parts[2].startswith("HTTP/1."):
@@ -208,8 +205,6 @@ def _drain_and_close(sock: socket.socket) -> None:
 
 def _reset(sock: socket.socket) -> None:
     """Close with RST instead of FIN, so the client sees 'connection reset by peer'."""
-    import struct
-
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
