@@ -28,12 +28,18 @@ from simulator.profiles import JobDuration
 from simulator.store import Store
 from simulator.synthetic import base36, business_candidates, campaign_id, data_sources, score
 
+GOOGLE_MAX_CANDIDATES = 8 * 60  # at most 8 discovery passes of Google's 60 results each
 GOOGLE_QUOTA_ERROR = "Google Places API error: OVER_QUERY_LIMIT"
 GOOGLE_FAILURE_ERROR = "Google Places API request failed: 503 Service Unavailable"
 
 
 def _sha256(payload) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _number_or(value, default):
+    """JavaScript's `value ?? default` for a numeric field (booleans and strings are not numbers here)."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def _positive_int(value, default: int) -> int:
@@ -97,11 +103,8 @@ class Discovery:
                                  headers=CORS_HEADERS)
         tier = resolve_tier(body.get("tierKey"), body.get("tierName"))
         max_results = _positive_int(body.get("maxResults"), 5)
-        budget = body.get("budgetLimit")
-        budget_limit = (float(budget) if isinstance(budget, (int, float)) and not isinstance(budget, bool)
-                        else round(max_results * tier.price_per_lead, 2))
-        min_confidence = body.get("minConfidenceScore")
-        min_confidence = min_confidence if isinstance(min_confidence, (int, float)) and not isinstance(min_confidence, bool) else 50
+        budget_limit = float(_number_or(body.get("budgetLimit"), round(max_results * tier.price_per_lead, 2)))
+        min_confidence = _number_or(body.get("minConfidenceScore"), 50)
         business_type = str(body.get("businessType") or "")
         location = str(body.get("location") or "")
         options = {"tradeAssociation": False, "professionalLicense": False, "chamberVerification": False,
@@ -180,7 +183,7 @@ class Discovery:
         update(status="processing", current_stage="discovering_businesses", progress=10, started_at=pg_timestamp())
 
         # Discovery: text-search pages plus one details call per result, all against the Google quota.
-        buffer_cap = max(10 * max_results, max_results + 20)
+        buffer_cap = min(max(10 * max_results, max_results + 20), GOOGLE_MAX_CANDIDATES)
         found = min(buffer_cap, max(1, int(max_results * rng.uniform(1.5, 4.0)) + rng.randint(0, 5)))
         pages = min(3, 1 + found // 20)
         if not self._google.spend(pages + found):
@@ -273,9 +276,8 @@ class Discovery:
                                        "highlight": highlight}, headers=headers)
         started = time.monotonic()
         max_results = _positive_int(body.get("maxResults"), 5)
-        budget_limit = body.get("budgetLimit") if isinstance(body.get("budgetLimit"), (int, float)) else 50
-        min_confidence = body.get("minConfidenceScore")
-        min_confidence = min_confidence if isinstance(min_confidence, (int, float)) and not isinstance(min_confidence, bool) else 50
+        budget_limit = _number_or(body.get("budgetLimit"), 50)
+        min_confidence = _number_or(body.get("minConfidenceScore"), 50)
         found = min(60, max(1, max_results * 2 + self._rng.randint(0, 6)))
         if google_quota and not self._google.spend(1 + found):
             return json_response(500, {"success": False, "error": GOOGLE_QUOTA_ERROR, "timestamp": iso_now(),
