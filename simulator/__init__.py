@@ -1,5 +1,31 @@
 """The embedded ProspectPro stand-in: `python -m simulator` (a separate process from Locust).
 
-It serves ProspectPro's Supabase surface (GoTrue auth, edge functions, a PostgREST subset) with realistic latencies,
-a finite capacity and fault profiles, and counts what it served. It imports nothing from the rest of the project.
+It serves ProspectPro's Supabase surface with the code-faithful behaviour of ../shared/reference/prospectpro-api.md:
+GoTrue (/auth/v1/token password + refresh_token grants, /auth/v1/user, /auth/v1/admin/users), the edge functions
+business-discovery-background (+ its job on discovery_jobs), business-discovery-optimized, enrichment-orchestrator,
+enrichment-hunter, enrichment-neverbounce, campaign-export-user-aware and test-new-auth, and a PostgREST subset
+(GET on discovery_jobs, campaigns, leads, dashboard_exports, campaign_analytics, user_profiles). It imports
+nothing from the rest of the project.
+
+Start-up prints exactly one stdout line, then nothing per request (unless --verbose, to stderr):
+    prospectpro-simulator ready url=http://127.0.0.1:PORT profile=healthy seed=1 time_scale=1.0
+
+Defaults: publishable key (apikey) sb_publishable_simulator; service-role key sb_secret_simulator; admin token
+sim-admin-token; users loadtest-1..50@prospectpro.test with password prospectpro-loadtest, each owning one completed
+campaign of exactly 100 leads. Ids and seeded rows derive from --seed.
+
+Time: --time-scale multiplies every simulated latency, queue timeout and the Google quota's wait limit;
+--job-time-scale (default: --time-scale) multiplies only background job durations (60-120 s at 1.0). Real-time,
+never scaled: --service-time, rate limits (sign-in, refresh, rate-limited profile, Google quota rate), JWT lifetimes.
+
+Capacity: each edge function, GoTrue and PostgREST has a concurrency limit with a FIFO queue in front (queue wait
+is latency; more than --queue-limit waiting -> 503; waiting longer than 10 s x time scale -> 504). With
+`--capacity F=N --service-time F=MS` a function's peak throughput is exactly N / (MS / 1000) requests per second
+(its getUser hop and third-party quota are then not modelled, so nothing else adds to the slot time).
+
+Accounting: GET /__admin/stats -> {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n}; the key drops the
+query string except /auth/v1/token?grant_type=<x>. Fault profiles and the latency/capacity model: profiles.toml.
+Modules: cli (start-up), config (flags), profiles (+ .toml), httpserver, app (routing, pipeline), faults, capacity,
+latency, accounting, admin, gotrue, edge (shared function auth/CORS), discovery, enrichment, enrichment_services,
+export, authtest, postgrest, store (SQLite), seed, synthetic (seeded businesses), costs, jsonbody.
 """
