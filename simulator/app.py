@@ -176,7 +176,8 @@ class Simulator:
     def on_sent(self, request: Request, response: Response) -> None:
         self.accounting.on_sent(request, response)
         if self.config.verbose:
-            print(f"{request.method} {request.target} {response.status}", file=sys.stderr, flush=True)
+            # The path only: a query string may carry an apikey, and logs end up in results folders.
+            print(f"{request.method} {request.path} {response.status}", file=sys.stderr, flush=True)
 
     def _resolve(self, request: Request) -> Route:
         path = request.path

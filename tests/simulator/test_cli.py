@@ -96,3 +96,24 @@ def test_same_seed_same_data_other_seed_other_data(simulator_factory, api_for):
     assert len(first["leads"]) == 100
     for key in first:
         assert first[key] != other[key], key
+
+
+def test_verbose_logs_one_line_per_request_without_query_strings(simulator_factory, api_for, tmp_path):
+    log = tmp_path / "simulator.log"
+    sim = simulator_factory("--verbose", "--time-scale", "0.05", log_path=log)
+    api = api_for(sim)
+    api.rest("campaigns?select=id&apikey=sb_publishable_simulator", apikey=False)
+    deadline = time.monotonic() + 5
+    while "GET /rest/v1/campaigns 200" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("prospectpro-simulator ready ") and lines[1:] == ["GET /rest/v1/campaigns 200"]
+    assert "sb_publishable" not in log.read_text()
+
+
+def test_quiet_by_default(simulator_factory, api_for, tmp_path):
+    log = tmp_path / "simulator.log"
+    api = api_for(simulator_factory("--time-scale", "0.05", log_path=log))
+    api.sign_in(1)
+    api.rest("campaigns?select=id")
+    assert len(log.read_text().splitlines()) == 1  # the ready line only
