@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline, EndpointLimits
 from analysis.exit_codes import ExitCode
-from analysis.regression import compare_histograms
+from analysis.regression import compare_histograms, has_enough_samples
 from analysis.results import EndpointResult, RunResult
 from analysis.verdicts import Verdict
 
@@ -285,6 +285,11 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
     if reason:
         return [Check(RUN_SUBJECT, "regression", Verdict.NOT_COMPARABLE, reason=reason)]
     rule = baseline.regression
+    tested = sum(
+        1
+        for key, endpoint in run.endpoints.items()
+        if key in reference.endpoints and has_enough_samples(reference.endpoints[key].histogram, endpoint.histogram, rule)
+    )
     checks = []
     if baseline.business.cost_anomaly_factor is not None:
         checks.append(cost_anomaly_check(run, reference, baseline.business.cost_anomaly_factor))
@@ -295,7 +300,7 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
             checks.append(Check(key, "change", Verdict.NOT_COMPARABLE, reason="not in the reference run"))
             continue
         assert current.histogram is not None and previous.histogram is not None  # guaranteed by not_comparable_reason
-        for change in compare_histograms(previous.histogram, current.histogram, rule):
+        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested):
             checks.append(Check(
                 key, f"p{change.q * 100:g} change", change.verdict,
                 actual=change.current_ms, reference=change.reference_ms,
