@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", help="a reference recorded with `record`, or another run to compare with")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
     parser.add_argument("--output", help="write the verdict to this file instead of standard output")
+    parser.epilog = "exit codes: " + ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
 
 
 def run(args: argparse.Namespace) -> ExitCode:
