@@ -101,6 +101,7 @@ class _RunRecord:
     intended_users_peak: int = 0
     cpu_percent_max: float = 0.0
     workers_seen: set[str] = field(default_factory=set)
+    workers_at_stop: set[str] | None = None  # connected when the test stopped, before the master let them go
 
 
 _runs: weakref.WeakKeyDictionary[Environment, _RunRecord] = weakref.WeakKeyDictionary()
@@ -154,7 +155,12 @@ def _is_worker(environment: Environment) -> bool:
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs) -> None:
     options = environment.parsed_options
-    if options is None or not hasattr(options, "results_dir") or _is_worker(environment):
+    if options is None or not hasattr(options, "results_dir"):
+        return
+    if _is_worker(environment):
+        # Locust 2.47 forks --processes workers with the master's --json-file; each worker would then overwrite the
+        # master's locust.json with its own (reset, empty) stats when it exits after the master.
+        options.json_file = None
         return
     if options.results_dir:
         results_dir = Path(options.results_dir)
@@ -203,6 +209,17 @@ def _on_usage_monitor(environment: Environment, cpu_usage: float, **_kwargs) -> 
 def _on_worker_connect(client_id: str, **_kwargs) -> None:
     for record in _runs.values():
         record.workers_seen.add(client_id)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kwargs) -> None:
+    """Workers still connected when the test stops; those seen earlier but gone by now were lost.
+
+    Measured here, not at ``quitting``: by then a headless master has already told its workers to quit.
+    """
+    record = _runs.get(environment)
+    if record is not None and isinstance(environment.runner, MasterRunner):
+        record.workers_at_stop = _connected_workers(environment.runner)
 
 
 @events.quitting.add_listener
@@ -331,8 +348,12 @@ def redact_url(url: str | None) -> str | None:
 def _workers_lost(runner, record: _RunRecord) -> int:
     if not isinstance(runner, MasterRunner):
         return 0
-    still_there = {worker_id for worker_id, worker in runner.clients.items() if worker.state != "missing"}
+    still_there = record.workers_at_stop if record.workers_at_stop is not None else _connected_workers(runner)
     return len(record.workers_seen - still_there)
+
+
+def _connected_workers(runner: MasterRunner) -> set[str]:
+    return {worker_id for worker_id, worker in runner.clients.items() if worker.state != "missing"}
 
 
 def scenario_hash(root: Path = PROJECT_ROOT) -> str:

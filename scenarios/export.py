@@ -30,7 +30,7 @@ def export_campaign(user: ProspectProUser, campaign_id: str, expected_leads: int
                            model=ExportMetadata, check=right_count)  # fmt: skip
     elif kind == "csv":
         result = user.call(names.EXPORT_CSV, f"{EXPORT_PATH}?download=true", json={"campaignId": campaign_id, "format": "csv"},
-                           check=lambda response: check_export_csv(response.text or "", expected_leads))  # fmt: skip
+                           check=lambda response: check_export_csv(_utf8(response.content), expected_leads))  # fmt: skip
     elif kind == "json":
         def right_leads(file: ExportJsonFile) -> str | None:
             if len(file.leads) != expected_leads:
@@ -47,6 +47,11 @@ def export_campaign(user: ProspectProUser, campaign_id: str, expected_leads: int
     if result is not None:
         metrics.count("exports_succeeded")
     return result is not None
+
+
+def _utf8(body: bytes | None) -> str:
+    # The export is UTF-8 (reference §9.1); Locust's response.text would guess (ISO-8859-1 for text/csv).
+    return body.decode("utf-8", errors="replace") if body else ""
 
 
 class ExportUser(ProspectProUser):

@@ -9,7 +9,8 @@ How Locust 2.47 picks user classes (read from locust/main.py, env.py, runners.py
 * ``-T/--tags`` and ``-E/--exclude-tags`` filter tasks when the test starts; a class left with no task fails.
 
 The harness adds, as Locust ``init`` / ``test_start`` listeners:
-* with no class named, no ``-T`` and no ``--class-picker``: only ``ProspectorUser`` (the default mix);
+* with no class named, no ``-T`` and no ``--class-picker``: only ``ProspectorUser`` (the default mix), decided on
+  the master (or local runner): workers keep every class, since they spawn whatever the master dispatches;
 * with ``-T`` and no class named: every class that still has a task (``-T export`` runs ExportUser alone);
 * class weights from workload.toml [mix], so a run of several classes has a stated mix.
 """
@@ -20,6 +21,7 @@ import logging
 
 from locust import events
 from locust.env import Environment
+from locust.runners import WorkerRunner
 
 from scenarios.workload import get_workload
 
@@ -40,6 +42,8 @@ def _choose_default_mix(environment: Environment, **_kwargs) -> None:
     named = bool(getattr(options, "user_classes", None))
     if named or getattr(options, "tags", None) or getattr(options, "class_picker", False):
         return
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master chooses; a worker must be able to spawn any class the master dispatches
     by_name = {user_class.__name__: user_class for user_class in environment.user_classes}
     if DEFAULT_USER_CLASS in by_name:
         environment.user_classes[:] = [by_name[DEFAULT_USER_CLASS]]
@@ -48,6 +52,8 @@ def _choose_default_mix(environment: Environment, **_kwargs) -> None:
 @events.test_start.add_listener
 def _drop_classes_without_tasks(environment: Environment, **_kwargs) -> None:
     """After Locust filtered tasks by tags: a class with no task left cannot run, so it does not."""
+    if isinstance(environment.runner, WorkerRunner):
+        return  # the master dispatches only the classes it kept
     runnable = [user_class for user_class in environment.user_classes if user_class.tasks]
     if runnable and len(runnable) != len(environment.user_classes):
         dropped = sorted({c.__name__ for c in environment.user_classes} - {c.__name__ for c in runnable})

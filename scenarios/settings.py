@@ -34,7 +34,9 @@ Tier = Literal["BASE", "PROFESSIONAL", "ENTERPRISE"]
 class HarnessSettings(BaseSettings):
     """Everything the harness reads from outside. Defaults match the embedded simulator's documented defaults."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore", frozen=True)
+    # env_ignore_empty: `PP_SPEND_CEILING_USD=` (as in .env.example) means "not set", not "an empty number".
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore", frozen=True,
+                                      env_ignore_empty=True)
 
     # -- target --------------------------------------------------------------------------------------------------
     target_url: str | None = Field(None, description="ProspectPro's Supabase URL; unset = the embedded simulator")
