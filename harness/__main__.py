@@ -101,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     except SimulatorStartError as error:
         print(f"error: the simulator did not start: {error}", file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
-    print(f"results: {results_dir}  (also {Path(args.results_root) / LATEST_LINK})", file=sys.stderr)
+    if (results_dir / "manifest.json").exists():
+        print(f"results: {results_dir}  (also {Path(args.results_root) / LATEST_LINK})", file=sys.stderr)
+    else:
+        print(f"results: {results_dir} (no test was started: Locust's files only)", file=sys.stderr)
     if mode.baseline and not args.no_report and (results_dir / "manifest.json").exists():
         _write_report(args.mode, results_dir)
     return exit_code
@@ -197,8 +200,11 @@ def _locust_environment(mode: Mode) -> dict[str, str]:
 
 def run_until_done(command: list[str], environment: dict[str, str]) -> int:
     """Run Locust; forward Ctrl-C / SIGTERM to it once and wait, so it still writes its results."""
-    # Its own session: a Ctrl-C in the terminal reaches Locust once, through us, not twice.
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, start_new_session=True)
+    # Its own session: a Ctrl-C in the terminal reaches Locust once, through us, not twice. SIGINT back to its
+    # default in the child: a launcher started in the background by a script inherits it ignored, and Locust
+    # would then ignore the Ctrl-C we forward.
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
     def forward(signum, _frame):
         if process.poll() is None:
