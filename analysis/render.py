@@ -13,6 +13,7 @@ from typing import Any
 
 from analysis.decide import Check, Decision
 from analysis.errors import InputError
+from analysis.markdown import code_span, escape_text
 from analysis.verdicts import Verdict
 
 VERDICT_JSON_SCHEMA_VERSION = 1
@@ -109,10 +110,6 @@ def render_text(decision: Decision) -> str:
 
 
 # ---- markdown ----------------------------------------------------------------------------------------------------
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def render_markdown(decision: Decision) -> str:
     icon = {0: "✅", 3: "❌", 4: "⚠️", 5: "❔", 6: "🛑"}.get(int(decision.exit_code), "")
     lines = [f"## Performance verdict: {icon} {_headline(decision)}", "", f"- Run: `{decision.source}`"]
@@ -120,23 +117,23 @@ def render_markdown(decision: Decision) -> str:
         lines.append(f"- Reference: `{decision.reference_source}`")
     if decision.guard_stop_reason:
         lines.append(f"- **Stopped by a guard:** {decision.guard_stop_reason}")
-    lines += [f"- **Not valid:** {_md(problem)}" for problem in decision.run_problems]
+    lines += [f"- **Not valid:** {escape_text(problem)}" for problem in decision.run_problems]
     if decision.undersampled_endpoints:
-        names = ", ".join(f"`{_md(key)}`" for key in decision.undersampled_endpoints)
+        names = ", ".join(code_span(key) for key in decision.undersampled_endpoints)
         lines.append(f"- **Too few samples** for a verdict on required endpoint(s): {names}")
-    lines += [f"- Note: {_md(note)}" for note in decision.notes]
+    lines += [f"- Note: {escape_text(note)}" for note in decision.notes]
     lines.append(f"- Counts: {_counts_line(decision)}")
     failing = decision.breaches + decision.regressions
     if failing:
         lines += ["", "### Failing checks", ""]
-        lines += [f"- {_md(describe_check(check))}" for check in failing]
+        lines += [f"- {escape_text(describe_check(check))}" for check in failing]
     lines += ["", "<details><summary>All checks</summary>", "",
               "| endpoint | metric | actual | limit / reference | margin / change | verdict |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for check in decision.checks:
         compared = check.reference is not None and check.change is not None
         cells = (
-            f"`{_md(check.subject)}`",
+            code_span(check.subject),
             check.metric,
             format_value(check.metric, check.actual),
             format_value(check.metric, check.reference if compared else check.limit),

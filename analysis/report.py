@@ -26,6 +26,7 @@ from analysis.baseline import Baseline
 from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, decide
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
+from analysis.markdown import escape_text
 from analysis.render import describe_check, format_value
 from analysis.render import render_markdown as render_verdict_markdown
 from analysis.results import RunResult
@@ -333,9 +334,6 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
 
 
 # ---- Markdown ------------------------------------------------------------------------------------------------------
-def _md(text: str) -> str:
-    """Table- and HTML-safe Markdown text (GitHub renders inline HTML, so input must not inject any)."""
-    return html.escape(str(text), quote=False).replace("|", "\\|")
 
 
 def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
@@ -343,23 +341,23 @@ def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
     lines = []
     notice = partial_notice(report.run)
     if notice:
-        lines += [f"> **{_md(notice)}**", ""]
-    lines += [f"# {_md(_title(report))}", ""]
+        lines += [f"> **{escape_text(notice)}**", ""]
+    lines += [f"# {escape_text(_title(report))}", ""]
     # The verdict section is the analysis renderer's own Markdown (one rendering of a Decision, not two).
     lines.append(render_verdict_markdown(report.decision).rstrip())
-    lines += [""] + [f"- Warning: {_md(warning)}" for warning in report.warnings]
+    lines += [""] + [f"- Warning: {escape_text(warning)}" for warning in report.warnings]
 
     lines += ["", "## Business metrics", ""]
     business = business_rows(report.run)
     if business:
-        lines += ["| metric | value |", "|---|---|"] + [f"| {_md(k)} | {_md(v)} |" for k, v in business]
+        lines += ["| metric | value |", "|---|---|"] + [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in business]
     else:
         lines.append("No business_metrics.json in the input.")
 
     lines += ["", "## Endpoints", ""]
     columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(_md(row[c]) for c in columns) + " |" for row in endpoint_rows(report)]
+    lines += ["| " + " | ".join(escape_text(row[c]) for c in columns) + " |" for row in endpoint_rows(report)]
     lines += ["", "## Over the run", ""]
     for name, title in OVERVIEW_TITLES.items():
         if name in image_paths:
@@ -367,12 +365,12 @@ def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
     lines += ["## Endpoint detail", ""]
     for section in report.endpoints:
         lines += [f"### `{section.key.replace('`', '')}`: {section.worst.value if section.worst else 'no checks'}", ""]
-        lines += [f"- {_md(describe_check(c))}" for c in section.checks]
+        lines += [f"- {escape_text(describe_check(c))}" for c in section.checks]
         for kind in section.figures:
             stem = f"{section.slug}-{kind}"
             if stem in image_paths:
                 lines += ["", f"![{kind}]({image_paths[stem]})"]
         lines.append("")
     lines += ["## Run manifest", "", "| | |", "|---|---|"]
-    lines += [f"| {_md(k)} | {_md(v)} |" for k, v in manifest_rows(report.run)]
+    lines += [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in manifest_rows(report.run)]
     return "\n".join(lines) + "\n"

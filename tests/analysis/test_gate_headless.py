@@ -108,8 +108,6 @@ def test_with_processes_the_master_decides_once_over_merged_stats(processes_run)
     assert 0.9 * served <= http_requests <= served
 
 
-@pytest.mark.xfail(strict=True, reason="harness/results.py counts workers that quit normally at the end of the run "
-                   "as lost (manifest load.workers_lost = 2), so the gate calls the run not valid (exit 5)")  # fmt: skip
 def test_healthy_processes_run_passes(processes_run):
     finished, results, _, _ = processes_run
     assert finished.returncode == 0, json.loads((results / "verdict.json").read_text())["validity_problems"]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from analysis.markdown import escape_text
+
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,4 +32,4 @@ def test_slow_export_run_report_names_the_breaching_export_first(tmp_path):
     breach_lines = re.findall(r"<li>([^<]*breach[^<]*)</li>", first_screen)
     assert any(line.startswith(f"{CSV_EXPORT.replace('&', '&amp;')} p95_ms: breach") for line in breach_lines), breach_lines
     markdown = (results / "report.md").read_text()
-    assert f"- {CSV_EXPORT.replace('|', chr(92) + '|')} p95_ms: breach" in markdown[: markdown.index("## Business metrics")]
+    assert f"- {escape_text(CSV_EXPORT)} p95_ms: breach" in markdown[: markdown.index("## Business metrics")]
