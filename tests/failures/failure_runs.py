@@ -125,12 +125,21 @@ def stop_if_running(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def closed_port_url() -> str:
-    """A loopback URL where nothing listens: bind a free port, then release it."""
+def free_port() -> int:
+    """A loopback port nobody listens on right now: bind it, note it, release it."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        return probe.getsockname()[1]
+
+
+def closed_port_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def processes_args(processes: int = 2) -> tuple[str, ...]:
+    """``--processes N`` on a free master port: Locust's default 5557 may be held by another run on this machine."""
+    port = str(free_port())
+    return ("--processes", str(processes), "--master-bind-port", port, "--master-port", port)
 
 
 # ---- Locust's counts against the simulator's (keys mapped as in tests/scenarios/locust_runs.py) -----------------

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from analysis.exit_codes import ExitCode
-from failure_runs import REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, finish_run, start_run
+from failure_runs import REPO_ROOT, TRACEBACK, finish_run, processes_args, start_run
 from scenarios.settings import load_settings
 from scenarios.spend import DEFAULT_REMOTE_CEILING_USD, decide_ceiling
 from tests.scenarios.locust_runs import clean_environment
@@ -82,13 +82,14 @@ def test_a_tiny_ceiling_stops_the_perf_run_early_with_exit_6_and_every_file_and_
 
 # Enrichment at a person's pace (1-3 s between calls, ~$0.095 each): 4 users spend ~$0.2/s between them, so the
 # merged spend passes $2 in ~10 s while each worker alone would need ~20 s.
-MASTER_WORKER = ("--processes", "2", "-u", "4", "-r", "4", "-t", "40s", "EnrichmentUser")
+MASTER_WORKER = ("-u", "4", "-r", "4", "-t", "40s", "EnrichmentUser")
 PACED = {"PP_SPEND_CEILING_USD": "2", "PP_THINK_TIME_SCALE": "1"}
 
 
 @pytest.mark.integration
 def test_master_worker_runs_stop_on_the_merged_spend_not_on_one_workers(simulator, tmp_path):
-    run = finish_run(start_run(simulator.url, tmp_path / "run", *MASTER_WORKER, settings=PACED), tmp_path / "run")
+    process = start_run(simulator.url, tmp_path / "run", *processes_args(), *MASTER_WORKER, settings=PACED)
+    run = finish_run(process, tmp_path / "run")
     assert run.returncode == ExitCode.STOPPED_BY_GUARD, run.stderr[-3000:]
     assert run.json("manifest.json")["stop_reason"] == "spend-guard"
     business = run.json("business_metrics.json")
@@ -105,7 +106,7 @@ def test_master_worker_runs_stop_on_the_merged_spend_not_on_one_workers(simulato
 def test_a_guard_that_trips_on_a_worker_stops_the_whole_run(simulator, tmp_path):
     """The discovery job cap trips on a worker; without scenarios.spend loaded, only the worker's message can stop it."""
     results_dir = tmp_path / "run"
-    process = start_run(simulator.url, results_dir, "--processes", "2", "-u", "2", "-r", "2", "-t", "12s", "DiscoveryUser",
+    process = start_run(simulator.url, results_dir, *processes_args(), "-u", "2", "-r", "2", "-t", "12s", "DiscoveryUser",
                         settings={"PP_MAX_DISCOVERY_JOBS": "2"}, locustfiles="locustfile.py")  # fmt: skip
     run = finish_run(process, results_dir)
     assert "Uncaught exception" not in run.stderr, run.stderr[-2000:]
