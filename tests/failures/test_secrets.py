@@ -1,0 +1,109 @@
+"""No secret reaches a file or the console, even in a run full of failures and exceptions.
+
+Recognisable canary values are configured on both sides (the simulator's --publishable-key and PP_PUBLISHABLE_KEY,
+a test user created with a canary password, session JWTs minted before the run), then runs with fault profiles
+switched in mid-run and a user whose response check crashes. Every file the runs and the report wrote, and all
+console output, is searched for the values, for their tails (a preview may show the first 8 characters, no more),
+and for anything shaped like a JWT.
+
+tests/harness/test_launcher.py checks the launcher's healthy run for the simulator's default secrets; this adds
+canaries, faults, exceptions, pre-minted tokens and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import pytest
+
+from failure_runs import LOCUSTFILES, REPO_ROOT, finish_run, start_run, stop_if_running
+from tests.scenarios.locust_runs import secrets_found
+
+pytestmark = pytest.mark.integration
+
+PUBLISHABLE_KEY = "sb_publishable_SECRETCANARY_7f3a9c1e55d0"
+SERVICE_ROLE_KEY = "sb_secret_SERVICECANARY_0b8e41a7c2"
+PASSWORD = "pw-PASSWORDCANARY-93kq1x"
+CANARY_EMAIL = "canary@prospectpro.test"
+PREVIEW_CHARS = 8  # settings.preview() shows this many; the rest of a secret must never appear
+FAULTS_IN_TURN = ("malformed", "error-burst", "outage")  # switched in one after another while the run goes
+LOCUSTFILES_WITH_CRASH = LOCUSTFILES + ",tests/failures/exploding_user.py"
+CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser", "ExplodingUser")
+
+# No proxy between the test and its own simulator.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _post(url: str, body: dict, bearer: str | None = None) -> dict:
+    headers = {"apikey": PUBLISHABLE_KEY, "Content-Type": "application/json"}
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with _opener.open(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _switch_faults(simulator, stop: threading.Event) -> None:
+    for profile in FAULTS_IN_TURN:
+        if stop.wait(2.5):
+            return
+        simulator.set_profile(profile)
+
+
+def _run_with_faults(simulator, results_dir, settings: dict) -> str:
+    """A run of every class plus the crashing one while the faults take turns; then its report. The console."""
+    stop = threading.Event()
+    switcher = threading.Thread(target=_switch_faults, args=(simulator, stop))
+    process = start_run(simulator.url, results_dir, "-u", "6", "-r", "6", "--equal-weights", "-t", "9s", "--baseline",
+                        "baselines/production.toml", *CLASSES, settings=settings, locustfiles=LOCUSTFILES_WITH_CRASH)  # fmt: skip
+    switcher.start()
+    try:
+        run = finish_run(process, results_dir)
+    finally:
+        stop.set()
+        switcher.join()
+        stop_if_running(process)
+    report = subprocess.run([sys.executable, "-m", "analysis", "report", str(results_dir), "--baseline",
+                             "baselines/production.toml", "--output", str(results_dir)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert (results_dir / "report.html").is_file(), report.stderr
+    # The run did meet what it was meant to: failures of several kinds, and exceptions.
+    assert len(run.failure_categories()) >= 2, run.failure_categories()
+    assert run.exceptions(), "the crashing check raised nothing"
+    return run.console + report.stdout + report.stderr
+
+
+def _leaks(results_dir, console: str, secrets: list[str]) -> list[str]:
+    files = [path for path in results_dir.rglob("*") if path.is_file()]
+    found = secrets_found(files, console)  # the simulator's default secrets, and anything shaped like a JWT
+    blobs = [(str(path), path.read_bytes()) for path in files] + [("console output", console.encode())]
+    for secret in secrets:
+        for fragment in (secret, secret[PREVIEW_CHARS:]):
+            found += [f"{where}: {fragment}" for where, blob in blobs if fragment.encode() in blob]
+    return found
+
+
+def test_canary_key_and_password_appear_nowhere_in_a_faulty_run_and_its_report(simulator_factory, tmp_path):
+    simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05", "--job-time-scale", "0.02",
+                                  "--publishable-key", PUBLISHABLE_KEY, "--service-role-key", SERVICE_ROLE_KEY)  # fmt: skip
+    _post(f"{simulator.url}/auth/v1/admin/users", {"email": CANARY_EMAIL, "password": PASSWORD}, bearer=SERVICE_ROLE_KEY)
+    results_dir = tmp_path / "run"
+    console = _run_with_faults(simulator, results_dir, {"PP_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                                                        "PP_TEST_USERS": CANARY_EMAIL, "PP_TEST_PASSWORD": PASSWORD})  # fmt: skip
+    assert _leaks(results_dir, console, [PUBLISHABLE_KEY, PASSWORD, SERVICE_ROLE_KEY]) == []
+
+
+def test_preminted_session_jwts_appear_nowhere_in_a_faulty_run_and_its_report(simulator_factory, tmp_path):
+    simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05", "--job-time-scale", "0.02",
+                                  "--publishable-key", PUBLISHABLE_KEY)  # fmt: skip
+    tokens = [_post(f"{simulator.url}/auth/v1/token?grant_type=password",
+                    {"email": f"loadtest-{n}@prospectpro.test", "password": "prospectpro-loadtest"})["access_token"]
+              for n in (1, 2)]  # fmt: skip
+    results_dir = tmp_path / "run"
+    console = _run_with_faults(simulator, results_dir, {"PP_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                                                        "PP_SESSION_JWTS": ",".join(tokens)})  # fmt: skip
+    assert _leaks(results_dir, console, [PUBLISHABLE_KEY, *tokens]) == []
