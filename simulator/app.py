@@ -165,7 +165,7 @@ class Simulator:
             except Exception as error:  # a simulator bug: answer as the function's catch-all would, and say so
                 print(f"simulator: unexpected {type(error).__name__} serving {request.method} {request.path}: "
                       f"{error}", file=sys.stderr, flush=True)
-                response = json_response(500, {"success": False, "error": str(error)}, headers=CORS_HEADERS)
+                response = edge.function_error(500, str(error))
             delay = self.latency.seconds(endpoint_class, faults.profile, work.items)
             if delay:
                 gevent.sleep(delay)
@@ -207,8 +207,7 @@ class Simulator:
     def _discovery_background(self, request: Request, work: Work) -> Response:
         auth = work.authenticate()
         if isinstance(auth, AuthFailure):
-            return json_response(401, {"success": False, "error": auth.error, "diagnostics": auth.diagnostics()},
-                                 headers=CORS_HEADERS)
+            return edge.function_error(401, auth.error, diagnostics=auth.diagnostics())
         return self.discovery.submit(request.body, auth)
 
     def _discovery_optimized(self, request: Request, work: Work) -> Response:
@@ -224,6 +223,6 @@ class Simulator:
     def _export(self, request: Request, work: Work) -> Response:
         auth = work.authenticate()
         if isinstance(auth, AuthFailure):
-            return json_response(401, {"success": False, "error": auth.error}, headers=CORS_HEADERS)
+            return edge.function_error(401, auth.error)
         response, work.items = export(request, auth, self.store)
         return response

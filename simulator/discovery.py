@@ -21,7 +21,7 @@ import gevent
 
 from simulator.capacity import TokenBucket
 from simulator.costs import VALIDATION_COST, resolve_tier
-from simulator.edge import CORS_HEADERS, AuthContext
+from simulator.edge import CORS_HEADERS, AuthContext, function_error
 from simulator.httpserver import Response
 from simulator.jsonbody import iso_now, json_response, parse_json_object, pg_timestamp
 from simulator.profiles import JobDuration
@@ -93,14 +93,12 @@ class Discovery:
         try:
             body = parse_json_object(body_bytes)
         except ValueError as error:
-            return json_response(500, {"success": False, "error": str(error)}, headers=CORS_HEADERS)
+            return function_error(500, str(error))
         if not isinstance(body, dict):
-            return json_response(500, {"success": False, "error": "Cannot destructure the request body"},
-                                 headers=CORS_HEADERS)
+            return function_error(500, "Cannot destructure the request body")
         session_user_id = body.get("sessionUserId")
         if session_user_id is not None and session_user_id != auth.user_id:
-            return json_response(403, {"success": False, "error": "Session mismatch detected. Please re-authenticate."},
-                                 headers=CORS_HEADERS)
+            return function_error(403, "Session mismatch detected. Please re-authenticate.")
         tier = resolve_tier(body.get("tierKey"), body.get("tierName"))
         max_results = _positive_int(body.get("maxResults"), 5)
         budget_limit = float(_number_or(body.get("budgetLimit"), round(max_results * tier.price_per_lead, 2)))

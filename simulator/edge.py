@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass
 
 from simulator.gotrue import GoTrue, TokenError, USER_NOT_FOUND
-from simulator.httpserver import Request, Response
+from simulator.httpserver import Response
+from simulator.jsonbody import iso_now, json_response
 
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -22,6 +23,16 @@ CORS_HEADERS = [
     ("Access-Control-Expose-Headers", "x-highlight-request, x-highlight-trace, x-highlight-session, "
      "x-highlight-project, x-highlight-user, x-highlight-origin"),
 ]
+
+
+def function_error(status: int, message: str, *, timestamp: bool = False, **extra) -> Response:
+    """The functions' error envelope `{success: false, error, ...}` with CORS headers; some functions add a
+    `timestamp` (and diagnostics or highlight fields) to it."""
+    body = {"success": False, "error": message}
+    if timestamp:
+        body["timestamp"] = iso_now()
+    body.update(extra)
+    return json_response(status, body, headers=CORS_HEADERS)
 
 
 def preflight() -> Response:
@@ -97,9 +108,3 @@ def authenticate(gotrue: GoTrue, authorization: str | None) -> AuthContext | Aut
         reason = "user_not_found" if error.error is USER_NOT_FOUND else "service_lookup_failed"
         return AuthFailure("verify_user_service", reason, str(error), token)
     return AuthContext(user.id, user.email, bool(claims.get("is_anonymous")), claims.get("session_id"), claims, token)
-
-
-def has_bearer(request: Request) -> bool:
-    """Whether the function will make the getUser hop (it only does with a bearer token to check)."""
-    value = request.headers.get("authorization")
-    return bool(value) and value[:7].lower() == "bearer "

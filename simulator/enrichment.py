@@ -6,14 +6,14 @@ import random
 import time
 
 from simulator.costs import enrichment_waterfall
-from simulator.edge import CORS_HEADERS, AuthFailure
+from simulator.edge import CORS_HEADERS, AuthFailure, function_error
 from simulator.httpserver import Request, Response
 from simulator.jsonbody import iso_now, json_response, parse_json_object
 from simulator.synthetic import domain_of, parse_state
 
 
 def _error(status: int, message: str) -> Response:
-    return json_response(status, {"success": False, "error": message, "timestamp": iso_now()}, headers=CORS_HEADERS)
+    return function_error(status, message, timestamp=True)
 
 
 def enrich(request: Request, authenticate, rng: random.Random) -> Response:

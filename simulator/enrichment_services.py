@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from simulator.edge import CORS_HEADERS, AuthFailure
+from simulator.edge import CORS_HEADERS, AuthFailure, function_error
 from simulator.httpserver import Request, Response
 from simulator.jsonbody import iso_now, json_response, parse_json_object
 from simulator.synthetic import person_email
@@ -27,7 +27,7 @@ HUNTER_MONTHLY_REQUESTS = 25_000
 
 
 def _error(status: int, message: str) -> Response:
-    return json_response(status, {"success": False, "error": message, "timestamp": iso_now()}, headers=CORS_HEADERS)
+    return function_error(status, message, timestamp=True)
 
 
 def _body(request: Request) -> dict | None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import time
 
-from simulator.edge import CORS_HEADERS, AuthContext
+from simulator.edge import CORS_HEADERS, AuthContext, function_error
 from simulator.httpserver import Request, Response
-from simulator.jsonbody import iso_now, json_response, parse_json_object, pg_timestamp, pretty_json_response
+from simulator.jsonbody import iso_now, parse_json_object, pg_timestamp, pretty_json_response
 from simulator.store import TABLES, Store
 
 CSV_BASE_HEADER = ["Business Name", "Address", "Phone", "Website", "Email", "Confidence Score"]
@@ -20,7 +20,7 @@ LEAD_COLUMNS = list(TABLES["leads"])
 
 
 def _fail(message: str) -> Response:
-    return json_response(500, {"success": False, "error": message}, headers=CORS_HEADERS)
+    return function_error(500, message)
 
 
 def _quoted(text) -> str:
