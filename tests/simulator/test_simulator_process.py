@@ -70,3 +70,16 @@ def test_simulator_exits_when_its_parent_dies(tmp_path):
         time.sleep(0.1)
     os.kill(pid, 9)
     raise AssertionError("the orphaned simulator kept running")
+
+
+def test_no_ready_line_in_time_raises_and_leaves_no_process():
+    import subprocess
+
+    def children() -> set[str]:
+        listed = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True)
+        return set(listed.stdout.split())
+
+    before = children()
+    with pytest.raises(SimulatorStartError, match=r"printed no ready line within 0.01 s"):
+        start_simulator("--time-scale", "0.05", ready_timeout=0.01)
+    assert children() <= before  # the silent simulator was killed and reaped
