@@ -57,17 +57,16 @@ class Request:
 
 
 class Response:
-    """Status, extra headers and a body. ``close`` asks the server to close the connection after writing."""
+    """Status, extra headers and a body (Content-Length and Connection are added when it is written)."""
 
-    __slots__ = ("status", "headers", "body", "content_type", "close")
+    __slots__ = ("status", "headers", "body", "content_type")
 
     def __init__(self, status: int, body: bytes = b"", content_type: str | None = "application/json",
-                 headers: list[tuple[str, str]] | None = None, close: bool = False):
+                 headers: list[tuple[str, str]] | None = None):
         self.status = status
         self.body = body
         self.content_type = content_type
         self.headers = headers or []
-        self.close = close
 
 
 class ConnectionReset(Exception):
@@ -175,7 +174,6 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
             except ConnectionReset:
                 _reset(sock)
                 return
-            keep_alive = keep_alive and not response.close
             sock.sendall(_serialize(response, keep_alive))
             if on_sent is not None:
                 on_sent(request, response)
