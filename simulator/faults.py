@@ -54,7 +54,7 @@ class Faults:
             return gateway_response(429, [("Retry-After", str(limit.retry_after_s))])
         burst = profile.error_burst
         if burst and group in burst.applies_to:
-            scale = max(self._time_scale, 1e-6)
+            scale = self._time_scale or 1.0  # at --time-scale 0 the period keeps its unscaled length
             phase = (time.monotonic() - self._activated) % (burst.period_s * scale)
             if phase < burst.burst_s * scale and self._rng.random() < burst.rate:
                 return gateway_response(self._rng.choice(burst.statuses))
