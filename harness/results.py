@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import gevent
 import locust
 from locust import events, log
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.html import get_html_report, process_html_filename
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from analysis.exit_codes import ExitCode
 
@@ -157,6 +159,10 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     options = environment.parsed_options
     if options is None or not hasattr(options, "results_dir"):
         return
+    # Locust schedules --run-time with gevent.spawn_later, which counts from the event loop's cached clock. The loop
+    # has not run since before the imports, so that clock is seconds stale on a loaded machine and the run would end
+    # that much early (and be recorded as interrupted). Refresh it now, just before Locust starts its timer.
+    gevent.get_hub().loop.update_now()
     if _is_worker(environment):
         # Locust 2.47 forks --processes workers with the master's --json-file; each worker would then overwrite the
         # master's locust.json with its own (reset, empty) stats when it exits after the master.
@@ -229,8 +235,10 @@ def _on_quitting(environment: Environment, **_kwargs) -> None:
         return
     if environment.runner is not None:
         record.reached_users = max(record.reached_users, environment.runner.user_count)
-    # Decided before the writers run, so a failing writer cannot make a completed run look like an error.
+    # Decided before anything else: stopping the runner below clears the shape's greenlet that tells a completed
+    # shape from an interrupted one, and a failing writer must not make a completed run look like an error.
     stop_reason = _stop_reason(environment, record)
+    _stop_users_still_running(environment)
     for writer in list(_artifact_writers):
         _call_safely(writer, environment, record.results_dir)
     manifest = build_manifest(environment, record, stop_reason=stop_reason)
@@ -240,7 +248,28 @@ def _on_quitting(environment: Environment, **_kwargs) -> None:
         _call_safely(finalizer, environment, record.results_dir, manifest)
     if manifest["stop_reason"] in GUARD_STOP_REASONS:
         environment.process_exit_code = int(ExitCode.STOPPED_BY_GUARD)
+    _write_missing_html_report(environment)
     logger.info("results: %s", record.results_dir)
+
+
+def _stop_users_still_running(environment: Environment) -> None:
+    """On Ctrl-C or SIGTERM Locust fires `quitting` before it stops the users; stop them first, or requests sent
+    while the files are written would be counted in some files (locust.json) and not in others (intervals)."""
+    runner = environment.runner
+    if runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        runner.stop()
+
+
+def _write_missing_html_report(environment: Environment) -> None:
+    """Locust writes --html on normal ends and Ctrl-C but not on SIGTERM; write it then, from the same stats."""
+    options = environment.parsed_options
+    if not getattr(options, "html_file", None):
+        return
+    process_html_filename(options)
+    html_path = Path(options.html_file)
+    if not html_path.exists():
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        html_path.write_text(get_html_report(environment, show_download_link=False), encoding="utf-8")
 
 
 def _call_safely(function: Callable, *args) -> None:

@@ -79,7 +79,12 @@ class ProspectProUser(FastHttpUser):
         self.ensure_session()
 
     def ensure_session(self) -> bool:
-        """Take this user's session from the pool (signing in on first use); False when none can be had."""
+        """Take this user's session from the pool (signing in on first use); False when none can be had.
+
+        Every step that needs the signed-in user asks this first. Without a session it sends and records nothing:
+        the failed sign-ins are already recorded under their own name, and inventing requests would break
+        "Locust's counts equal the target's".
+        """
         if self.session is None:
             try:
                 self.session = session_pool(self.settings).acquire(self.number, self.sign_in)

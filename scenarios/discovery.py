@@ -41,7 +41,7 @@ class Discovery:
 
 def discover_in_background(user: ProspectProUser) -> Discovery | None:
     """Submit, poll to the end, read the results. None when any step failed (the failure is already recorded)."""
-    if not guards.permit_discovery_job(user.environment):
+    if not user.ensure_session() or not guards.permit_discovery_job(user.environment):
         return None
     metrics = business_metrics()
     body = user.workload.discovery_request(user.rng, user.session.user_id, user.settings)
@@ -111,7 +111,7 @@ def read_results(user: ProspectProUser, campaign_id: str, exhausted: bool) -> li
 
 def discover_optimized(user: ProspectProUser) -> DiscoveryOptimized | None:
     """The synchronous function: the whole discovery inside one request (reference §3.3)."""
-    if not guards.permit_discovery_job(user.environment):
+    if not user.ensure_session() or not guards.permit_discovery_job(user.environment):
         return None
     request = user.workload.discovery_request(user.rng, user.session.user_id, user.settings)
     body = {key: request[key] for key in ("businessType", "location", "maxResults", "budgetLimit", "minConfidenceScore")}

@@ -40,6 +40,8 @@ def enrichment_request(lead: LeadRow, user_id: str, industry: str | None) -> dic
 
 def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = None) -> Enrichment | None:
     """One orchestrator call; a 200 with ``success: false`` (a step threw, reference §3.5) is a failure."""
+    if not user.ensure_session():
+        return None
     metrics = business_metrics()
 
     def succeeded(response: Enrichment) -> str | None:
@@ -60,6 +62,8 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
 
 def list_campaigns(user: ProspectProUser) -> list[CampaignRow] | None:
     """The dashboard's campaign list (reference §4), newest first."""
+    if not user.ensure_session():
+        return None
     path = f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&user_id=eq.{user.session.user_id}&order=created_at.desc"
     rows = user.call(names.CAMPAIGNS_LIST, path, model=CampaignRows)
     return rows.root if rows is not None else None

@@ -152,8 +152,12 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
     except TargetRefused as refusal:
         _refuse(str(refusal))
     if isinstance(runner, MasterRunner):
-        runner.register_message(GUARD_MESSAGE, lambda message, **_kw: trip(environment, message.data["reason"],
-                                                                             message.data["detail"]))  # fmt: skip
+        runner.register_message(GUARD_MESSAGE, _on_guard_message_from_worker)
+
+
+def _on_guard_message_from_worker(environment: Environment, msg, **_kwargs) -> None:
+    """A worker's guard tripped: the master stops the whole run (Locust calls this with environment= and msg=)."""
+    trip(environment, msg.data["reason"], msg.data["detail"])
 
 
 @events.test_start.add_listener
