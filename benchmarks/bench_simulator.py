@@ -9,7 +9,7 @@ for a token-validated edge function call (test-new-auth: getUser check of the be
 processes over the same steady-state window (after Locust's start-up), request counts from the simulator's own
 accounting. Bounded: each phase runs Locust headless for --seconds (default 10) against 127.0.0.1 only.
 
-    .venv/bin/python benchmarks/bench_simulator.py [--seconds 10] [--users 20]
+    .venv/bin/python benchmarks/bench_simulator.py [--seconds 10] [--users 20] [--warm-up 3]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from harness.simulator_process import start_simulator  # noqa: E402
 
-WARM_UP_S = 3.0  # Locust imports and spawns users first; measure after that
+WARM_UP_S = 3.0  # default: Locust imports and spawns users first; measure after that
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -77,16 +77,17 @@ def sign_in(url: str) -> tuple[str, str]:
     return token, campaign
 
 
-def measure(sim, locustfile: Path, target: str, token: str, campaign: str, seconds: float, users: int) -> dict:
+def measure(sim, locustfile: Path, target: str, token: str, campaign: str, seconds: float, users: int,
+            warm_up: float) -> dict:
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_TARGET": target, "BENCH_CAMPAIGN": campaign}
-    run_time = int(WARM_UP_S + seconds + 2)
+    run_time = int(warm_up + seconds + 2)
     locust = subprocess.Popen(
         [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--host", sim.url,
          "-u", str(users), "-r", str(users), "-t", f"{run_time}s", "--only-summary", "--loglevel", "WARNING",
          "--stop-timeout", "1"],
         cwd=str(REPO_ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(WARM_UP_S)
+        time.sleep(warm_up)
         start = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), sim.stats()["total"])
         time.sleep(seconds)
         end = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), sim.stats()["total"])
@@ -106,21 +107,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="measured window per phase (default 10)")
     parser.add_argument("--users", type=int, default=20, help="Locust users (default 20)")
+    parser.add_argument("--warm-up", type=float, default=WARM_UP_S, help="seconds before measuring (default 3)")
     args = parser.parse_args()
-    if not 1 <= args.seconds <= 60 or not 1 <= args.users <= 200:
-        print("error: --seconds must be 1..60 and --users 1..200", file=sys.stderr)
+    if not 1 <= args.seconds <= 60 or not 1 <= args.users <= 200 or not 0.5 <= args.warm_up <= 30:
+        print("error: --seconds must be 1..60, --users 1..200 and --warm-up 0.5..30", file=sys.stderr)
         return 1
     with tempfile.TemporaryDirectory() as scratch, start_simulator("--profile", "zero-latency") as sim:
         locustfile = Path(scratch) / "bench_locustfile.py"
         locustfile.write_text(LOCUSTFILE)
         token, campaign = sign_in(sim.url)
         print(f"simulator pid {sim.pid} at {sim.url}, profile zero-latency; one Locust process, {args.users} users, "
-              f"{args.seconds:g} s measured per phase after {WARM_UP_S:g} s warm-up")
+              f"{args.seconds:g} s measured per phase after {args.warm_up:g} s warm-up")
         print(f"{'phase':<34}{'req/s':>9}{'sim CPU/req':>13}{'locust CPU/req':>16}{'ratio':>8}"
               f"{'sim CPU':>9}{'locust CPU':>12}")
         for target, label in (("function", "POST /functions/v1/test-new-auth"),
                               ("rest", "GET /rest/v1/campaigns?id=eq.[id]")):
-            result = measure(sim, locustfile, target, token, campaign, args.seconds, args.users)
+            result = measure(sim, locustfile, target, token, campaign, args.seconds, args.users, args.warm_up)
             ratio = result["sim_us"] / result["locust_us"] if result["locust_us"] else float("inf")
             print(f"{label:<34}{result['rps']:>9.0f}{result['sim_us']:>10.0f} us{result['locust_us']:>13.0f} us"
                   f"{ratio:>8.2f}{100 * result['sim_cpu_share']:>8.0f}%{100 * result['locust_cpu_share']:>11.0f}%")

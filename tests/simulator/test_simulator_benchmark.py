@@ -13,7 +13,8 @@ pytestmark = pytest.mark.integration
 
 
 def test_benchmark_runs_and_prints_both_ratios():
-    completed = subprocess.run([sys.executable, "benchmarks/bench_simulator.py", "--seconds", "1", "--users", "2"],
+    completed = subprocess.run([sys.executable, "benchmarks/bench_simulator.py", "--seconds", "1", "--users", "2",
+                                "--warm-up", "1.5"],
                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     lines = completed.stdout.splitlines()
@@ -26,4 +27,4 @@ def test_benchmark_rejects_unbounded_settings():
     completed = subprocess.run([sys.executable, "benchmarks/bench_simulator.py", "--seconds", "600"],
                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     assert completed.returncode == 1
-    assert completed.stderr.strip() == "error: --seconds must be 1..60 and --users 1..200"
+    assert completed.stderr.strip() == "error: --seconds must be 1..60, --users 1..200 and --warm-up 0.5..30"
