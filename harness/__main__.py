@@ -2,8 +2,8 @@
 
     perf      a bounded headless run, verdict against baselines/production.toml, then the report
     ui        Locust's web UI on 127.0.0.1 (class picker on)
-    capacity  a step-load run (locustfile.py,scenarios/shapes.py; the shape sets users and duration), then the
-              capacity report
+    capacity  a step-load run (locustfile.py,scenarios/shapes.py; the shape sets users and duration, shape options
+              such as --step-users pass through to Locust), no in-run verdict, then the capacity report
 
 When no target is configured (PP_TARGET_URL unset and no --host among the Locust arguments) it starts the embedded
 simulator as a separate process on a free loopback port, says so, and stops it afterwards, always (also on
@@ -55,18 +55,19 @@ class Mode:
     job_time_scale: str
     user_classes: tuple[str, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()  # PP_* defaults for Locust's environment (unless already set)
-    baseline: bool = False
+    gate: bool = False  # the in-run verdict against the baseline (a step run mixes load levels: no single verdict)
+    report: str | None = None  # the analysis verb that writes this run's report afterwards
 
 
 MODES = {
     # ~2 minutes: 30 users for 100 s plus start-up, report and shut-down.
     "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", user_classes=ALL_USER_CLASSES,
                  defaults=((("-u", "--users"), "30"), (("-r", "--spawn-rate"), "5"), (("-t", "--run-time"), "100s")),
-                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), baseline=True),
+                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report"),
     "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=()),
     # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself.
     "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05", defaults=(),
-                     user_classes=ALL_USER_CLASSES, environment=(("PP_THINK_TIME_SCALE", "0.25"),), baseline=True),
+                     user_classes=ALL_USER_CLASSES, environment=(("PP_THINK_TIME_SCALE", "0.25"),), report="capacity"),
 }  # fmt: skip
 
 
@@ -105,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {results_dir}  (also {Path(args.results_root) / LATEST_LINK})", file=sys.stderr)
     else:
         print(f"results: {results_dir} (no test was started: Locust's files only)", file=sys.stderr)
-    if mode.baseline and not args.no_report and (results_dir / "manifest.json").exists():
-        _write_report(args.mode, results_dir)
+    if mode.report and not args.no_report and (results_dir / "manifest.json").exists():
+        _write_report(mode.report, results_dir)
     return exit_code
 
 
@@ -155,7 +156,7 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
         command += ["--headless", "--only-summary"]
     else:
         command += ["--web-host", "127.0.0.1", "--class-picker"]
-    if mode.baseline and not _has_option(locust_args, ("--baseline",)):
+    if mode.gate and not _has_option(locust_args, ("--baseline",)):
         command += ["--baseline", BASELINE]
     for spellings, default in mode.defaults:
         if not _has_option(locust_args, spellings):
@@ -218,17 +219,19 @@ def run_until_done(command: list[str], environment: dict[str, str]) -> int:
             signal.signal(sig, handler)
 
 
+REPORT_FILES = {"report": ("report_cli.py", "report.html"), "capacity": ("capacity_cli.py", "capacity.html")}
+
+
 def _write_report(verb: str, results_dir: Path) -> None:
-    """The report of the run (perf) or the capacity report, when those verbs exist in this checkout."""
-    report_verb, module = ("capacity", "capacity_cli.py") if verb == "capacity" else ("report", "report_cli.py")
+    """``python -m analysis report|capacity <dir> --baseline ... --output <dir>``, when that verb exists here."""
+    module, page = REPORT_FILES[verb]
     if not (PROJECT_ROOT / "analysis" / module).exists():
         return
-    command = [sys.executable, "-m", "analysis", report_verb, str(results_dir), "--baseline", BASELINE,
+    command = [sys.executable, "-m", "analysis", verb, str(results_dir), "--baseline", BASELINE,
                "--output", str(results_dir)]  # fmt: skip
-    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_locust_environment(MODES[verb]))
-    name = "capacity.html" if verb == "capacity" else "report.html"
-    if not (results_dir / name).exists():  # when it is written, the analysis CLI prints its path itself
-        print(f"report: not written (python -m analysis {report_verb} exited {completed.returncode})", file=sys.stderr)
+    completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_locust_environment(MODES["perf"]))
+    if not (results_dir / page).exists():  # when it is written, the analysis CLI prints its path itself
+        print(f"report: not written (python -m analysis {verb} exited {completed.returncode})", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -338,10 +338,18 @@ def _stop_reason(environment: Environment, record: _RunRecord) -> str:
     if log.unhandled_greenlet_exception:
         return "error"
     runner = environment.runner
-    if environment.shape_class is not None:
-        # Locust clears shape_greenlet when the shape's tick() returns None; it is still set if we were stopped.
-        started = record.started_at is not None
-        return "shape" if started and runner is not None and runner.shape_greenlet is None else "interrupted"
+    shape = environment.shape_class
+    if shape is not None:
+        # A shape ends the run when its tick() returns None; asked again now, a time-based shape still says None
+        # if it ran to its end, and a schedule if it was cut short (Ctrl-C, SIGTERM). Locust's own state cannot
+        # tell: either way its runner has already killed the shape's greenlet.
+        if record.started_at is None:
+            return "interrupted"
+        try:
+            finished = shape.tick() is None
+        except Exception:  # noqa: BLE001 - a shape that cannot answer outside the run: do not claim it finished
+            finished = False
+        return "shape" if finished else "interrupted"
     run_time = getattr(environment.parsed_options, "run_time", None)
     if run_time and record.started_monotonic is not None:
         elapsed = time.monotonic() - record.started_monotonic

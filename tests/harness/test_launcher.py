@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -121,3 +120,16 @@ def test_user_arguments_override_the_defaults_and_name_classes():
     assert command[command.index("--run-time") + 1] == "100s" and "--baseline" in command
     tagged = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["-T", "export"], [])
     assert "ProspectorUser" not in tagged  # tags select the classes, not the full mix
+
+
+def test_capacity_plays_the_step_shape_to_its_end_without_an_in_run_verdict(tmp_path):
+    results_root = tmp_path / "results"
+    completed = subprocess.run(launcher("capacity", "--step-users", "2", "--step-seconds", "3", "--steps", "2",
+                                        "--time-scale", "0.05", "--no-report", "--results-root", str(results_root)),
+                               cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-3000:]
+    run_dir = (results_root / "latest").resolve()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (manifest["stop_reason"], manifest["partial"]) == ("shape", False)
+    assert manifest["options"]["shape"] == "SelectedLoadShape" and manifest["load"]["intended_users"] == 4
+    assert not (run_dir / "verdict.json").exists()  # a step run mixes load levels: the capacity report judges it

@@ -31,7 +31,7 @@ EXPECTED = {
 @pytest.mark.parametrize("user_class", sorted(EXPECTED))
 def test_each_class_is_clean_on_healthy_and_locust_counts_equal_what_the_simulator_served(simulator, tmp_path, user_class):
     users = 3 if user_class in ("DiscoveryUser", "AuthUser") else 2
-    run = run_locust(simulator.url, tmp_path / "run", user_class, users=users, seconds=8)
+    run = run_locust(simulator.url, tmp_path / "run", user_class, users=users, seconds=6)
     assert run.returncode == 0, run.output[-3000:]
     entries = run.entries()
     for key in EXPECTED[user_class]:
@@ -74,8 +74,11 @@ def test_a_dead_target_is_connection_refused_not_an_exception(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     started = time.monotonic()
-    run = run_locust(f"http://127.0.0.1:{port}", tmp_path / "run", "AuthUser", users=1, seconds=3)
+    every_class = sorted(EXPECTED)
+    run = run_locust(f"http://127.0.0.1:{port}", tmp_path / "run", *every_class, users=len(every_class), seconds=3)
     assert time.monotonic() - started < 60
     failures = run.failures()
     assert failures and all(row["Error"] == "CatchResponseError('connection refused')" for row in failures), failures
+    # Users whose sign-in failed send nothing more and raise nothing: no exceptions, no tracebacks.
+    assert (run.results_dir / "locust_exceptions.csv").read_text().count("\n") == 1
     assert "Traceback" not in run.output
