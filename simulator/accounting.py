@@ -1,9 +1,10 @@
 """What the simulator served, per endpoint and status, so tests can prove the harness lost nothing.
 
 The key is `"<METHOD> <path>"` with the query string dropped, except GoTrue's token endpoint, which keeps
-`?grant_type=<x>` because sign-in and refresh are different requests there. A request counts once its response
-(of any status, even a deliberately malformed body) has been written to the socket; a connection reset counts
-nothing. Admin endpoints are never counted.
+`?grant_type=<x>` because sign-in and refresh are different requests there. A request counts when its response
+(of any status, even a deliberately malformed body) is written to the socket: counted just before the write, so the
+count is there by the time the client has the response, and taken back if the write fails. A connection reset
+counts nothing. Admin endpoints are never counted.
 """
 
 from __future__ import annotations
@@ -25,15 +26,22 @@ class Accounting:
         self._served: dict[str, dict[int, int]] = {}
         self.total = 0
 
-    def on_sent(self, request: Request, response: Response) -> None:
+    def count(self, request: Request, response: Response, delta: int = 1) -> None:
+        """+1 as a response is written, -1 if writing it failed."""
         if request.path.startswith(ADMIN_PREFIX):
             return
         key = accounting_key(request)
         by_status = self._served.get(key)
         if by_status is None:
             by_status = self._served[key] = {}
-        by_status[response.status] = by_status.get(response.status, 0) + 1
-        self.total += 1
+        remaining = by_status.get(response.status, 0) + delta
+        if remaining:
+            by_status[response.status] = remaining
+        else:
+            del by_status[response.status]
+            if not by_status:
+                del self._served[key]
+        self.total += delta
 
     def snapshot(self) -> dict:
         served = {key: {str(status): count for status, count in sorted(by_status.items())}

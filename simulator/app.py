@@ -173,9 +173,9 @@ class Simulator:
             gate.leave()
         return faults.after(group, response)
 
-    def on_sent(self, request: Request, response: Response) -> None:
-        self.accounting.on_sent(request, response)
-        if self.config.verbose:
+    def on_written(self, request: Request, response: Response, delta: int) -> None:
+        self.accounting.count(request, response, delta)
+        if self.config.verbose and delta > 0:
             # The path only: a query string may carry an apikey, and logs end up in results folders.
             print(f"{request.method} {request.path} {response.status}", file=sys.stderr, flush=True)
 

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     simulator = Simulator(config, model)
     try:
-        server = make_server(config.host, config.port, simulator.handle, simulator.on_sent)
+        server = make_server(config.host, config.port, simulator.handle, simulator.on_written)
     except OSError as error:
         print(f"error: --host/--port: cannot listen on {config.host}:{config.port}: {error.strerror or error}",
               file=sys.stderr)

@@ -74,7 +74,9 @@ class ConnectionReset(Exception):
 
 
 Handler = Callable[[Request], Response]
-SentHook = Callable[[Request, Response], None]
+# Called with +1 just before a response is written and -1 if writing it failed, so a response counts as served
+# exactly when it was written, and the count is already there when the client has read the response.
+WrittenHook = Callable[[Request, Response, int], None]
 
 
 def _serialize(response: Response, keep_alive: bool) -> bytes:
@@ -117,7 +119,8 @@ def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
     return method, target, version, headers
 
 
-def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_sent: SentHook | None = None) -> None:
+def serve_connection(sock: socket.socket, address: tuple, handler: Handler,
+                     on_written: WrittenHook | None = None) -> None:
     """Serve one client connection until it closes, asks to close, or sends something unservable."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client_ip = address[0] if address else "127.0.0.1"
@@ -174,9 +177,15 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler, on_s
             except ConnectionReset:
                 _reset(sock)
                 return
-            sock.sendall(_serialize(response, keep_alive))
-            if on_sent is not None:
-                on_sent(request, response)
+            data = _serialize(response, keep_alive)
+            if on_written is not None:
+                on_written(request, response, 1)
+            try:
+                sock.sendall(data)
+            except OSError:
+                if on_written is not None:
+                    on_written(request, response, -1)
+                raise
             if not keep_alive:
                 return
     except OSError:
@@ -206,10 +215,10 @@ def _reset(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def make_server(host: str, port: int, handler: Handler, on_sent: SentHook | None = None) -> StreamServer:
+def make_server(host: str, port: int, handler: Handler, on_written: WrittenHook | None = None) -> StreamServer:
     """A bound (not yet serving) StreamServer; ``server.server_port`` is the real port when port was 0.
-    ``on_sent`` is called after each response has been written (what the simulator counts as served)."""
-    server = StreamServer((host, port), lambda sock, address: serve_connection(sock, address, handler, on_sent),
+    ``on_written`` is told about every response written (what the simulator counts as served)."""
+    server = StreamServer((host, port), lambda sock, address: serve_connection(sock, address, handler, on_written),
                           backlog=1024)
     server.init_socket()
     return server

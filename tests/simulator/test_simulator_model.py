@@ -157,3 +157,21 @@ def test_model_file_errors_are_one_line(tmp_path):
     broken.write_text("not toml = = 1")
     with pytest.raises(ModelFileError, match="not valid TOML"):
         load_model(broken)
+
+
+def test_accounting_takes_back_a_response_that_could_not_be_written():
+    from simulator.accounting import Accounting
+    from simulator.httpserver import Request, Response
+
+    accounting = Accounting()
+    sign_in = Request("POST", "/auth/v1/token?grant_type=password", {}, b"", "127.0.0.1")
+    export = Request("POST", "/functions/v1/campaign-export-user-aware?download=true", {}, b"", "127.0.0.1")
+    admin = Request("GET", "/__admin/stats", {}, b"", "127.0.0.1")
+    accounting.count(sign_in, Response(200))
+    accounting.count(export, Response(200))
+    accounting.count(export, Response(500))
+    accounting.count(export, Response(500), -1)  # the write failed
+    accounting.count(admin, Response(200))
+    assert accounting.snapshot() == {"served": {"POST /auth/v1/token?grant_type=password": {"200": 1},
+                                                "POST /functions/v1/campaign-export-user-aware": {"200": 1}},
+                                     "total": 2}
