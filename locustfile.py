@@ -17,6 +17,7 @@ import harness.results  # noqa: F401  --results-dir, manifest.json, results/late
 import scenarios.guards  # noqa: F401  target safety and caps
 import scenarios.metrics  # noqa: F401  business_metrics.json
 import scenarios.selection  # noqa: F401  default mix, class weights
+import scenarios.spend  # noqa: F401  the spend ceiling (a default for real targets) and the master's merged check
 from scenarios.auth import AuthUser
 from scenarios.discovery import DiscoveryUser
 from scenarios.enrichment import EnrichmentUser
