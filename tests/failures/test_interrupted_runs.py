@@ -21,16 +21,11 @@ from tests.scenarios.locust_runs import clean_environment
 
 pytestmark = pytest.mark.integration
 
-# Locust's own locust_report.html is left out here: see test_sigterm_to_locust_still_writes_locusts_own_html_report.
+# locust_report.html included: Locust's own SIGTERM path skips it, so harness.results writes it when missing.
 RESULT_FILES = ("locust.json", "locust_stats.csv", "locust_stats_history.csv", "locust_failures.csv",
-                "locust_exceptions.csv", "manifest.json", "business_metrics.json",
+                "locust_exceptions.csv", "locust_report.html", "manifest.json", "business_metrics.json",
                 "intervals.jsonl")  # fmt: skip
 CLOSED_INTERVALS = 3  # signal once this many 1 s intervals are on disk: the run is well under way
-SIGTERM_SKIPS_HTML = ("Locust's SIGTERM handler goes straight to shutdown() and never writes --html; write "
-                      "locust_report.html (locust.html.get_html_report) when the option is set and the file is missing")
-USERS_RUN_DURING_QUITTING = ("on Ctrl-C and SIGTERM Locust fires `quitting` BEFORE runner.quit(), so users keep "
-                             "sending while the files are written (intervals.jsonl, the verdict and locust.json then "
-                             "count different requests); stop the runner first when it is still running")
 
 
 def _wait_until_running(results_dir: Path, process: subprocess.Popen, timeout: float = 40) -> None:
@@ -68,8 +63,8 @@ def _assert_partial_run_with_every_file(results_dir: Path) -> dict:
     json.loads((results_dir / "business_metrics.json").read_text())  # complete JSON, not a torn write
     series = load_intervals(results_dir)
     assert len(series) >= CLOSED_INTERVALS and not series.truncated
-    # Every closed interval is there; that they add up to locust.json exactly is test_files_agree_after_an_interrupt.
-    assert 0 < int(series.total_requests().sum()) <= recorded
+    # What the intervals hold is what Locust counted: the users were stopped before the files were written.
+    assert recorded > 0 and int(series.total_requests().sum()) == recorded
     return manifest
 
 
@@ -140,15 +135,9 @@ def test_sigterm_to_locust_still_writes_every_harness_file_and_the_report_says_p
     assert "PARTIAL RUN" in (results_dir / "report.md").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason=f"harness/results.py _on_quitting: {SIGTERM_SKIPS_HTML}")
-def test_sigterm_to_locust_still_writes_locusts_own_html_report(sigterm_run):
-    assert (sigterm_run.results_dir / "locust_report.html").is_file()
-
-
-@pytest.mark.xfail(strict=True, reason=f"harness/results.py _on_quitting: {USERS_RUN_DURING_QUITTING}")
-def test_files_agree_after_an_interrupt(simulator_factory, tmp_path):
-    """Busy users (no pauses) against instant answers: any request sent while the end-of-run files are written
-    lands in locust.json but in no interval."""
+def test_files_agree_after_an_interrupt_even_with_busy_users(simulator_factory, tmp_path):
+    """Busy users (no pauses) against instant answers: had users kept sending while the end-of-run files were written
+    (Locust fires `quitting` before it stops them on Ctrl-C), locust.json would count requests no interval holds."""
     simulator = simulator_factory("--profile", "zero-latency")
     results_dir = tmp_path / "run"
     process = start_run(simulator.url, results_dir, "-u", "2", "-r", "2", "-t", "60s", "EnrichmentUser",
@@ -163,11 +152,9 @@ def test_files_agree_after_an_interrupt(simulator_factory, tmp_path):
     assert int(load_intervals(results_dir).total_requests().sum()) == recorded
 
 
-@pytest.mark.xfail(strict=True, reason="harness/results.py _stop_reason: Locust schedules --run-time on gevent's cached "
-                   "loop clock, stale by however long the imports took (seconds on a loaded CI machine), so the run ends "
-                   "that much early and is recorded as 'interrupted' / partial (verdict: not valid). Fix: in _on_init, "
-                   "call gevent.get_hub().loop.update_now() before Locust starts its timer")  # fmt: skip
 def test_a_run_that_reached_its_run_time_is_not_recorded_as_interrupted_when_imports_were_slow(simulator, tmp_path):
+    """Locust schedules --run-time on gevent's cached loop clock, stale by however long the imports kept the CPU busy
+    (seconds on a loaded CI machine): the run used to end that much early and read as interrupted (not valid)."""
     results_dir = tmp_path / "run"
     process = start_run(simulator.url, results_dir, "-u", "1", "-r", "1", "-t", "5s", "AuthUser",
                         locustfiles=LOCUSTFILES + ",tests/failures/slow_import.py")  # fmt: skip

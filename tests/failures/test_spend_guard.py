@@ -100,11 +100,9 @@ def test_master_worker_runs_stop_on_the_merged_spend_not_on_one_workers(simulato
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(strict=True, reason="scenarios/guards.py _on_init: the master's handler for GUARD_MESSAGE is "
-                   "`lambda message, **_kw`, but Locust calls handlers as listener(environment=..., msg=...): "
-                   "TypeError on the master, so a worker's guard never stops a master/worker run")  # fmt: skip
 def test_a_guard_that_trips_on_a_worker_stops_the_whole_run(simulator, tmp_path):
-    """The discovery job cap trips on a worker; without scenarios.spend loaded, only the worker's message can stop it."""
+    """The discovery job cap trips on a worker; without scenarios.spend loaded, only the worker's message to the
+    master can stop the run (its handler once had the wrong signature: a TypeError, and the run went on)."""
     results_dir = tmp_path / "run"
     process = start_run(simulator.url, results_dir, *processes_args(), "-u", "2", "-r", "2", "-t", "8s", "DiscoveryUser",
                         settings={"PP_MAX_DISCOVERY_JOBS": "2"}, locustfiles="locustfile.py")  # fmt: skip
