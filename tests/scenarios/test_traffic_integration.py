@@ -82,3 +82,28 @@ def test_a_dead_target_is_connection_refused_not_an_exception(tmp_path):
     # Users whose sign-in failed send nothing more and raise nothing: no exceptions, no tracebacks.
     assert (run.results_dir / "locust_exceptions.csv").read_text().count("\n") == 1
     assert "Traceback" not in run.output
+
+
+def test_preminted_session_jwts_mean_nobody_signs_in_and_the_token_is_written_nowhere(simulator, tmp_path):
+    import json
+    import urllib.request
+
+    from tests.scenarios.locust_runs import clean_environment, secrets_found
+
+    request = urllib.request.Request(f"{simulator.url}/auth/v1/token?grant_type=password", method="POST",
+                                     data=json.dumps({"email": "loadtest-7@prospectpro.test",
+                                                      "password": "prospectpro-loadtest"}).encode(),
+                                     headers={"apikey": "sb_publishable_simulator", "Content-Type": "application/json"})  # fmt: skip
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        token = json.loads(response.read())["access_token"]
+    simulator.reset_stats()
+    run = run_locust(simulator.url, tmp_path / "run", "AuthUser", "ExportUser", users=2, seconds=4,
+                     env=clean_environment(PP_SESSION_JWTS=token))  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    entries = run.entries()
+    assert "POST /auth/v1/token?grant_type=password" not in entries
+    assert entries["GET /auth/v1/user"]["num_requests"] > 0 and entries["POST /functions/v1/campaign-export-user-aware?download=true [csv]"]["num_requests"] > 0
+    assert sum(row["num_failures"] for row in entries.values()) == 0
+    assert token.encode() not in b"".join(p.read_bytes() for p in run.results_dir.rglob("*") if p.is_file())
+    assert secrets_found(list(run.results_dir.rglob("*")), run.output) == []
