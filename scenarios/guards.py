@@ -1,6 +1,7 @@
 """Target safety and caps: nothing reaches a real ProspectPro unless someone asked for it, twice for production.
 
-Before any request (Locust ``init`` for the command line, ``test_start`` for the web UI form):
+Before any request (Locust ``init`` for the command line, ``test_start`` for the web UI form), after the settings
+and workload.toml have loaded (a bad value in either is one line and exit 1):
 * a target that is not a loopback address needs PP_ALLOW_REMOTE_TARGET=true;
 * a production Supabase project (PP_PRODUCTION_PROJECT_REFS) also needs PP_CONFIRM_PRODUCTION=<that ref>;
 * more users than PP_MAX_USERS is refused.
@@ -34,6 +35,7 @@ from harness.results import record_stop_reason
 from scenarios.metrics import business_metrics
 from scenarios.sessions import session_pool
 from scenarios.settings import HarnessSettings, get_settings
+from scenarios.workload import get_workload
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,7 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
     _state = _GuardState()
     try:
         settings = get_settings()
+        get_workload()  # workload.toml is configuration too: a bad value is one line here, not a user's traceback
     except InputError as error:
         _refuse(str(error))
     business_metrics().spend_ceiling_usd = settings.spend_ceiling_usd

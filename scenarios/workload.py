@@ -135,8 +135,8 @@ class _Reader:
 
     def number(self, key: str, kind: type, minimum: float | None = None, maximum: float | None = None):
         value = self.get(key, kind)
-        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise self.fail(key, f"{value} is outside [{minimum}, {maximum}]")
+        if problem := _out_of_range(value, minimum, maximum):
+            raise self.fail(key, problem)
         return value
 
     def range(self, key: str) -> tuple[float, float]:
@@ -160,13 +160,23 @@ class _Reader:
             value, weight = entry["value"], entry["weight"]
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise self.fail(where, f"value should be {kind.__name__}")
-            if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-                raise self.fail(where, f"value {value} is outside [{minimum}, {maximum}]")
+            if problem := _out_of_range(value, minimum, maximum):
+                raise self.fail(where, f"value {problem}")
             if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
                 raise self.fail(where, "weight should be a positive number")
             values.append(value)
             weights.append(float(weight))
         return Weighted(tuple(values), tuple(weights))
+
+
+def _out_of_range(value: float, minimum: float | None, maximum: float | None) -> str | None:
+    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
+        return f"{value} must be between {minimum} and {maximum}"
+    if minimum is not None and value < minimum:
+        return f"{value} must be at least {minimum}"
+    if maximum is not None and value > maximum:
+        return f"{value} must be at most {maximum}"
+    return None
 
 
 @lru_cache(maxsize=1)
