@@ -17,10 +17,12 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from failure_runs import LOCUSTFILES, REPO_ROOT, finish_run, start_run, stop_if_running
+from failure_runs import LOCUSTFILES, REPO_ROOT, LocustRun, finish_run, start_run, stop_if_running
+from harness.simulator_process import start_simulator
 from tests.scenarios.locust_runs import secrets_found
 
 pytestmark = pytest.mark.integration
@@ -54,8 +56,8 @@ def _switch_faults(simulator, stop: threading.Event) -> None:
         simulator.set_profile(profile)
 
 
-def _run_with_faults(simulator, results_dir, settings: dict) -> str:
-    """A run of every class plus the crashing one while the faults take turns; then its report. The console."""
+def _run_with_faults(simulator, results_dir, settings: dict) -> tuple[LocustRun, str]:
+    """A run of every class plus the crashing one while the faults take turns, then its report; all console output."""
     stop = threading.Event()
     switcher = threading.Thread(target=_switch_faults, args=(simulator, stop))
     process = start_run(simulator.url, results_dir, "-u", "6", "-r", "6", "--equal-weights", "-t", "9s", "--baseline",
@@ -74,7 +76,7 @@ def _run_with_faults(simulator, results_dir, settings: dict) -> str:
     # The run did meet what it was meant to: failures of several kinds, and exceptions.
     assert len(run.failure_categories()) >= 2, run.failure_categories()
     assert run.exceptions(), "the crashing check raised nothing"
-    return run.console + report.stdout + report.stderr
+    return run, run.console + report.stdout + report.stderr
 
 
 def _leaks(results_dir, console: str, secrets: list[str]) -> list[str]:
@@ -87,23 +89,44 @@ def _leaks(results_dir, console: str, secrets: list[str]) -> list[str]:
     return found
 
 
-def test_canary_key_and_password_appear_nowhere_in_a_faulty_run_and_its_report(simulator_factory, tmp_path):
-    simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05", "--job-time-scale", "0.02",
-                                  "--publishable-key", PUBLISHABLE_KEY, "--service-role-key", SERVICE_ROLE_KEY)  # fmt: skip
+def _with_canary_password(simulator, results_dir) -> tuple[str, list[str]]:
     _post(f"{simulator.url}/auth/v1/admin/users", {"email": CANARY_EMAIL, "password": PASSWORD}, bearer=SERVICE_ROLE_KEY)
-    results_dir = tmp_path / "run"
-    console = _run_with_faults(simulator, results_dir, {"PP_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-                                                        "PP_TEST_USERS": CANARY_EMAIL, "PP_TEST_PASSWORD": PASSWORD})  # fmt: skip
-    assert _leaks(results_dir, console, [PUBLISHABLE_KEY, PASSWORD, SERVICE_ROLE_KEY]) == []
+    run, console = _run_with_faults(simulator, results_dir, {"PP_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                                                             "PP_TEST_USERS": CANARY_EMAIL, "PP_TEST_PASSWORD": PASSWORD})  # fmt: skip
+    sign_in = run.entries()["POST /auth/v1/token?grant_type=password"]
+    assert sign_in["num_requests"] > sign_in["num_failures"], "the canary user never signed in: nothing was at stake"
+    return console, [PUBLISHABLE_KEY, PASSWORD, SERVICE_ROLE_KEY]
 
 
-def test_preminted_session_jwts_appear_nowhere_in_a_faulty_run_and_its_report(simulator_factory, tmp_path):
-    simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05", "--job-time-scale", "0.02",
-                                  "--publishable-key", PUBLISHABLE_KEY)  # fmt: skip
+def _with_preminted_jwts(simulator, results_dir) -> tuple[str, list[str]]:
     tokens = [_post(f"{simulator.url}/auth/v1/token?grant_type=password",
                     {"email": f"loadtest-{n}@prospectpro.test", "password": "prospectpro-loadtest"})["access_token"]
               for n in (1, 2)]  # fmt: skip
-    results_dir = tmp_path / "run"
-    console = _run_with_faults(simulator, results_dir, {"PP_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-                                                        "PP_SESSION_JWTS": ",".join(tokens)})  # fmt: skip
-    assert _leaks(results_dir, console, [PUBLISHABLE_KEY, *tokens]) == []
+    run, console = _run_with_faults(simulator, results_dir, {"PP_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+                                                             "PP_SESSION_JWTS": ",".join(tokens)})  # fmt: skip
+    enrich = run.entries()["POST /functions/v1/enrichment-orchestrator"]
+    assert enrich["num_requests"] > enrich["num_failures"], "no request was made with the pre-minted tokens"
+    return console, [PUBLISHABLE_KEY, *tokens]
+
+
+RUNS = {"canary-password": _with_canary_password, "preminted-jwts": _with_preminted_jwts}
+
+
+@pytest.fixture(scope="module")
+def leaks(tmp_path_factory) -> dict[str, list[str]]:
+    """Both runs at once, each on its own simulator with the canary keys; what each leaked."""
+    root = tmp_path_factory.mktemp("secrets")
+
+    def run(name: str) -> tuple[str, list[str]]:
+        with start_simulator("--profile", "healthy", "--time-scale", "0.05", "--job-time-scale", "0.02",
+                             "--publishable-key", PUBLISHABLE_KEY, "--service-role-key", SERVICE_ROLE_KEY) as simulator:  # fmt: skip
+            console, secrets = RUNS[name](simulator, root / name)
+        return name, _leaks(root / name, console, secrets)
+
+    with ThreadPoolExecutor(len(RUNS)) as pool:
+        return dict(pool.map(run, RUNS))
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_no_secret_appears_in_any_file_or_the_console_of_a_faulty_run_and_its_report(leaks, name):
+    assert leaks[name] == []
