@@ -1,8 +1,7 @@
 """Real, bounded headless Locust runs of the harness against the simulator, and how to read what they left.
 
 The Locust command line is the launcher's own (``harness.__main__.locust_command``: the results-folder wiring
-of ``python -m harness perf``), with tests/failures/harness_additions.py and the test-only observers.py loaded
-beside locustfile.py. Runs are
+of ``python -m harness perf``), with the test-only observers.py loaded beside locustfile.py. Runs are
 started as processes (``start_run``) and collected (``finish_run``), so a test can run several at once, signal one
 in the middle, or switch the simulator's profile while it goes. Every process started here is stopped by its PID.
 """
@@ -23,8 +22,8 @@ from harness.__main__ import ALL_USER_CLASSES, Mode, locust_command
 from tests.scenarios.locust_runs import clean_environment, served_per_key, simulator_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The harness's locustfile, what it should register but does not yet, and the test-only observers.
-LOCUSTFILES = "locustfile.py,tests/failures/harness_additions.py,tests/failures/observers.py"
+# The harness's own locustfile, and the test-only observers beside it.
+LOCUSTFILES = "locustfile.py,tests/failures/observers.py"
 # A job takes 1.2-2.4 s at job time scale 0.02; with the scenarios tests' fast pacing (people's pauses at 5 %,
 # polls every 0.3 s) every class reaches every endpoint it has within a few seconds.
 SIMULATOR_FLAGS = ("--time-scale", "0.05", "--job-time-scale", "0.02")

@@ -101,11 +101,11 @@ def test_master_worker_runs_stop_on_the_merged_spend_not_on_one_workers(simulato
 
 @pytest.mark.integration
 def test_a_guard_that_trips_on_a_worker_stops_the_whole_run(simulator, tmp_path):
-    """The discovery job cap trips on a worker; without scenarios.spend loaded, only the worker's message to the
-    master can stop the run (its handler once had the wrong signature: a TypeError, and the run went on)."""
+    """The discovery job cap trips on a worker, which only the worker counts: its message to the master is what stops
+    the run (the master's handler once had the wrong signature: a TypeError, and the run went on)."""
     results_dir = tmp_path / "run"
     process = start_run(simulator.url, results_dir, *processes_args(), "-u", "2", "-r", "2", "-t", "8s", "DiscoveryUser",
-                        settings={"PP_MAX_DISCOVERY_JOBS": "2"}, locustfiles="locustfile.py")  # fmt: skip
+                        settings={"PP_MAX_DISCOVERY_JOBS": "2"})  # fmt: skip
     run = finish_run(process, results_dir)
     assert "Uncaught exception" not in run.stderr, run.stderr[-2000:]
     assert run.returncode == ExitCode.STOPPED_BY_GUARD
