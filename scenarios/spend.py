@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from scenarios.guards import _is_loopback, check_spend
 from scenarios.metrics import business_metrics
@@ -35,9 +35,11 @@ from scenarios.settings import HarnessSettings, get_settings
 
 logger = logging.getLogger(__name__)
 
-# The default ceiling for a real target nobody set one for. At the reference's unit costs one prospecting
-# journey (a discovery of 3 leads, ~$0.08 of Google Places, then 3 enrichments at ~$0.10) spends about $0.40, so
-# $25 lets the default perf run's journeys through while a runaway loop is stopped within minutes, not days.
+# The default ceiling for a real target nobody set one for: about 60 prospecting journeys at the reference's unit
+# costs (a 3-lead discovery, ~$0.08 of Google Places, then 3 enrichments at ~$0.10). Measured on the simulator, the
+# default `python -m harness perf` (30 users, compressed think times) spends ~$0.9/s, ~$90 over its 100 s; so
+# against a real project it stops after about half a minute unless someone chose a ceiling on purpose. A load test
+# must not become the incident, and the stop says which setting to raise.
 DEFAULT_REMOTE_CEILING_USD = 25.0
 
 
@@ -85,7 +87,9 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs) -> None:
-    logger.info(apply_ceiling(environment).describe())
+    ceiling = apply_ceiling(environment)
+    if not isinstance(environment.runner, WorkerRunner):  # said once, by the process that owns the run
+        logger.info(ceiling.describe())
 
 
 @events.worker_report.add_listener
