@@ -143,6 +143,8 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
     except InputError as error:
         _refuse(str(error))
     business_metrics().spend_ceiling_usd = settings.spend_ceiling_usd
+    if not environment.host and settings.target_url:
+        environment.host = settings.target_url  # `locust -f locustfile.py` with PP_TARGET_URL and no --host
     try:
         session_pool(settings)  # pre-minted JWTs are checked now, not when the first user needs one
     except ValueError as error:

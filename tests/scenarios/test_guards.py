@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from scenarios.guards import TargetRefused, check_target, check_user_count
 from scenarios.settings import load_settings
-from tests.scenarios.locust_runs import clean_environment, run_locust, served_per_key
+from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust, served_per_key
 
 
 @pytest.fixture
@@ -101,3 +103,16 @@ def test_the_discovery_job_cap_stops_the_run_with_exit_6_and_says_why(simulator,
     discoveries = served.get("POST /functions/v1/business-discovery-background", 0) + served.get(
         "POST /functions/v1/business-discovery-optimized", 0)
     assert discoveries == 3
+
+
+@pytest.mark.integration
+def test_pp_target_url_is_the_host_when_no_host_is_given_and_is_checked_like_one(simulator, tmp_path):
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless", "--only-summary",
+               "-u", "1", "-r", "1", "-t", "3s", "--results-dir", str(tmp_path / "run"), "AuthUser"]  # fmt: skip
+    local = subprocess.run(command, cwd=tmp_path, env=clean_environment(PP_TARGET_URL=simulator.url),
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert local.returncode == 0, local.stderr[-2000:]
+    assert served_per_key(simulator.stats()).get("GET /auth/v1/user", 0) > 0
+    remote = subprocess.run(command, cwd=tmp_path, env=clean_environment(PP_TARGET_URL="https://example.invalid"),
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert remote.returncode == 1 and "error: refusing to send load to example.invalid" in remote.stderr
