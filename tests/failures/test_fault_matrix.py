@@ -1,10 +1,11 @@
 """Every simulator fault profile (and a closed port, and a wrong key) through a real bounded headless run of the
 harness's own locustfile and user classes: the harness never crashes, every fault is recorded as a failure in a
 category a person understands, Locust's counts equal what the simulator served, a 429's Retry-After is honoured
-by the user that got it, and expiring tokens are refreshed.
+by the user that got it, and expiring tokens are refreshed. One more run is switched healthy -> outage -> healthy
+while it goes: it survives, and intervals.jsonl shows the failures inside the outage and none outside it.
 
-The runs go at once (one simulator each, all on 127.0.0.1) in one module fixture, so the matrix costs about one
-run's wall time; each test then reads what its run left behind.
+The runs go at once (one simulator each, all on 127.0.0.1) in one module fixture, so the matrix costs about its
+longest run's wall time; each test then reads what its run left behind.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +76,13 @@ FAULTS = [
     _fault("wrong-key", "healthy", {"auth"}, simulator_flags=SIMULATOR_FLAGS + ("--publishable-key", "sb_publishable_rotated")),
 ]  # fmt: skip
 BY_NAME = {fault.name: fault for fault in FAULTS}
+# Besides the faults: one run switched healthy -> outage -> healthy through /__admin/profile while it goes.
+SWITCHED = "healthy-outage-healthy"
+HEALTHY_BEFORE_S = 4.0  # after the run starts: the first second is spawning, then at least two whole intervals
+OUTAGE_S = 4.0
+# A request sent just before a switch is answered after it (at most ~0.2 s at time scale 0.05), so the intervals
+# next to a switch may hold both kinds; the ones clear of it must not.
+SWITCH_MARGIN_S = 0.5
 
 # (test, fault) -> why it is expected to fail, with the file to fix; empty when every gap found here is fixed.
 KNOWN_BUGS: dict[tuple[str, str], str] = {}
@@ -90,6 +99,7 @@ def faults_for(test: str) -> list:
 class MatrixRun:
     run: LocustRun
     served: dict | None  # GET /__admin/stats after the run; None when no simulator was there
+    switches: dict[str, float] = field(default_factory=dict)  # profile -> when it was switched in (epoch s)
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +118,16 @@ def matrix(tmp_path_factory) -> dict[str, MatrixRun]:
             process = start_run(host, root / fault.name, *fault.locust_args, settings=fault.settings)
             stack.callback(stop_if_running, process)
             processes[fault.name] = process
+        # And healthy -> outage -> healthy, switched by a timer while it runs (it fits inside the longest run).
+        simulators[SWITCHED] = stack.enter_context(start_simulator("--profile", "healthy", *SIMULATOR_FLAGS))
+        processes[SWITCHED] = start_run(simulators[SWITCHED].url, root / SWITCHED, *USERS, "-t", "13s")
+        stack.callback(stop_if_running, processes[SWITCHED])
+        switches = stack.enter_context(switching_profiles(simulators[SWITCHED], root / SWITCHED / "manifest.json"))
         runs = {}
-        for fault in FAULTS:
-            run = finish_run(processes[fault.name], root / fault.name)
-            simulator = simulators.get(fault.name)
-            runs[fault.name] = MatrixRun(run, simulator.stats() if simulator else None)
+        for name, process in processes.items():
+            run = finish_run(process, root / name)
+            simulator = simulators.get(name)
+            runs[name] = MatrixRun(run, simulator.stats() if simulator else None, switches if name == SWITCHED else {})
         return runs
 
 
@@ -178,41 +193,37 @@ def test_expiring_tokens_are_refreshed_without_a_storm_or_auth_failures(matrix):
 
 
 # ---- a profile switch in the middle of a run --------------------------------------------------------------------
-HEALTHY_BEFORE_S = 4.0  # after the run starts: the first second is spawning, then at least two whole intervals
-OUTAGE_S = 4.0
-# A request sent just before a switch is answered after it (at most ~0.2 s at time scale 0.05), so the intervals
-# next to a switch may hold both kinds; the ones clear of it must not.
-SWITCH_MARGIN_S = 0.5
-
-
-def _switch_profiles(simulator, manifest_path, switches: dict, stop: threading.Event) -> None:
-    """healthy -> outage -> healthy, timed from the run's start (its first manifest.json); records when."""
-    deadline = time.monotonic() + 30
-    while not manifest_path.exists() and time.monotonic() < deadline and not stop.is_set():
-        time.sleep(0.05)
-    for profile, pause in (("outage", HEALTHY_BEFORE_S), ("healthy", OUTAGE_S)):
-        if stop.wait(pause):
-            return
-        simulator.set_profile(profile)
-        switches[profile] = time.time()
-
-
-def test_a_mid_run_outage_is_survived_and_shows_in_the_intervals(simulator, tmp_path):
-    results_dir = tmp_path / "run"
+@contextlib.contextmanager
+def switching_profiles(simulator, manifest_path: Path):
+    """healthy -> outage -> healthy, timed from the run's start (its first manifest.json); yields when each began."""
     switches: dict[str, float] = {}
     stop = threading.Event()
-    switcher = threading.Thread(target=_switch_profiles, args=(simulator, results_dir / "manifest.json", switches, stop))
-    process = start_run(simulator.url, results_dir, *USERS, "-t", "13s")
+
+    def switch() -> None:
+        deadline = time.monotonic() + 30
+        while not manifest_path.exists() and time.monotonic() < deadline and not stop.is_set():
+            time.sleep(0.05)
+        for profile, pause in (("outage", HEALTHY_BEFORE_S), ("healthy", OUTAGE_S)):
+            if stop.wait(pause):
+                return
+            simulator.set_profile(profile)
+            switches[profile] = time.time()
+
+    switcher = threading.Thread(target=switch)
     switcher.start()
     try:
-        run = finish_run(process, results_dir)
+        yield switches
     finally:
         stop.set()
         switcher.join()
-        stop_if_running(process)
+
+
+def test_a_mid_run_outage_is_survived_and_shows_in_the_intervals(matrix):
+    outcome = matrix[SWITCHED]
+    run, switches, results_dir = outcome.run, outcome.switches, outcome.run.results_dir
     assert set(switches) == {"outage", "healthy"}, "the run ended before the profile switches"
     assert TRACEBACK not in run.console and run.exceptions() == []
-    assert count_mismatches(run, simulator.stats()) == []
+    assert count_mismatches(run, outcome.served) == []
 
     series = load_intervals(results_dir)
     outage_from, outage_to = switches["outage"] + SWITCH_MARGIN_S, switches["healthy"] + SWITCH_MARGIN_S
