@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from analysis.intervals import load_intervals
 from failure_runs import (SIMULATOR_FLAGS, TRACEBACK, LocustRun, closed_port_url, count_mismatches, finish_run,
                           start_run, stop_if_running)  # fmt: skip
-from analysis.intervals import load_intervals
 from harness.simulator_process import start_simulator
 
 pytestmark = pytest.mark.integration
@@ -50,7 +50,7 @@ def _fault(name, profile, expected=(), allowed=(), **kwargs) -> Fault:
     return Fault(name, profile, frozenset(expected), frozenset(allowed), **kwargs)
 
 
-NO_SESSION = ("auth",)  # "auth: no session": sign-in failed, so a user's later requests are recorded unsent
+NO_SESSION = ("auth",)  # sign-in failed: a request that needs the session may be recorded "auth: no session", unsent
 FAULTS = [
     _fault("healthy", "healthy"),
     _fault("zero-latency", "zero-latency"),

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,6 @@ def test_a_run_that_reached_its_run_time_is_not_recorded_as_interrupted_when_imp
     run = finish_run(process, results_dir)
     manifest = run.json("manifest.json")
     assert manifest["stop_reason"] == "run-time" and manifest["partial"] is False, manifest["stop_reason"]
+    # And it really ran its 5 s (the stale clock ended it after ~2.5), to the second the manifest records.
+    lasted = datetime.fromisoformat(manifest["ended_at"]) - datetime.fromisoformat(manifest["started_at"])
+    assert lasted.total_seconds() >= 4, lasted
