@@ -25,10 +25,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import jwt
 from gevent.lock import Semaphore
 
-from scenarios.settings import HarnessSettings, preview
+from scenarios.settings import HarnessSettings, preview, unverified_session_claims
 
 SIGN_IN_LIMIT = 30  # GoTrue: sign-ins per window per IP (reference §2.2, app/backend/config.toml)
 SIGN_IN_WINDOW_S = 300.0
@@ -177,13 +176,8 @@ class SessionPool:
 
 
 def tokens_from_jwt(token: str) -> Tokens:
-    """A pre-minted session JWT as Tokens: its `sub` and `exp` read without verifying (we hold no secret)."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
-    except jwt.PyJWTError:
-        raise ValueError(f"PP_SESSION_JWTS: {preview(token)} is not a JWT") from None
-    if "sub" not in claims or "exp" not in claims:
-        raise ValueError(f"PP_SESSION_JWTS: {preview(token)} has no sub or exp claim")
+    """A pre-minted session JWT as Tokens (HarnessSettings has already checked that it carries sub and exp)."""
+    claims = unverified_session_claims(token)
     lifetime = float(claims["exp"]) - float(claims.get("iat", float(claims["exp"]) - 3600))
     return Tokens(access_token=token, refresh_token=None, expires_at=float(claims["exp"]), user_id=str(claims["sub"]),
                   lifetime_s=lifetime)  # fmt: skip

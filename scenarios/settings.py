@@ -17,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+import jwt
 from dotenv.parser import parse_stream
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -86,6 +87,13 @@ class HarnessSettings(BaseSettings):
             return tuple(token.strip() for token in value.split(",") if token.strip())
         return value
 
+    @field_validator("session_jwts", mode="after")
+    @classmethod
+    def _readable_jwts(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for token in value:  # here, so that a bad token is reported like every other bad value: naming .env
+            unverified_session_claims(token.get_secret_value())
+        return value
+
     @field_validator("test_users", mode="after")
     @classmethod
     def _expand_defaults(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -117,6 +125,17 @@ def expand_brace_range(text: str) -> list[str]:
     if last < first:
         raise ValueError(f"{text!r}: the range {{{first}..{last}}} counts down")
     return [f"{text[:match.start()]}{n}{text[match.end():]}" for n in range(first, last + 1)]
+
+
+def unverified_session_claims(token: str) -> dict:
+    """A pre-minted session JWT's claims, read without verifying (we hold no secret); it must carry sub and exp."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False, "verify_exp": False})
+    except jwt.PyJWTError:
+        raise ValueError(f"{preview(token)} is not a JWT") from None
+    if "sub" not in claims or "exp" not in claims:
+        raise ValueError(f"{preview(token)} has no sub or exp claim")
+    return claims
 
 
 def preview(secret: SecretStr | str | None) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import jwt
 import pytest
 
 from analysis.errors import InputError
@@ -34,11 +37,28 @@ def test_env_file_and_environment_are_read_and_the_environment_wins(tmp_path, mo
     assert settings.max_users == 7
 
 
+def _session_jwt(sub: str) -> str:
+    return jwt.encode({"sub": sub, "exp": int(time.time()) + 3600}, "a-test-signing-key-of-32-bytes-at-least", algorithm="HS256")
+
+
 def test_session_jwts_are_a_comma_list_of_secrets(monkeypatch):
-    monkeypatch.setenv("PP_SESSION_JWTS", "eyJaaa.bbb.ccc, eyJddd.eee.fff")
+    first, second = _session_jwt("user-1"), _session_jwt("user-2")
+    monkeypatch.setenv("PP_SESSION_JWTS", f"{first}, {second}")
     settings = load_settings()
-    assert [t.get_secret_value() for t in settings.session_jwts] == ["eyJaaa.bbb.ccc", "eyJddd.eee.fff"]
-    assert "eyJaaa" not in repr(settings) and "eyJaaa" not in str(settings)
+    assert [t.get_secret_value() for t in settings.session_jwts] == [first, second]
+    assert first not in repr(settings) and first not in str(settings)
+
+
+def test_a_session_jwt_that_is_not_a_jwt_names_the_key_and_the_file_but_not_the_value(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("PP_SESSION_JWTS=not-a-jwt-secret\n")
+    with pytest.raises(InputError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(".env: PP_SESSION_JWTS: not-a-jw…(16 chars) is not a JWT")
+    assert "not-a-jwt-secret" not in str(caught.value)
+    (tmp_path / ".env").write_text(f"PP_SESSION_JWTS={jwt.encode({'sub': 'u'}, 'a-test-signing-key-of-32-bytes-at-least', algorithm='HS256')}\n")
+    with pytest.raises(InputError, match="has no sub or exp claim"):
+        load_settings()
 
 
 def test_a_bad_value_names_the_key_and_where_it_came_from(tmp_path, monkeypatch):
