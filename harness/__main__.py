@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,6 +80,9 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--seed", default="1", help="simulator seed (default 1)")
     parser.add_argument("--time-scale", default="1.0", help="simulator latency scale (default 1.0: realistic)")
     parser.add_argument("--job-time-scale", default=None, help="simulator job duration scale (default 0.05)")
+    parser.add_argument("--simulator-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument for the simulator, repeatable, written with '=': "
+                             "--simulator-arg=--capacity=enrichment-orchestrator=4")  # fmt: skip
     parser.add_argument("--results-root", default="results", help="folder for run folders (default results)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report after the run")
     return parser.parse_known_args(argv)
@@ -93,14 +97,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
     run_id = new_run_id()
-    results_dir = Path(args.results_root).resolve() / run_id  # absolute: Locust runs from the project root
-    results_dir.mkdir(parents=True, exist_ok=True)
+    results_dir = Path(args.results_root).resolve() / run_id  # absolute, so it means the same to every child
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"error: {results_dir}: cannot create the run folder ({error.strerror}); give --results-root a "
+              f"writable folder", file=sys.stderr)  # fmt: skip
+        return int(ExitCode.BAD_INPUT)
     try:
         with _target(configured_target, args, mode, results_dir) as (url, simulator_flags):
             command = locust_command(mode, url, results_dir, locust_args, simulator_flags)
             exit_code = run_until_done(command, _locust_environment(mode))
     except SimulatorStartError as error:
         print(f"error: the simulator did not start: {error}", file=sys.stderr)
+        # Nothing ran: a folder holding only the simulator's error would just be a stale run in results/.
+        shutil.rmtree(results_dir, ignore_errors=True)
         return int(ExitCode.BAD_INPUT)
     if (results_dir / "manifest.json").exists():
         print(f"results: {results_dir}  (also {Path(args.results_root) / LATEST_LINK})", file=sys.stderr)
@@ -132,13 +143,15 @@ def _target(configured: str | None, args: argparse.Namespace, mode: Mode, result
         return
     job_time_scale = args.job_time_scale or mode.job_time_scale
     simulator = start_simulator("--profile", args.profile, "--seed", args.seed, "--time-scale", args.time_scale,
-                                "--job-time-scale", job_time_scale, log_path=results_dir / "simulator.log")  # fmt: skip
+                                "--job-time-scale", job_time_scale, *args.simulator_arg,
+                                log_path=results_dir / "simulator.log")  # fmt: skip
     try:
         print(f"target: embedded ProspectPro simulator at {simulator.url} (not a real ProspectPro; profile "
               f"{args.profile}, seed {args.seed}, time scale {args.time_scale}, job time scale {job_time_scale})",
               file=sys.stderr)  # fmt: skip
         flags = ["--simulator-profile", args.profile, "--simulator-seed", str(args.seed),
-                 "--simulator-time-scale", str(args.time_scale), "--simulator-job-time-scale", str(job_time_scale)]  # fmt: skip
+                 "--simulator-time-scale", str(args.time_scale), "--simulator-job-time-scale", str(job_time_scale),
+                 f"--simulator-extra-args={' '.join(args.simulator_arg)}"]  # fmt: skip
         yield simulator.url, flags
     finally:
         simulator.stop()
@@ -146,7 +159,9 @@ def _target(configured: str | None, args: argparse.Namespace, mode: Mode, result
 
 def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[str], simulator_flags: list[str]) -> list[str]:
     """The Locust command line: results files in the run folder, the target, bounded defaults, then the user's args."""
-    command = [sys.executable, "-m", "locust", "-f", mode.locustfiles,
+    # Absolute paths, because Locust runs in the caller's folder (see run_until_done).
+    locustfiles = ",".join(str(PROJECT_ROOT / name) for name in mode.locustfiles.split(","))
+    command = [sys.executable, "-m", "locust", "-f", locustfiles,
                "--csv", str(results_dir / "locust"), "--csv-full-history", "--json-file", str(results_dir / "locust"),
                "--html", str(results_dir / "locust_report.html"), "--results-dir", str(results_dir), *simulator_flags]  # fmt: skip
     if not _has_option(locust_args, ("-H", "--host")):
@@ -157,7 +172,7 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
     else:
         command += ["--web-host", "127.0.0.1", "--class-picker"]
     if mode.gate and not _has_option(locust_args, ("--baseline",)):
-        command += ["--baseline", BASELINE]
+        command += ["--baseline", str(PROJECT_ROOT / BASELINE)]
     for spellings, default in mode.defaults:
         if not _has_option(locust_args, spellings):
             command += [spellings[-1], default]
@@ -204,7 +219,9 @@ def run_until_done(command: list[str], environment: dict[str, str]) -> int:
     # Its own session: a Ctrl-C in the terminal reaches Locust once, through us, not twice. SIGINT back to its
     # default in the child: a launcher started in the background by a script inherits it ignored, and Locust
     # would then ignore the Ctrl-C we forward.
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=environment, start_new_session=True,
+    # In the caller's folder, like the launcher itself: Locust then reads the same .env (and locust.conf) that the
+    # launcher read to find the target, and relative paths given on the command line mean what the caller meant.
+    process = subprocess.Popen(command, env=environment, start_new_session=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
 
     def forward(signum, _frame):
@@ -219,15 +236,13 @@ def run_until_done(command: list[str], environment: dict[str, str]) -> int:
             signal.signal(sig, handler)
 
 
-REPORT_FILES = {"report": ("report_cli.py", "report.html"), "capacity": ("capacity_cli.py", "capacity.html")}
+REPORT_PAGES = {"report": "report.html", "capacity": "capacity.html"}
 
 
 def _write_report(verb: str, results_dir: Path) -> None:
-    """``python -m analysis report|capacity <dir> --baseline ... --output <dir>``, when that verb exists here."""
-    module, page = REPORT_FILES[verb]
-    if not (PROJECT_ROOT / "analysis" / module).exists():
-        return
-    command = [sys.executable, "-m", "analysis", verb, str(results_dir), "--baseline", BASELINE,
+    """``python -m analysis report|capacity <dir> --baseline ... --output <dir>``."""
+    page = REPORT_PAGES[verb]
+    command = [sys.executable, "-m", "analysis", verb, str(results_dir), "--baseline", str(PROJECT_ROOT / BASELINE),
                "--output", str(results_dir)]  # fmt: skip
     completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_locust_environment(MODES["perf"]))
     if not (results_dir / page).exists():  # when it is written, the analysis CLI prints its path itself

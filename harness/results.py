@@ -27,6 +27,7 @@ import logging
 import os
 import platform
 import subprocess
+import sys
 import time
 import weakref
 from collections.abc import Callable
@@ -144,7 +145,7 @@ def _add_options(parser, **_kwargs) -> None:
     )
     # Set by the launcher when it started the embedded simulator, so the manifest can say what was tested.
     for option, kind in (("--simulator-profile", str), ("--simulator-seed", int), ("--simulator-time-scale", float),
-                         ("--simulator-job-time-scale", float)):  # fmt: skip
+                         ("--simulator-job-time-scale", float), ("--simulator-extra-args", str)):  # fmt: skip
         parser.add_argument(option, type=kind, default=None, include_in_web_ui=False,
                            help="Recorded in the manifest (set by `python -m harness`)")
 
@@ -174,7 +175,13 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     else:
         run_id = new_run_id()
         results_dir = Path("results") / run_id
-    results_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        # Before any user starts: a traceback here would hide the one thing to fix.
+        print(f"error: {results_dir}: cannot create the results folder ({error.strerror}); give --results-dir a "
+              f"writable folder", file=sys.stderr)  # fmt: skip
+        raise SystemExit(int(ExitCode.BAD_INPUT)) from None
     _runs[environment] = _RunRecord(results_dir=results_dir, run_id=run_id)
 
 
@@ -367,6 +374,8 @@ def _target(host: str | None, options) -> dict[str, Any]:
             "seed": getattr(options, "simulator_seed", None),
             "time_scale": getattr(options, "simulator_time_scale", None),
             "job_time_scale": getattr(options, "simulator_job_time_scale", None),
+            # e.g. "--capacity enrichment-orchestrator=4": it changes the system under test, so it is provenance.
+            "extra_args": getattr(options, "simulator_extra_args", None) or "",
         }
     return {"url": redact_url(host), "kind": "simulator" if simulator else "remote", "simulator": simulator}
 

@@ -40,7 +40,7 @@ def port_is_closed(url: str) -> bool:
 def test_perf_runs_against_a_simulator_it_starts_and_stops_and_writes_every_file(tmp_path):
     results_root = tmp_path / "results"
     completed = subprocess.run(launcher("perf", "-t", "6s", "-u", "3", "--time-scale", "0.05", "--no-report",
-                                        "--results-root", str(results_root)),
+                                        "--simulator-arg=--queue-limit=99", "--results-root", str(results_root)),
                                cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=120)  # fmt: skip
     output = completed.stdout + completed.stderr
     target = TARGET_LINE.search(output)
@@ -54,7 +54,8 @@ def test_perf_runs_against_a_simulator_it_starts_and_stops_and_writes_every_file
     assert completed.returncode == verdict["exit_code"]  # Locust's exit code, set by the in-run gate
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["target"]["kind"] == "simulator" and manifest["target"]["url"] == target.group(1)
-    assert manifest["target"]["simulator"] == {"profile": "healthy", "seed": 1, "time_scale": 0.05, "job_time_scale": 0.05}
+    assert manifest["target"]["simulator"] == {"profile": "healthy", "seed": 1, "time_scale": 0.05, "job_time_scale": 0.05,
+                                               "extra_args": "--queue-limit=99"}  # fmt: skip
     assert manifest["options"]["user_classes"] == sorted(MODES["perf"].user_classes)
     entries = {f"{row['method']} {row['name']}": row["num_requests"] for row in json.loads((run_dir / "locust.json").read_text())}
     assert entries.get("GET /auth/v1/user", 0) > 0 and entries.get("POST /functions/v1/business-discovery-background", 0) > 0
@@ -110,6 +111,16 @@ def test_bad_settings_stop_the_launcher_in_one_line(tmp_path):
     assert completed.returncode == 1
     assert completed.stderr.startswith("error: environment: unknown setting PP_TARGETURL; known settings: ")
     assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_a_simulator_that_cannot_start_is_one_line_and_leaves_no_run_folder(tmp_path):
+    # --simulator-arg reaches the simulator: a bad value there is the simulator's own one-line refusal.
+    completed = subprocess.run(launcher("perf", "--simulator-arg=--queue-limit=-3", "--results-root", str(tmp_path)),
+                               cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the simulator did not start: ") and "queue-limit" in lines[0]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_user_arguments_override_the_defaults_and_name_classes():

@@ -92,7 +92,8 @@ def test_a_run_writes_its_manifest_then_runs_writers_and_finalizers_in_order(tmp
     assert manifest["stop_reason"] == "run-time" and manifest["partial"] is False
     assert manifest["started_at"].endswith("Z") and manifest["ended_at"] >= manifest["started_at"]
     assert manifest["target"] == {"url": "http://127.0.0.1:9", "kind": "simulator",
-                                  "simulator": {"profile": "healthy", "seed": 7, "time_scale": 0.5, "job_time_scale": None}}
+                                  "simulator": {"profile": "healthy", "seed": 7, "time_scale": 0.5, "job_time_scale": None,
+                                                "extra_args": ""}}  # fmt: skip
     assert manifest["options"]["users"] == 2 and manifest["options"]["run_time_s"] == 2
     assert manifest["options"]["user_classes"] == ["EventUser"]
     assert manifest["load"] == {"intended_users": 2, "reached_users": 2, "workers_lost": 0}
