@@ -51,7 +51,7 @@ def check_target(url: str | None, settings: HarnessSettings) -> None:
     if not url:
         return
     hostname = (urlsplit(url).hostname or "").lower()
-    if _is_loopback(hostname):
+    if is_loopback(hostname):
         return
     if not settings.allow_remote_target:
         raise TargetRefused(f"refusing to send load to {hostname or url}: not a loopback address; "
@@ -67,7 +67,7 @@ def check_user_count(users: int | None, settings: HarnessSettings) -> None:
         raise TargetRefused(f"refusing to run {users} users: more than PP_MAX_USERS={settings.max_users}")
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
     if hostname == "localhost":
         return True
     try:

@@ -29,7 +29,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from scenarios.guards import _is_loopback, check_spend
+from scenarios.guards import check_spend, is_loopback
 from scenarios.metrics import business_metrics
 from scenarios.settings import HarnessSettings, get_settings
 
@@ -59,7 +59,7 @@ def decide_ceiling(host: str | None, settings: HarnessSettings) -> Ceiling:
     if settings.spend_ceiling_usd is not None:
         return Ceiling(settings.spend_ceiling_usd, "PP_SPEND_CEILING_USD")
     hostname = (urlsplit(host).hostname or "").lower() if host else ""
-    if hostname and not _is_loopback(hostname):
+    if hostname and not is_loopback(hostname):
         return Ceiling(DEFAULT_REMOTE_CEILING_USD, f"default for a target that is not loopback: {hostname}; "
                                                    "set PP_SPEND_CEILING_USD to change it")  # fmt: skip
     return Ceiling(None, "loopback target such as the embedded simulator; set PP_SPEND_CEILING_USD to guard it")

@@ -131,20 +131,6 @@ CASES = [
 BY_ID = {case.id: case for case in CASES}
 assert len(BY_ID) == len(CASES), "case ids must be unique"
 
-KNOWN_BUGS = {
-    "locust-not-a-jwt": "scenarios/settings.py: PP_SESSION_JWTS is checked only when guards build the session pool, "
-                        "so its error names no file; validate the JWTs in HarnessSettings (field_validator) so "
-                        "load_settings' InputError names .env like every other key",
-    "harness-not-a-jwt": "harness/__main__.py run_until_done: Locust runs with cwd=PROJECT_ROOT, so it reads the "
-                         "repository's .env, not the caller's .env the launcher itself read (a bad JWT, a spend "
-                         "ceiling or keys there are silently ignored and a run starts); run Locust in the caller's "
-                         "cwd with absolute -f paths, or pass the caller's .env values in Locust's environment",
-    "locust-results-dir-is-a-file": "harness/results.py _on_init: results_dir.mkdir() raises (NotADirectoryError, "
-                                    "PermissionError) as a traceback; catch OSError and exit 1 with one line naming "
-                                    "the folder",
-}  # fmt: skip
-
-
 @dataclass
 class Outcome:
     code: int
@@ -204,8 +190,7 @@ def _error_lines(case: Case, outcome: Outcome) -> list[str]:
     return [line for line in outcome.stderr.splitlines() if line.strip() and not line.startswith("[20")]
 
 
-@pytest.mark.parametrize("case_id", [pytest.param(case.id, marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[case.id])]
-                                                  if case.id in KNOWN_BUGS else []) for case in CASES])  # fmt: skip
+@pytest.mark.parametrize("case_id", [case.id for case in CASES])
 def test_bad_input_is_one_line_naming_the_file_with_its_exit_code_and_no_traceback(outcomes, case_id):
     case, outcome = BY_ID[case_id], outcomes[case_id]
     console = outcome.stdout + outcome.stderr

@@ -75,6 +75,7 @@ FAULTS = [
     # A rotated publishable key: everything the gateway answers is 401.
     _fault("wrong-key", "healthy", {"auth"}, simulator_flags=SIMULATOR_FLAGS + ("--publishable-key", "sb_publishable_rotated")),
 ]  # fmt: skip
+FAULT_NAMES = [fault.name for fault in FAULTS]
 BY_NAME = {fault.name: fault for fault in FAULTS}
 # Besides the faults: one run switched healthy -> outage -> healthy through /__admin/profile while it goes.
 SWITCHED = "healthy-outage-healthy"
@@ -83,16 +84,6 @@ OUTAGE_S = 4.0
 # A request sent just before a switch is answered after it (at most ~0.2 s at time scale 0.05), so the intervals
 # next to a switch may hold both kinds; the ones clear of it must not.
 SWITCH_MARGIN_S = 0.5
-
-# (test, fault) -> why it is expected to fail, with the file to fix; empty when every gap found here is fixed.
-KNOWN_BUGS: dict[tuple[str, str], str] = {}
-
-
-def faults_for(test: str) -> list:
-    return [pytest.param(fault.name, id=fault.name,
-                         marks=[pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[(test, fault.name)])]
-                         if (test, fault.name) in KNOWN_BUGS else [])
-            for fault in FAULTS]  # fmt: skip
 
 
 @dataclass
@@ -131,7 +122,7 @@ def matrix(tmp_path_factory) -> dict[str, MatrixRun]:
         return runs
 
 
-@pytest.mark.parametrize("name", faults_for("survives"))
+@pytest.mark.parametrize("name", FAULT_NAMES)
 def test_the_harness_survives_the_fault_and_writes_every_file(matrix, name):
     run = matrix[name].run
     assert TRACEBACK not in run.console, run.stderr[-3000:]
@@ -143,7 +134,7 @@ def test_the_harness_survives_the_fault_and_writes_every_file(matrix, name):
     assert manifest["ended_at"] and manifest["stop_reason"] == "run-time" and manifest["partial"] is False, manifest
 
 
-@pytest.mark.parametrize("name", faults_for("categories"))
+@pytest.mark.parametrize("name", FAULT_NAMES)
 def test_each_fault_is_recorded_as_a_failure_in_its_category(matrix, name):
     fault, run = BY_NAME[name], matrix[name].run
     final = run.failure_categories()
@@ -156,7 +147,7 @@ def test_each_fault_is_recorded_as_a_failure_in_its_category(matrix, name):
     assert sum(entry["num_failures"] for entry in run.entries().values()) == sum(final.values())
 
 
-@pytest.mark.parametrize("name", faults_for("counts"))
+@pytest.mark.parametrize("name", FAULT_NAMES)
 def test_locust_counts_equal_what_the_simulator_served(matrix, name):
     outcome = matrix[name]
     served = outcome.served if outcome.served is not None else {"served": {}, "total": 0}
