@@ -1,8 +1,0 @@
-"""Make the repository root importable when pytest is run as ``pytest tests/capacity`` (not ``python -m pytest``)."""
-
-import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))

@@ -1,8 +1,0 @@
-"""Make the repository root and this folder importable when pytest is run as ``.venv/bin/pytest tests/failures``."""
-
-import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
