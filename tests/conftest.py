@@ -9,14 +9,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+# Patch first, as the locust command does before it imports a locustfile: many tests run Locust in-process, and
+# gevent must patch ssl and sockets before anything (PyJWT, urllib) imports them.
+from gevent import monkey
 
-import pytest
+monkey.patch_all()
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `pytest tests/<dir>` imports the project's packages too
-    sys.path.insert(0, str(REPO_ROOT))
+import pytest  # noqa: E402
 
 from harness.simulator_process import SimulatorProcess, start_simulator  # noqa: E402
 
