@@ -23,6 +23,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from analysis.argtypes import non_negative_float, positive_int
 from analysis.baseline import Baseline, load_baseline
 from analysis.capacity import (
     CapacityAnalysis,
@@ -67,15 +68,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", type=Path, help="a results folder of a step-load run (with intervals.jsonl)")
     parser.add_argument("--baseline", type=Path, required=True, help="SLA baseline (TOML), e.g. baselines/production.toml")
     parser.add_argument("--output", type=Path, default=None, help="folder for capacity.md/.html (default: RESULTS)")
-    parser.add_argument("--expected-users", type=_positive_int, default=None,
+    parser.add_argument("--expected-users", type=positive_int, default=None,
                         help="expected concurrent users in production: headroom and cost projection")
-    parser.add_argument("--monthly-budget", type=_non_negative_float, default=DEFAULT_MONTHLY_BUDGET_USD,
+    parser.add_argument("--monthly-budget", type=non_negative_float, default=DEFAULT_MONTHLY_BUDGET_USD,
                         help=f"monthly third-party API budget in USD (default {DEFAULT_MONTHLY_BUDGET_USD:g}: the "
                              "external-API line of ProspectPro's cost thresholds)")
-    parser.add_argument("--monthly-discoveries", type=_non_negative_float, default=None,
+    parser.add_argument("--monthly-discoveries", type=non_negative_float, default=None,
                         help="projected discoveries per month (default: the run's discoveries per user-hour x "
                              "--expected-users x --active-hours-per-month)")
-    parser.add_argument("--active-hours-per-month", type=_non_negative_float, default=DEFAULT_ACTIVE_HOURS_PER_MONTH,
+    parser.add_argument("--active-hours-per-month", type=non_negative_float, default=DEFAULT_ACTIVE_HOURS_PER_MONTH,
                         help=f"hours per month a user is active (default {DEFAULT_ACTIVE_HOURS_PER_MONTH:g} = 22 days x 8 h)")
 
 
@@ -109,26 +110,6 @@ def run(args: argparse.Namespace) -> ExitCode:
     print(f"capacity report: {output / MARKDOWN_FILE}, {output / HTML_FILE}")
     print(document.headline)
     return ExitCode.RUN_NOT_VALID if not analysis.detection.plateaus else ExitCode.OK
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be zero or more")
-    return value
 
 
 def _cost_projection(run_result: RunResult, *, series_user_seconds: float, args: argparse.Namespace) -> CostProjection | str:

@@ -22,12 +22,13 @@ tested without a runner and both the dispatcher and the named classes share it.
 
 from __future__ import annotations
 
-import argparse
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from locust import LoadTestShape, events
+
+from analysis.argtypes import non_negative_float, positive_float, positive_int
 
 # A tick is (total users, spawn rate per second), or None to end the run.
 Tick = tuple[int, float] | None
@@ -175,34 +176,6 @@ class RampLoadShape(LoadTestShape):
 # ---- command-line / locust.conf options ------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _number(text: str, *, allow_zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise argparse.ArgumentTypeError(f"{text!r} must be {'zero or more' if allow_zero else 'more than zero'}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    return _number(text, allow_zero=False)
-
-
-def _non_negative_float(text: str) -> float:
-    return _number(text, allow_zero=True)
-
-
 def _int_option(options: Any, name: str, default: int | None) -> int | None:
     # The web UI hands custom options back as strings; the command line and locust.conf as parsed numbers.
     value = getattr(options, name, None)
@@ -224,19 +197,19 @@ def add_shape_options(parser: Any) -> None:
     group = parser.add_argument_group("load shapes (scenarios/shapes.py)")
     group.add_argument("--load-shape", choices=SHAPES, default="step",
                        help="which shape SelectedLoadShape plays (default step)")
-    group.add_argument("--step-users", type=_positive_int, default=step.step_users,
+    group.add_argument("--step-users", type=positive_int, default=step.step_users,
                        help=f"users added per step (default {step.step_users})")
-    group.add_argument("--step-seconds", type=_positive_float, default=step.step_seconds,
+    group.add_argument("--step-seconds", type=positive_float, default=step.step_seconds,
                        help=f"length of each step in seconds, ramp-up included (default {step.step_seconds:g})")
-    group.add_argument("--steps", type=_positive_int, default=step.steps,
+    group.add_argument("--steps", type=positive_int, default=step.steps,
                        help=f"number of steps (default {step.steps}); ignored when --step-max-users is set")
-    group.add_argument("--step-max-users", type=_positive_int, default=None,
+    group.add_argument("--step-max-users", type=positive_int, default=None,
                        help="a ceiling instead of a step count: as many steps as fit under it")
-    group.add_argument("--step-spawn-rate", type=_positive_float, default=None,
+    group.add_argument("--step-spawn-rate", type=positive_float, default=None,
                        help="users started per second within a step (default: one step's users per second)")
-    group.add_argument("--ramp-max-users", type=_positive_int, default=ramp.peak_users,
+    group.add_argument("--ramp-max-users", type=positive_int, default=ramp.peak_users,
                        help=f"ramp shape's peak users (default {ramp.peak_users})")
-    group.add_argument("--ramp-seconds", type=_positive_float, default=ramp.ramp_seconds,
+    group.add_argument("--ramp-seconds", type=positive_float, default=ramp.ramp_seconds,
                        help=f"ramp shape's time from 0 to the peak (default {ramp.ramp_seconds:g})")
-    group.add_argument("--ramp-hold-seconds", type=_non_negative_float, default=ramp.hold_seconds,
+    group.add_argument("--ramp-hold-seconds", type=non_negative_float, default=ramp.hold_seconds,
                        help=f"ramp shape's time held at the peak (default {ramp.hold_seconds:g})")
