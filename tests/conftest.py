@@ -15,9 +15,12 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import os  # noqa: E402
+
 import pytest  # noqa: E402
 
 from harness.simulator_process import SimulatorProcess, start_simulator  # noqa: E402
+from scenarios.settings import load_settings  # noqa: E402
 
 FAST_TIME_SCALE = "0.05"
 
@@ -43,3 +46,25 @@ def simulator_factory():
 def simulator(simulator_factory) -> SimulatorProcess:
     """A healthy simulator at --time-scale 0.05 (jobs take 3-6 s, requests a few ms)."""
     return simulator_factory("--profile", "healthy", "--time-scale", FAST_TIME_SCALE)
+
+
+@pytest.fixture
+def clean_pp_environment(monkeypatch, tmp_path):
+    """The test runs in an empty folder with no PP_* variables: no developer's .env or shell settings leak in.
+    Returns the monkeypatch, for any further patching."""
+    monkeypatch.chdir(tmp_path)
+    for key in [key for key in os.environ if key.startswith("PP_")]:
+        monkeypatch.delenv(key)
+    return monkeypatch
+
+
+@pytest.fixture
+def settings(clean_pp_environment):
+    """`settings(PP_KEY="value", ...)`: HarnessSettings built from exactly these values and the defaults."""
+
+    def build(**values: str):
+        for key, value in values.items():
+            clean_pp_environment.setenv(key, value)
+        return load_settings()
+
+    return build

@@ -11,24 +11,8 @@ import pytest
 
 from analysis.exit_codes import ExitCode
 from failure_runs import REPO_ROOT, TRACEBACK, finish_run, processes_args, start_run
-from scenarios.settings import load_settings
 from scenarios.spend import DEFAULT_REMOTE_CEILING_USD, decide_ceiling
 from tests.scenarios.locust_runs import clean_environment
-
-
-@pytest.fixture
-def settings(monkeypatch, tmp_path):
-    """Settings from a clean environment and an empty folder (no developer's .env leaks in)."""
-    monkeypatch.chdir(tmp_path)
-    for key in [key for key in __import__("os").environ if key.startswith("PP_")]:
-        monkeypatch.delenv(key)
-
-    def build(**values):
-        for key, value in values.items():
-            monkeypatch.setenv(key, value)
-        return load_settings()
-
-    return build
 
 
 def test_a_real_target_is_guarded_by_default_and_the_simulator_is_not(settings):

@@ -17,10 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def make_user(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in __import__("os").environ if k.startswith("PP_")]:
-        monkeypatch.delenv(key)
+def make_user(clean_pp_environment):
     get_settings.cache_clear()
     sessions.reset_for_new_run()
     metrics.reset_for_new_run()
@@ -28,7 +25,7 @@ def make_user(monkeypatch, tmp_path):
     def make(url: str) -> tuple[AuthUser, Environment]:
         environment = Environment(user_classes=[AuthUser], host=url)
         environment.create_local_runner()
-        monkeypatch.setattr(AuthUser, "host", url)  # what the runner does when a test starts
+        clean_pp_environment.setattr(AuthUser, "host", url)  # what the runner does when a test starts
         user = AuthUser(environment)
         user.on_start()
         return user, environment

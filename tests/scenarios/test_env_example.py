@@ -15,10 +15,7 @@ def test_every_setting_is_in_env_example_and_nothing_else():
     assert documented == {ENV_PREFIX + name.upper() for name in HarnessSettings.model_fields}
 
 
-def test_the_example_values_load(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in __import__("os").environ if k.startswith("PP_")]:
-        monkeypatch.delenv(key)
+def test_the_example_values_load(tmp_path, clean_pp_environment):
     lines = []
     for line in EXAMPLE.read_text().splitlines():
         match = re.match(r"^# (PP_[A-Z_]+=\S*)", line)

@@ -9,22 +9,7 @@ import sys
 import pytest
 
 from scenarios.guards import TargetRefused, check_target, check_user_count
-from scenarios.settings import load_settings
 from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust, served_per_key
-
-
-@pytest.fixture
-def settings(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    for key in [k for k in __import__("os").environ if k.startswith("PP_")]:
-        monkeypatch.delenv(key)
-
-    def build(**values):
-        for key, value in values.items():
-            monkeypatch.setenv(key, value)
-        return load_settings()
-
-    return build
 
 
 def test_loopback_targets_need_no_opt_in(settings):
