@@ -125,12 +125,24 @@ def _draw_latency_over_time(axes, data: LatencyOverTime) -> None:
         axes.axhline(limit, color=_PERCENTILE_COLOURS[name], linestyle="--", linewidth=1, label=f"SLA {name.removesuffix('_ms')} {limit:g} ms")
     axes.set_xlabel("minutes since start")
     axes.set_ylabel("response time (ms)")
-    axes.set_ylim(bottom=0)
     axes.set_title(f"{data.key}  (one point per {data.window_s:g} s)", fontsize=9)
+    _users_and_legend(axes, data.minutes, data.users, [*data.percentiles_ms.values(), list(data.sla_ms.values())])
+
+
+def _users_and_legend(axes, minutes: np.ndarray, users: np.ndarray, plotted: list) -> None:
+    """The user count on its own right-hand scale, and one legend for both.
+
+    Headroom above the highest plotted value for the legend, and the user count drawn at about 60 % of its axis, so
+    that it never lies on an SLA line or under the legend by a coincidence of scales.
+    """
+    finite = [float(np.nanmax(values)) for values in map(np.asarray, plotted) if values.size and np.isfinite(values).any()]
+    highest = max(finite, default=0.0)
+    axes.set_ylim(0, highest * 1.3 if highest > 0 else 1.0)
     users_axes = axes.twinx()
-    users_axes.step(data.minutes, data.users, where="post", color="#9e9e9e", linewidth=0.8, label="users")
+    users_axes.step(minutes, users, where="post", color="#9e9e9e", linewidth=0.8, label="users")
     users_axes.set_ylabel("users")
-    users_axes.set_ylim(bottom=0)
+    peak_users = float(np.nanmax(users)) if len(users) and np.isfinite(users).any() else 0.0
+    users_axes.set_ylim(0, max(peak_users, 1.0) * 1.6)
     _legend(axes, users_axes)
 
 
@@ -177,13 +189,8 @@ def draw_throughput_over_time(data: ThroughputOverTime) -> Figure:
     axes.plot(data.minutes, data.failures_per_s, color="#c62828", linewidth=1.2, label="failures/s")
     axes.set_xlabel("minutes since start")
     axes.set_ylabel("per second")
-    axes.set_ylim(bottom=0)
     axes.set_title(f"Throughput and failures, all endpoints  (one point per {data.window_s:g} s)", fontsize=9)
-    users_axes = axes.twinx()
-    users_axes.step(data.minutes, data.users, where="post", color="#9e9e9e", linewidth=0.8, label="users")
-    users_axes.set_ylabel("users")
-    users_axes.set_ylim(bottom=0)
-    _legend(axes, users_axes)
+    _users_and_legend(axes, data.minutes, data.users, [data.requests_per_s, data.failures_per_s])
     return figure
 
 
