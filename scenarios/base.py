@@ -7,8 +7,9 @@ It owns what every ProspectPro request shares, so the domain modules only say wh
 * request names from scenarios/names.py (templates, never ids);
 * response checks: every request runs in ``catch_response=True`` and ends as exactly one recorded success or
   failure. A failure message starts with a category a person understands, so failures group by cause:
-  ``connection refused``, ``connection error``, ``timeout``, ``5xx``, ``429``, ``auth``, ``4xx``, ``contract``.
-  No exception other than ResponseError may leave a catch_response block (Locust would drop the request);
+  ``connection refused``, ``connection error``, ``timeout``, ``5xx``, ``429``, ``auth``, ``4xx``, ``contract``, and
+  ``harness error`` when a check itself raised. No exception other than ResponseError may leave a catch_response
+  block (Locust would drop the request);
 * 429 with Retry-After: the failure is recorded, then this virtual user waits that long before its next request.
 
 The hot path stays cheap (see benchmarks/bench_harness.py): bodies are validated by pydantic-core straight from
@@ -18,6 +19,7 @@ bytes (``model_validate_json``), headers are rebuilt only when the token changes
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import socket
 import time
@@ -39,6 +41,8 @@ from scenarios.workload import get_workload
 Model = TypeVar("Model", bound=BaseModel)
 # A check returns None when the response is right, else the failure message.
 ResponseCheck = Callable[[object], str | None]
+
+logger = logging.getLogger(__name__)
 
 RETRY_AFTER_CAP_S = 60.0  # a wrong Retry-After must not park a user past a short run
 ERROR_TEXT_LIMIT = 160
@@ -178,7 +182,11 @@ class ProspectProUser(FastHttpUser):
             except ValidationError as error:
                 return None, contract_violation(error)
         if check is not None:
-            problem = check(parsed)
+            try:
+                problem = check(parsed)
+            except Exception as error:  # noqa: BLE001 - a bug in a check must not lose the request (see module doc)
+                logger.exception("a response check raised; the request is recorded as a failure")
+                return None, f"harness error: response check raised {type(error).__name__}: {str(error)[:ERROR_TEXT_LIMIT]}"
             if problem:
                 return None, problem
         return parsed, None

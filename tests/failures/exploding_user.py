@@ -1,8 +1,9 @@
-"""A test-only traffic model whose response check crashes, loaded beside locustfile.py by the secrets test.
+"""A test-only traffic model whose task crashes right after a request, loaded beside locustfile.py by the secrets test.
 
-An exception then escapes the harness's request path while every secret is in scope (the apikey and bearer
-headers, the session, the settings), so Locust records it in locust_exceptions.csv, the HTML report and the
-console: exactly where a careless repr would leak a token.
+An exception then escapes the task while every secret is in scope (the apikey and bearer headers, the session, the
+settings), so Locust records it in locust_exceptions.csv, the HTML report and the console: exactly where a careless
+repr would leak a token. (A crash inside a response check is caught by the base user and recorded as a failure, so
+it would not reach those places.)
 """
 
 from locust import task
@@ -15,8 +16,6 @@ class ExplodingUser(ProspectProUser):
     pacing_key = "AuthUser"
 
     @task
-    def crash_while_checking_the_response(self) -> None:
-        def crash(_response):
-            raise RuntimeError("a response check crashed")
-
-        self.call(names.GET_USER, "/auth/v1/user", check=crash)
+    def crash_after_a_request(self) -> None:
+        self.call(names.GET_USER, "/auth/v1/user")
+        raise RuntimeError("a task crashed with the session in scope")

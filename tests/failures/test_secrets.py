@@ -2,7 +2,7 @@
 
 Recognisable canary values are configured on both sides (the simulator's --publishable-key and PP_PUBLISHABLE_KEY,
 a test user created with a canary password, session JWTs minted before the run), then runs with fault profiles
-switched in mid-run and a user whose response check crashes. Every file the runs and the report wrote, and all
+switched in mid-run and a user whose task crashes right after a request. Every file the runs and the report wrote, and all
 console output, is searched for the values, for their tails (a preview may show the first 8 characters, no more),
 and for anything shaped like a JWT.
 
@@ -75,7 +75,7 @@ def _run_with_faults(simulator, results_dir, settings: dict) -> tuple[LocustRun,
     assert (results_dir / "report.html").is_file(), report.stderr
     # The run did meet what it was meant to: failures of several kinds, and exceptions.
     assert len(run.failure_categories()) >= 2, run.failure_categories()
-    assert run.exceptions(), "the crashing check raised nothing"
+    assert run.exceptions(), "the crashing task raised nothing"
     return run, run.console + report.stdout + report.stderr
 
 

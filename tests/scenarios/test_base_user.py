@@ -52,6 +52,19 @@ def test_a_401_is_recorded_then_the_session_is_refreshed_once_and_the_request_re
     assert str(error.error).startswith("auth: status 401, expected 200: Auth failure")
 
 
+def test_a_check_that_raises_is_a_recorded_failure_not_a_lost_request(simulator, make_user):
+    user, environment = make_user(simulator.url)
+
+    def crashing_check(_response):
+        raise RuntimeError("boom")
+
+    assert user.call(names.GET_USER, "/auth/v1/user", check=crashing_check) is None
+    checked = entry(environment, names.GET_USER)
+    assert (checked.num_requests, checked.num_failures) == (1, 1)
+    [error] = environment.stats.errors.values()
+    assert str(error.error) == "harness error: response check raised RuntimeError: boom"
+
+
 def test_a_429_is_recorded_and_the_user_waits_retry_after_before_its_next_request(simulator_factory, make_user):
     simulator = simulator_factory("--profile", "rate-limited", "--time-scale", "0.05")
     user, environment = make_user(simulator.url)
