@@ -42,7 +42,7 @@ import locust
 from locust import events, log
 from locust.env import Environment
 from locust.html import get_html_report, process_html_filename
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, MasterRunner, WorkerRunner
 
 from analysis.exit_codes import ExitCode
 
@@ -54,7 +54,10 @@ LATEST_LINK = "latest"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The closed set of stop reasons the manifest may carry (docs/architecture.md).
-STOP_REASONS = ("run-time", "shape", "interrupted", "spend-guard", "safety", "error")
+STOP_REASONS = ("run-time", "shape", "stopped", "interrupted", "spend-guard", "safety", "error")
+# Reasons for which the run ended as planned: the numbers describe the whole of it. "stopped" is a test stopped
+# from the web UI (or its API) before Locust was quit.
+COMPLETE_STOP_REASONS = ("run-time", "shape", "stopped")
 GUARD_STOP_REASONS = ("spend-guard", "safety")
 # A run that reached its --run-time ends a little after the timer fires; a run that stopped this much earlier
 # than its --run-time was interrupted.
@@ -308,7 +311,7 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
         "run_id": record.run_id,
         "started_at": _iso(record.started_at),
         "ended_at": _iso(datetime.now(timezone.utc)) if final else None,
-        "partial": (stop_reason not in ("run-time", "shape")) if final else True,
+        "partial": (stop_reason not in COMPLETE_STOP_REASONS) if final else True,
         "stop_reason": stop_reason,
         "stop_detail": record.stop_detail,
         "target": _target(environment.host, options),
@@ -362,6 +365,10 @@ def _stop_reason(environment: Environment, record: _RunRecord) -> str:
         elapsed = time.monotonic() - record.started_monotonic
         if elapsed >= run_time - RUN_TIME_TOLERANCE_S:
             return "run-time"
+    # In the web UI a person stops the test, then quits Locust: the runner is already stopped when `quitting` fires.
+    # A headless run cut short by Ctrl-C or SIGTERM is still running at that moment.
+    if not getattr(environment.parsed_options, "headless", True) and runner is not None and runner.state == STATE_STOPPED:
+        return "stopped"
     return "interrupted"
 
 

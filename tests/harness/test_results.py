@@ -166,3 +166,24 @@ def test_scenario_hash_changes_when_a_scenario_file_changes(tmp_path):
 def test_unknown_stop_reason_is_refused():
     with pytest.raises(ValueError, match="not one of"):
         results.record_stop_reason(object(), "because")
+
+
+@pytest.mark.parametrize(("headless", "state", "expected"), [
+    (False, "stopped", "stopped"),      # web UI: the person stopped the test, then quit Locust: a complete run
+    (False, "running", "interrupted"),  # web UI: quit while the test still ran
+    (True, "stopped", "interrupted"),   # headless: only its run time or shape ends a run as planned
+])  # fmt: skip
+def test_a_test_stopped_in_the_web_ui_then_quit_is_complete_not_interrupted(tmp_path, headless, state, expected):
+    from argparse import Namespace
+
+    from locust import FastHttpUser
+    from locust.env import Environment
+
+    class Idle(FastHttpUser):
+        host = "http://127.0.0.1:9"
+
+    environment = Environment(user_classes=[Idle], parsed_options=Namespace(headless=headless, run_time=None))
+    environment.create_local_runner().state = state  # what Locust's runner says when `quitting` fires
+    record = results._RunRecord(results_dir=tmp_path, run_id="run-a")
+    assert results._stop_reason(environment, record) == expected
+    assert (expected in results.COMPLETE_STOP_REASONS) == (expected == "stopped")
