@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -148,8 +149,12 @@ def _error_line(output: str) -> str:
 
 
 def start_simulator(*extra_args: str, python: str = sys.executable, cwd: str | Path = REPO_ROOT,
-                    log_path: str | Path | None = None, ready_timeout: float = 20.0) -> SimulatorProcess:
+                    log_path: str | Path | None = None, ready_timeout: float = 20.0,
+                    wrapper: Sequence[str] = ()) -> SimulatorProcess:
     """Start `python -m simulator --port 0 --exit-with-parent <extra_args>` and wait for its ready line.
+
+    ``wrapper`` goes before the command (tests run it inside a network namespace: ``ip netns exec NS``); it must
+    exec the command, so that the simulator's parent stays this process.
 
     Console output (the ready line, and anything on stderr) goes to `log_path` if given, else to a temporary
     file removed on stop. Raises SimulatorStartError with the simulator's error line if it exits or stays silent.
@@ -168,7 +173,7 @@ def start_simulator(*extra_args: str, python: str = sys.executable, cwd: str | P
         log = Path(log_path)
         log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as log_file:
-        process = subprocess.Popen([python, "-m", "simulator", *args], cwd=str(cwd), stdin=subprocess.DEVNULL,
+        process = subprocess.Popen([*wrapper, python, "-m", "simulator", *args], cwd=str(cwd), stdin=subprocess.DEVNULL,
                                    stdout=log_file, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + ready_timeout
     output = ""

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from scenarios import names
 from scenarios.contracts import ErrorEnvelope, TokenResponse, contract_violation
+from scenarios.guards import assert_run_allowed, run_refused
 from scenarios.names import RequestName
 from scenarios.sessions import NoSessionAvailable, Session, Tokens, refresh_budget, session_pool, sign_in_budget
 from scenarios.settings import get_settings
@@ -80,6 +81,8 @@ class ProspectProUser(FastHttpUser):
 
     # ---- sessions -------------------------------------------------------------------------------------------------
     def on_start(self) -> None:
+        if run_refused():
+            return  # no sign-in; the first request of the first task stops this user (quietly, unlike on_start)
         self.ensure_session()
 
     def ensure_session(self) -> bool:
@@ -140,6 +143,7 @@ class ProspectProUser(FastHttpUser):
         Returns the parsed ``model`` (or the raw response when no model is given) on success, None on failure.
         ``check(parsed_or_response)`` may add a check of its own; its message becomes the failure.
         """
+        assert_run_allowed()  # a refused test sends nothing, not even the sign-in (StopUser ends this user)
         self._respect_retry_after()
         if authenticated:
             if self.session is None and not self.ensure_session():

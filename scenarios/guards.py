@@ -5,8 +5,12 @@ and workload.toml have loaded (a bad value in either is one line and exit 1):
 * a target that is not a loopback address needs PP_ALLOW_REMOTE_TARGET=true;
 * a production Supabase project (PP_PRODUCTION_PROJECT_REFS) also needs PP_CONFIRM_PRODUCTION=<that ref>;
 * more users than PP_MAX_USERS is refused.
-A refusal is one line on stderr and exit 1 (bad configuration); in the web UI the test is stopped and no virtual
-user sends anything (``ProspectProUser.on_start`` asks ``assert_run_allowed()`` first).
+A refusal is one line on stderr and exit 1 (bad configuration). In the web UI the test is stopped, and no virtual
+user sends anything: every request goes through ``ProspectProUser.call``, which asks ``assert_run_allowed()`` first,
+and the refusal is in place before Locust spawns the first user (``test_start`` fires before the spawn loop). With
+workers, every process decides for itself from the host the master sends, and the master also tells each worker its
+own decision before any spawn message (one ZeroMQ connection keeps the order), so a worker with a laxer .env still
+sends nothing to a target the master refused.
 
 During the run (each discovery job spends real money on third-party APIs):
 * at most PP_MAX_DISCOVERY_JOBS discovery submits per process: the next one is not sent and the run stops;
@@ -40,6 +44,7 @@ from scenarios.workload import get_workload
 logger = logging.getLogger(__name__)
 
 GUARD_MESSAGE = "prospectpro_guard_stop"  # worker -> master: please stop the run
+REFUSAL_MESSAGE = "prospectpro_guard_refusal"  # master -> workers at every test start: {"refusal": str | None}
 
 
 class TargetRefused(Exception):
@@ -78,7 +83,8 @@ def is_loopback(hostname: str) -> bool:
 
 class _GuardState:
     def __init__(self) -> None:
-        self.refusal: str | None = None
+        self.refusal: str | None = None  # why this process must send nothing in the current test (None: allowed)
+        self.master_refusal: str | None = None  # a worker: the master's decision for the current test
         self.discovery_jobs = 0
         self.tripped = False
 
@@ -86,8 +92,13 @@ class _GuardState:
 _state = _GuardState()
 
 
+def run_refused() -> bool:
+    """True while the current test is refused: this process must send nothing."""
+    return _state.refusal is not None
+
+
 def assert_run_allowed() -> None:
-    """Called by every virtual user before its first request: a refused run sends nothing."""
+    """Called before every request a virtual user sends: in a refused test the user stops and sends nothing."""
     if _state.refusal is not None:
         raise StopUser()
 
@@ -158,6 +169,8 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
         _refuse(str(refusal))
     if isinstance(runner, MasterRunner):
         runner.register_message(GUARD_MESSAGE, _on_guard_message_from_worker)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(REFUSAL_MESSAGE, _on_refusal_from_master)
 
 
 def _on_guard_message_from_worker(environment: Environment, msg, **_kwargs) -> None:
@@ -167,23 +180,39 @@ def _on_guard_message_from_worker(environment: Environment, msg, **_kwargs) -> N
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs) -> None:
-    """The web UI form can change host and users after init: check again before any user starts."""
+    """Decide, before Locust spawns any user, whether this test may send anything (the web UI form can change host
+    and users after init). Runs on every process: the master (or local runner) and each worker."""
     _state.discovery_jobs = 0
     _state.tripped = False
     runner = environment.runner
-    if isinstance(runner, WorkerRunner):
-        return
     settings = get_settings()
+    refusal = None
     try:
         check_target(environment.host, settings)
-        check_user_count(runner.target_user_count if runner else None, settings)
-    except TargetRefused as refusal:
-        _state.refusal = str(refusal)
-        logger.error("error: %s", refusal)
-        environment.process_exit_code = int(ExitCode.BAD_INPUT)
-        gevent.spawn(runner.quit if environment.parsed_options and environment.parsed_options.headless else runner.stop)
+        if not isinstance(runner, WorkerRunner):
+            check_user_count(runner.target_user_count if runner else None, settings)
+    except TargetRefused as why:
+        refusal = str(why)
+    if isinstance(runner, WorkerRunner):
+        # The master's word for this test arrived before this spawn message; either refusal is enough.
+        _state.refusal = _state.master_refusal or refusal
+        if refusal is not None and _state.master_refusal is None:  # this worker's own settings refuse: say so
+            trip(environment, "safety", f"a worker refused the target: {refusal}")
         return
-    _state.refusal = None
+    _state.refusal = refusal
+    if isinstance(runner, MasterRunner):
+        runner.send_message(REFUSAL_MESSAGE, {"refusal": refusal})  # sent before any spawn message of this test
+    if refusal is None:
+        return
+    logger.error("error: %s", refusal)
+    environment.process_exit_code = int(ExitCode.BAD_INPUT)
+    gevent.spawn(runner.quit if environment.parsed_options and environment.parsed_options.headless else runner.stop)
+
+
+def _on_refusal_from_master(environment: Environment, msg, **_kwargs) -> None:
+    _state.master_refusal = msg.data.get("refusal")
+    if _state.master_refusal is not None:
+        _state.refusal = _state.master_refusal  # also stops users already running from a previous spawn
 
 
 @events.usage_monitor.add_listener
