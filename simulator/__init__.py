@@ -4,8 +4,9 @@ It serves ProspectPro's Supabase surface with the code-faithful behaviour of ../
 GoTrue (/auth/v1/token password + refresh_token grants, /auth/v1/user, /auth/v1/admin/users), the edge functions
 business-discovery-background (+ its job on discovery_jobs), business-discovery-optimized, enrichment-orchestrator,
 enrichment-hunter, enrichment-neverbounce, campaign-export-user-aware and test-new-auth, and a PostgREST subset
-(GET on discovery_jobs, campaigns, leads, dashboard_exports, campaign_analytics, user_profiles). It imports
-nothing from the rest of the project.
+(GET on discovery_jobs, campaigns, leads, dashboard_exports, campaign_analytics, user_profiles), and Realtime
+(/realtime/v1/websocket: postgres_changes on discovery_jobs, see realtime.py). It imports nothing from the rest of
+the project.
 
 Start-up prints exactly one stdout line, then nothing per request (unless --verbose, to stderr):
     prospectpro-simulator ready url=http://127.0.0.1:PORT profile=healthy seed=1 time_scale=1.0
@@ -24,8 +25,10 @@ is latency; more than --queue-limit waiting -> 503; waiting longer than 10 s x t
 (its getUser hop and third-party quota are then not modelled, so nothing else adds to the slot time).
 
 Accounting: GET /__admin/stats -> {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n}; the key drops the
-query string except /auth/v1/token?grant_type=<x>. Fault profiles and the latency/capacity model: profiles.toml.
+query string except /auth/v1/token?grant_type=<x>; websockets count as `WS /realtime/v1/websocket` (handshake) and
+`WS phx_join|heartbeat|postgres_changes` (messages a client times). GET /__admin/realtime -> open/peak connections.
+Fault profiles and the latency/capacity model: profiles.toml.
 Modules: cli (start-up), config (flags), profiles (+ .toml), httpserver, app (routing, pipeline), faults, capacity,
 latency, accounting, admin, gotrue, edge (shared function auth/CORS), discovery, enrichment, enrichment_services,
-export, authtest, postgrest, store (SQLite), seed, synthetic (seeded businesses), costs, jsonbody.
+export, authtest, postgrest, store (SQLite; change listeners), realtime, seed, synthetic (seeded businesses), costs, jsonbody.
 """

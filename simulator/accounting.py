@@ -4,7 +4,9 @@ The key is `"<METHOD> <path>"` with the query string dropped, except GoTrue's to
 `?grant_type=<x>` because sign-in and refresh are different requests there. A request counts when its response
 (of any status, even a deliberately malformed body) is written to the socket: counted just before the write, so the
 count is there by the time the client has the response, and taken back if the write fails. A connection reset
-counts nothing. Admin endpoints are never counted.
+counts nothing. Admin endpoints are never counted. A websocket handshake is `WS <path>`; the Realtime messages a
+client times (join replies, heartbeat replies, pushed changes) are counted by simulator/realtime.py under
+`WS <event>` with status "ok" or "error".
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ ADMIN_PREFIX = "/__admin/"
 
 
 def accounting_key(request: Request) -> str:
+    if request.headers.get("upgrade", "").lower() == "websocket":
+        return f"WS {request.path}"  # a websocket handshake: its own kind of request, as Locust records it
     if request.path == TOKEN_PATH:
         return f"{request.method} {TOKEN_PATH}?grant_type={request.param('grant_type') or ''}"
     return f"{request.method} {request.path}"
@@ -30,15 +34,18 @@ class Accounting:
         """+1 as a response is written, -1 if writing it failed."""
         if request.path.startswith(ADMIN_PREFIX):
             return
-        key = accounting_key(request)
+        self.count_key(accounting_key(request), response.status, delta)
+
+    def count_key(self, key: str, status: int | str, delta: int = 1) -> None:
+        """Count under an explicit key: websocket messages ("WS phx_join", status "ok"/"error")."""
         by_status = self._served.get(key)
         if by_status is None:
             by_status = self._served[key] = {}
-        remaining = by_status.get(response.status, 0) + delta
+        remaining = by_status.get(status, 0) + delta
         if remaining:
-            by_status[response.status] = remaining
+            by_status[status] = remaining
         else:
-            del by_status[response.status]
+            del by_status[status]
             if not by_status:
                 del self._served[key]
         self.total += delta

@@ -1,6 +1,7 @@
 """The simulator's own control endpoints under /__admin/ (bearer admin token; never counted as served).
 
     GET  /__admin/stats          {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n}
+    GET  /__admin/realtime       Realtime's sockets: open and peak connections, the limit, messages in and out
     POST /__admin/reset-stats    zero the counts
     GET  /__admin/profile        {"profile": name, "description": ..., "profiles": [...]}
     PUT  /__admin/profile        body {"profile": "outage"}: switch the fault profile at run time
@@ -18,6 +19,7 @@ class Controls(Protocol):
     profile_names: list[str]
 
     def stats(self) -> dict: ...
+    def realtime_stats(self) -> dict: ...
     def reset_stats(self) -> None: ...
     def current_profile(self) -> tuple[str, str]: ...
     def switch_profile(self, name: str) -> None: ...
@@ -38,6 +40,8 @@ class Admin:
         route = (request.method, request.path)
         if route == ("GET", "/__admin/stats"):
             return json_response(200, self._controls.stats())
+        if route == ("GET", "/__admin/realtime"):
+            return json_response(200, self._controls.realtime_stats())
         if route == ("POST", "/__admin/reset-stats"):
             self._controls.reset_stats()
             return json_response(200, {"reset": True})
@@ -53,7 +57,7 @@ class Admin:
                 return _error(400, f"unknown profile {name!r}; choose one of {', '.join(self._controls.profile_names)}")
             self._controls.switch_profile(name)
             return self._profile_answer()
-        known = {"/__admin/stats", "/__admin/reset-stats", "/__admin/profile"}
+        known = {"/__admin/stats", "/__admin/realtime", "/__admin/reset-stats", "/__admin/profile"}
         if request.path in known:
             return _error(405, f"{request.method} is not allowed on {request.path}")
         return _error(404, f"no admin endpoint {request.path}")

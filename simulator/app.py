@@ -31,6 +31,7 @@ from simulator.jsonbody import json_response
 from simulator.latency import LatencyModel
 from simulator.postgrest import PostgREST
 from simulator.profiles import Model
+from simulator.realtime import PUBLISHED_TABLES, WEBSOCKET_PATH, Realtime
 from simulator.seed import seed, seeded_at
 from simulator.store import Store
 
@@ -105,6 +106,10 @@ class Simulator:
         self.discovery = Discovery(self.store, ids_rng, self.google, model.job, config.job_time_scale,
                                    self.gotrue.new_uuid, failure_rate=lambda: self.faults.profile.job_failure_rate)
         self.accounting = Accounting()
+        self.realtime = Realtime(self.gotrue, config.publishable_key, config.service_role_key,
+                                 config.realtime_max_connections, self.accounting.count_key)
+        for table in PUBLISHED_TABLES:
+            self.store.watch(table, self.realtime.on_change)
         self.admin = Admin(config.admin_token, self)
         self.enrichment_services = EnrichmentServices(self._data_rng)
         self.profile_names = list(model.profiles)
@@ -113,6 +118,8 @@ class Simulator:
             ("POST", "/auth/v1/token"): ("auth-token", "auth", lambda r, w: self.gotrue.token(r)),
             ("GET", "/auth/v1/user"): ("auth-user", "auth", lambda r, w: self.gotrue.get_user(r)),
             ("POST", "/auth/v1/admin/users"): ("auth-admin", "auth", lambda r, w: self.gotrue.admin_create_user(r)),
+            # No gate or latency: the handshake is answered at once, the socket then lives outside the pipeline.
+            ("GET", WEBSOCKET_PATH): (None, "realtime", lambda r, w: self.realtime.handshake(r)),
         }
         self._functions = {
             "business-discovery-background": self._discovery_background,
@@ -128,8 +135,12 @@ class Simulator:
     def stats(self) -> dict:
         return self.accounting.snapshot()
 
+    def realtime_stats(self) -> dict:
+        return self.realtime.snapshot()
+
     def reset_stats(self) -> None:
         self.accounting.reset()
+        self.realtime.reset()
 
     def current_profile(self) -> tuple[str, str]:
         return self.faults.name, self.faults.profile.description
@@ -137,6 +148,8 @@ class Simulator:
     def switch_profile(self, name: str) -> None:
         profile = self.model.profiles[name]
         self.faults.activate(name, profile)
+        if profile.connection_reset or (profile.gateway_error and "realtime" in profile.gateway_error.applies_to):
+            self.realtime.drop_all()  # Realtime went down: open sockets close, as a restart of the service would
         self.gotrue.jwt_ttl_s = profile.jwt_ttl_s or self.config.jwt_ttl_s
         self.google.set_rate(profile.google_queries_per_second or self.model.google_places.queries_per_second)
 

@@ -46,6 +46,9 @@ class SimulatorConfig:
     service_role_key: str = DEFAULT_SERVICE_ROLE_KEY
     jwt_ttl_s: int = 3600
     users: int = 50
+    # Realtime's concurrent connections (sockets with a joined channel): the Pro plan's 500 (assumption: the plan
+    # ProspectPro runs on; Free is 200). Past it the handshake gets 429 "Too many connected users".
+    realtime_max_connections: int = 500
     verbose: bool = False
     exit_with_parent: bool = False
 
@@ -76,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--service-role-key", default=DEFAULT_SERVICE_ROLE_KEY, help="key for /auth/v1/admin/users")
     add("--jwt-ttl", default="3600", metavar="SECONDS", help="access token lifetime (default 3600)")
     add("--users", default="50", metavar="N", help="seeded users loadtest-1..N@prospectpro.test (default 50)")
+    add("--realtime-max-connections", default="500", metavar="N",
+        help="Realtime concurrent connections before 429 'Too many connected users' (default 500, the Pro plan)")
     add("--verbose", action="store_true", help="log one line per request to stderr")
     add("--exit-with-parent", action="store_true",
         help="stop when the process that started this one goes away (so a killed test run leaves no server)")
@@ -153,6 +158,7 @@ def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorC
         service_role_key=args.service_role_key,
         jwt_ttl_s=int(_number("--jwt-ttl", args.jwt_ttl, int, 1)),
         users=int(_number("--users", args.users, int, 1)),
+        realtime_max_connections=int(_number("--realtime-max-connections", args.realtime_max_connections, int, 0)),
         verbose=args.verbose,
         exit_with_parent=args.exit_with_parent,
     )

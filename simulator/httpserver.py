@@ -5,6 +5,9 @@ a general WSGI stack spends most of its time on features ProspectPro's clients n
 supabase-js, curl, urllib and geventhttpclient send: a request line, headers, and a Content-Length body. Anything
 else is answered the way a strict real server answers it (400, 411, 413, 431) and the connection is closed.
 
+A handler may answer with ``Upgrade`` (101 Switching Protocols): once that is written, its ``takeover`` owns the
+socket (Realtime's websocket, simulator/realtime.py) and the HTTP loop ends with it.
+
 Every accepted socket gets TCP_NODELAY: without it, delayed acknowledgements hold small responses back ~40 ms.
 Each response is written with one sendall.
 """
@@ -69,6 +72,16 @@ class Response:
         self.headers = headers or []
 
 
+class Upgrade(Response):
+    """101 Switching Protocols: once it is written, ``takeover(sock, leftover_bytes)`` owns the connection."""
+
+    __slots__ = ("takeover",)
+
+    def __init__(self, headers: list[tuple[str, str]], takeover: Callable[[socket.socket, bytes], None]):
+        super().__init__(101, b"", content_type=None, headers=headers)
+        self.takeover = takeover
+
+
 class ConnectionReset(Exception):
     """Raised by a handler to drop the connection with a TCP reset and no response (a connection-level fault)."""
 
@@ -81,6 +94,10 @@ WrittenHook = Callable[[Request, Response, int], None]
 
 def _serialize(response: Response, keep_alive: bool) -> bytes:
     lines = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}"]
+    if response.status == 101:  # no body, no Content-Length; its own Connection: Upgrade header
+        lines += [f"{name}: {value}" for name, value in response.headers]
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("latin-1")
     if response.content_type:
         lines.append(f"Content-Type: {response.content_type}")
     lines.append(f"Content-Length: {len(response.body)}")
@@ -186,6 +203,9 @@ def serve_connection(sock: socket.socket, address: tuple, handler: Handler,
                 if on_written is not None:
                     on_written(request, response, -1)
                 raise
+            if isinstance(response, Upgrade):
+                response.takeover(sock, buffer)  # the websocket runs until it closes; then so does the connection
+                return
             if not keep_alive:
                 return
     except OSError:

@@ -26,7 +26,7 @@ EDGE_FUNCTIONS = (
 )
 ENDPOINT_CLASSES = ("auth-token", "auth-user", "auth-admin", "rest", *EDGE_FUNCTIONS)
 
-Group = Literal["auth", "rest", "functions"]
+Group = Literal["auth", "rest", "functions", "realtime"]
 
 
 class _Strict(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 
 # table -> column -> kind ("text", "int", "num", "bool", "json"). Order is PostgREST's `select=*` order.
 TABLES: dict[str, dict[str, str]] = {
@@ -92,20 +93,35 @@ def _from_sql(kind: str):
     return None  # returned as stored
 
 
+ChangeListener = Callable[[str, str, dict, "dict | None"], None]  # (table, INSERT|UPDATE, record, old record)
+
+
 class Store:
     def __init__(self) -> None:
         self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         _create_schema(self.db)
+        # Logical replication, for Realtime: tables whose row changes are told to a listener, with the whole row
+        # before and after (REPLICA IDENTITY FULL). Unwatched tables pay nothing.
+        self._listeners: dict[str, list[ChangeListener]] = {}
         self._converters = {
             table: {column: _from_sql(kind) for column, kind in columns.items() if _from_sql(kind)}
             for table, columns in TABLES.items()
         }
+
+    def watch(self, table: str, listener: ChangeListener) -> None:
+        """Tell ``listener`` about every row inserted into or updated in ``table`` (single-row writes)."""
+        self._listeners.setdefault(table, []).append(listener)
 
     def insert(self, table: str, row: dict) -> int:
         kinds = TABLES[table]
         columns = list(row)
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         cursor = self.db.execute(sql, [to_sql_value(kinds[c], row[c]) for c in columns])
+        listeners = self._listeners.get(table)
+        if listeners:
+            record = self.get(table, row["id"] if "id" in row else cursor.lastrowid)
+            for listener in listeners:
+                listener(table, "INSERT", record, None)
         return cursor.lastrowid
 
     def insert_many(self, table: str, rows: list[dict]) -> None:
@@ -124,7 +140,13 @@ class Store:
         kinds = TABLES[table]
         assignments = ", ".join(f"{column} = ?" for column in changes)
         values = [to_sql_value(kinds[c], v) for c, v in changes.items()]
+        listeners = self._listeners.get(table)
+        old = self.get(table, row_id) if listeners else None
         self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values, row_id])
+        if listeners and old is not None:
+            record = self.get(table, row_id)
+            for listener in listeners:
+                listener(table, "UPDATE", record, old)
 
     def query(self, table: str, columns: list[str], sql: str, params: list) -> list[dict]:
         """Rows of `sql` (which must select `columns` in order) as dicts, converted for JSON."""
