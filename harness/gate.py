@@ -10,18 +10,31 @@ Importing this module (locustfile.py does) registers:
 
 It decides with exactly the functions the offline ``python -m analysis compare`` uses. With --processes N or
 master/worker runs it runs on the master only, where Locust has merged every worker's stats (workers skip).
+
+Until decided (``--until-decided``, on for ``make perf``): --run-time becomes the MAXIMUM duration and
+``--min-run-time`` the minimum. Each time the interval recorder (harness/intervals.py) writes an interval on the
+master, the merged counts so far are judged by analysis/sequential.py (always-valid tests: looking every interval
+does not inflate false alarms). Once every check of every required endpoint is decided (pass or breach; with a
+reference also regressed, unchanged or improved) and the minimum has passed, the master stops the run, once, for
+all workers (stop reason "decided"); a run that reaches its maximum first stops with "max-duration", and what is
+still undecided is reported inconclusive with the samples it lacked. The final verdict takes the sequential
+verdicts; sequential.json (and a table after the verdict) says when each check was decided.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+import time
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from locust.util.timespan import parse_timespan
 
 from analysis.baseline import Baseline, load_baseline
 from analysis.decide import decide
@@ -31,13 +44,32 @@ from analysis.jsonfiles import read_json_object
 from analysis.reference import load_reference
 from analysis.render import render_text, write_verdict_files
 from analysis.results import BUSINESS_METRICS_JSON, INTERVALS_JSONL, RunResult, run_from_entries
-from harness.results import register_finalizer
+from analysis import sequential
+from harness import intervals
+from harness.results import name_run_time_stop, record_stop_reason, register_artifact_writer, register_finalizer
+
+logger = logging.getLogger(__name__)
+DEFAULT_MIN_RUN_TIME_S = 30.0
+
+
+@dataclass
+class _UntilDecided:
+    """The until-decided state of one run (master or local runner only)."""
+
+    judge: sequential.SequentialJudge
+    min_s: float
+    max_s: float
+    totals: dict[str, list] = field(default_factory=dict)  # endpoint key -> [requests, failures, {bucket: count}]
+    started_at: float | None = None  # epoch seconds, the interval recorder's start
+    stopping: bool = False
+    missing_required: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Gate:
     baseline: Baseline
     reference: RunResult | None
+    until_decided: _UntilDecided | None = None
 
 
 _gates: weakref.WeakKeyDictionary[Environment, _Gate] = weakref.WeakKeyDictionary()
@@ -60,6 +92,22 @@ def _add_options(parser, **_kwargs) -> None:
         include_in_web_ui=False,
         help="reference run (recorded with `python -m analysis record`) to test for regressions; needs --baseline",
     )
+    parser.add_argument(
+        "--until-decided",
+        action="store_true",
+        default=False,
+        env_var="LOCUST_UNTIL_DECIDED",
+        include_in_web_ui=False,
+        help="stop as soon as every check of every required endpoint is decided (always-valid sequential tests); "
+        "--run-time is then the maximum duration; needs --baseline",
+    )
+    parser.add_argument(
+        "--min-run-time",
+        default=None,
+        env_var="LOCUST_MIN_RUN_TIME",
+        include_in_web_ui=False,
+        help=f"with --until-decided: never stop before this long (e.g. 60s, 2m; default {DEFAULT_MIN_RUN_TIME_S:g}s)",
+    )
 
 
 def prepare_gate(environment: Environment) -> None:
@@ -77,12 +125,87 @@ def prepare_gate(environment: Environment) -> None:
         reference = load_reference(reference_path) if reference_path else None
     except InputError as error:
         _exit_bad_input(error.one_line())
-    _gates[environment] = _Gate(baseline, reference)
+    gate = _gates[environment] = _Gate(baseline, reference, _until_decided(environment, baseline, reference))
+    if gate.until_decided is not None:
+        state = gate.until_decided
+        # The recorder calls this each time it writes an interval: at each interval on the master, after the
+        # workers' reports for it have arrived (harness/intervals.py waits a grace period for them).
+        register_artifact_writer(intervals.write_intervals_artifact)  # the last, partial interval is a look too
+        intervals.attach(environment).interval_listeners.append(lambda _start_s, end_s, counts: _look(environment, state, end_s, counts))
+
+
+def _until_decided(environment: Environment, baseline: Baseline, reference: RunResult | None) -> _UntilDecided | None:
+    options = environment.parsed_options
+    if not getattr(options, "until_decided", False):
+        if getattr(options, "min_run_time", None):
+            _exit_bad_input("--min-run-time needs --until-decided")
+        return None
+    max_s = getattr(options, "run_time", None)
+    if not max_s:
+        _exit_bad_input("--until-decided needs --run-time: the maximum duration, so that an undecided run still ends")
+    text = getattr(options, "min_run_time", None)
+    try:
+        min_s = float(parse_timespan(str(text))) if text else DEFAULT_MIN_RUN_TIME_S
+    except ValueError:
+        _exit_bad_input(f"--min-run-time: {text!r} is not a duration (e.g. 60s, 2m)")
+    if min_s > max_s:
+        _exit_bad_input(f"--min-run-time ({min_s:g} s) is longer than --run-time ({max_s:g} s), the maximum")
+    judge = sequential.SequentialJudge(baseline, sequential.counts_from_run(reference) if reference else None)
+    name_run_time_stop(environment, "max-duration")
+    return _UntilDecided(judge, min_s, float(max_s))
 
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs) -> None:
     prepare_gate(environment)
+
+
+def _look(environment: Environment, state: _UntilDecided, end_s: float, endpoints: dict) -> None:
+    """One look, each time an interval is written: add its counts, judge everything, stop if all is decided."""
+    try:
+        recorder = intervals.recorder_for(environment)
+        state.started_at = recorder.started_at if recorder is not None else state.started_at
+        for key, (requests, failures, histogram) in endpoints.items():
+            total = state.totals.setdefault(key, [0, 0, {}])
+            total[0] += requests
+            total[1] += failures
+            for bucket, count in histogram.items():
+                total[2][bucket] = total[2].get(bucket, 0) + count
+        elapsed = end_s - (state.started_at or end_s)
+        state.judge.look(elapsed, sequential.counts_from_dict(state.totals))
+        baseline = state.judge.baseline
+        state.missing_required = tuple(k for k in sorted(baseline.endpoints) if baseline.is_required(k) and k not in state.totals)
+        undecided = state.judge.undecided_required()
+        detail = _undecided_detail(undecided, state.missing_required)
+        name_run_time_stop(environment, "max-duration", detail or "every required check decided at the last look")
+        runner = environment.runner
+        if state.stopping or undecided or state.missing_required or runner is None or runner.state not in (STATE_RUNNING, STATE_SPAWNING):
+            return
+        if time.time() - (state.started_at or time.time()) < state.min_s:
+            return
+        state.stopping = True
+        record_stop_reason(environment, "decided", f"every required check decided after {elapsed:.0f} s")
+        logger.info("until-decided: every required check decided after %.0f s, stopping the run", elapsed)
+        gevent.spawn(_stop, environment)
+    except Exception as error:  # noqa: BLE001 - a failing look must not kill the interval recorder's greenlet
+        logger.error("until-decided: the look failed: %s: %s", type(error).__name__, error)
+
+
+def _undecided_detail(undecided: list, missing: tuple[str, ...]) -> str:
+    parts = [f"{check.subject} {check.metric} ({check.describe()})" for check in undecided]
+    parts += [f"{key} never sent" for key in missing]
+    return "undecided at the maximum duration: " + "; ".join(parts) if parts else ""
+
+
+def _stop(environment: Environment) -> None:
+    """Stop the run once, from the master: headless runs quit (as --run-time does), a web-UI test stops."""
+    runner = environment.runner
+    if runner is None:
+        return
+    if getattr(environment.parsed_options, "headless", True):
+        runner.quit()
+    else:
+        runner.stop()
 
 
 def _exit_bad_input(message: str) -> None:
@@ -113,13 +236,23 @@ def finalize_gate(environment: Environment, results_dir: Path | None, manifest: 
             has_intervals=bool(results_dir and (results_dir / INTERVALS_JSONL).is_file()),
         )
         decision = decide(run, gate.baseline, gate.reference)
+        record = None
+        if gate.until_decided is not None:
+            state = gate.until_decided
+            stop = manifest.get("stop_reason") or "unknown"
+            record = sequential.record_of(state.judge, stop=stop, min_s=state.min_s, max_s=state.max_s)
+            decision = sequential.apply_to_decision(decision, record)
         if results_dir is not None:
             write_verdict_files(decision, results_dir)
+            if record is not None:
+                sequential.write_record(record, results_dir)
     except InputError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)
         _set_exit_code(environment, ExitCode.BAD_INPUT)
         return
     sys.stdout.write("\n" + render_text(decision))
+    if record is not None:
+        sys.stdout.write("\n" + sequential.render_text(record))
     sys.stdout.flush()
     _set_exit_code(environment, decision.exit_code)
 

@@ -206,6 +206,9 @@ class IntervalRecorder:
         self._progress_path: Path | None = None
         self._finished_path: Path | None = None
         self._greenlet: gevent.Greenlet | None = None
+        # Called with (start_s, covered_to_s, endpoints) each time an interval is written (master/local): the
+        # merged counts of that interval, e.g. for the in-run gate's until-decided mode.
+        self.interval_listeners: list[Callable[[float, float, dict[str, Counts]], None]] = []
         events = environment.events
         events.request.add_listener(self.on_request)
         events.test_start.add_listener(self.on_test_start)
@@ -287,9 +290,12 @@ class IntervalRecorder:
         user_count = self._user_count_at_close.pop(index, None)
         if user_count is None:
             user_count = self.environment.runner.user_count if self.environment.runner else 0
-        line = interval_line(start_s, user_count, self.table.pop(index), max(0.0, covered_to - covered_from) if partly else None)
+        endpoints = self.table.pop(index)
+        line = interval_line(start_s, user_count, endpoints, max(0.0, covered_to - covered_from) if partly else None)
         self._append_line(json.dumps(line, separators=(",", ":")))
         self._next_index = index + 1
+        for listener in self.interval_listeners:
+            listener(start_s, covered_to, endpoints)
 
     def _header(self) -> str:
         return json.dumps({"schema_version": SCHEMA_VERSION, "interval_s": self.table.interval_s, "started_at": self.started_at})

@@ -15,6 +15,7 @@ Workers write nothing: the master owns the folder. Nothing here knows ProspectPr
 Public interface:
     register_artifact_writer(fn), register_finalizer(fn)
     record_stop_reason(environment, reason, detail=None)   guards and shapes say why the run stopped
+    name_run_time_stop(environment, reason, detail=None)   what to call a stop at --run-time (default "run-time")
     results_dir_of(environment) -> Path | None
     new_run_id() -> str
 """
@@ -54,10 +55,11 @@ LATEST_LINK = "latest"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The closed set of stop reasons the manifest may carry (docs/architecture.md).
-STOP_REASONS = ("run-time", "shape", "stopped", "interrupted", "spend-guard", "safety", "error")
+STOP_REASONS = ("run-time", "shape", "stopped", "decided", "max-duration", "interrupted", "spend-guard", "safety", "error")
 # Reasons for which the run ended as planned: the numbers describe the whole of it. "stopped" is a test stopped
-# from the web UI (or its API) before Locust was quit.
-COMPLETE_STOP_REASONS = ("run-time", "shape", "stopped")
+# from the web UI (or its API) before Locust was quit. "decided" and "max-duration" are the in-run gate's
+# until-decided mode: every required check decided, or the maximum duration (--run-time) reached first.
+COMPLETE_STOP_REASONS = ("run-time", "shape", "stopped", "decided", "max-duration")
 GUARD_STOP_REASONS = ("spend-guard", "safety")
 # A run that reached its --run-time ends a little after the timer fires; a run that stopped this much earlier
 # than its --run-time was interrupted.
@@ -108,6 +110,8 @@ class _RunRecord:
     cpu_percent_max: float = 0.0
     workers_seen: set[str] = field(default_factory=set)
     workers_at_stop: set[str] | None = None  # connected when the test stopped, before the master let them go
+    run_time_reason: str = "run-time"  # the stop reason of a run that reached its --run-time
+    run_time_detail: str | None = None
 
 
 _runs: weakref.WeakKeyDictionary[Environment, _RunRecord] = weakref.WeakKeyDictionary()
@@ -133,6 +137,17 @@ def record_stop_reason(environment: Environment, reason: str, detail: str | None
         record.stop_detail = detail
     if reason in GUARD_STOP_REASONS:
         environment.process_exit_code = int(ExitCode.STOPPED_BY_GUARD)
+
+
+def name_run_time_stop(environment: Environment, reason: str, detail: str | None = None) -> None:
+    """Call a run that ends by reaching its --run-time ``reason`` instead of "run-time" (e.g. "max-duration" when
+    --run-time is the maximum of a run meant to stop once decided). ``detail`` may be updated until the end."""
+    if reason not in COMPLETE_STOP_REASONS:
+        raise ValueError(f"stop reason {reason!r} is not one of {COMPLETE_STOP_REASONS}")
+    record = _runs.get(environment)
+    if record is not None:
+        record.run_time_reason = reason
+        record.run_time_detail = detail
 
 
 # ---- Locust options -------------------------------------------------------------------------------------------
@@ -313,7 +328,7 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
         "ended_at": _iso(datetime.now(timezone.utc)) if final else None,
         "partial": (stop_reason not in COMPLETE_STOP_REASONS) if final else True,
         "stop_reason": stop_reason,
-        "stop_detail": record.stop_detail,
+        "stop_detail": record.stop_detail or (record.run_time_detail if stop_reason == record.run_time_reason else None),
         "target": _target(environment.host, options),
         "options": {
             "users": getattr(options, "num_users", None),
@@ -364,7 +379,7 @@ def _stop_reason(environment: Environment, record: _RunRecord) -> str:
     if run_time and record.started_monotonic is not None:
         elapsed = time.monotonic() - record.started_monotonic
         if elapsed >= run_time - RUN_TIME_TOLERANCE_S:
-            return "run-time"
+            return record.run_time_reason
     # In the web UI a person stops the test, then quits Locust: the runner is already stopped when `quitting` fires.
     # A headless run cut short by Ctrl-C or SIGTERM is still running at that moment.
     if not getattr(environment.parsed_options, "headless", True) and runner is not None and runner.state == STATE_STOPPED:

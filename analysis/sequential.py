@@ -1,0 +1,463 @@
+"""Sequential decisions: judge every check at every look, stop when all required ones are decided.
+
+Why a separate method. The fixed-sample rules (analysis/decide.py, regression.py) are valid once, at the end of a
+run of planned length. Looking at the data every interval and stopping as soon as a test "passes" or "fails" makes
+their error rates grow with the number of looks. The tests here stay valid under continuous monitoring:
+
+**One Bernoulli test for every statistical check.** Each check is the statement "the probability ``theta`` that a
+request exceeds a threshold is below ``theta0``":
+- fail ratio <= f:            a request fails,                        theta0 = f;
+- pXX <= L (percentile):      a response time is above L,             theta0 = 1 - XX/100;
+- pXX not regressed:          a response time is above (1 + band) x the reference's pXX, theta0 = 1 - XX/100.
+A percentile is at most L exactly when at most a share 1 - q of requests are above L, so one test serves all three.
+
+**The test: a mixture of sequential probability-ratio tests (a test martingale), thresholded by Ville's
+inequality.** Against H0 "theta <= theta0", the evidence after n requests with k exceedances is
+
+    M_n = mean over alternatives theta_i > theta0 of (theta_i / theta0)^k ((1 - theta_i) / (1 - theta0))^(n - k)
+
+(alternatives spaced in log-odds, see ``_SHIFTS``). Under any theta <= theta0 each factor has expectation <= 1, so
+M_n is a non-negative supermartingale starting at 1, and Ville's inequality gives P(M_n >= 1/alpha at ANY n) <= alpha:
+however often the gate looks, and whenever it stops, H0 is rejected wrongly with probability at most alpha. The
+mirror image (alternatives theta_i < theta0) tests H0 "theta >= theta0". Together they form an always-valid
+confidence sequence for theta (Howard, Ramdas, McAuliffe & Sekhon 2021; Robbins 1970).
+
+**Two error budgets.**
+- Alarms (breach, regressed) share ``ALARM_ALPHA`` = 5 % across the whole run (Bonferroni over every alarm test):
+  a run of a healthy, unchanged system gets any false alarm with probability <= 5 %.
+- Each "pass" / "not regressed" claim has its own ``PASS_ALPHA`` = 5 %: the chance of passing one check whose true
+  value is at or past its limit. ``min_samples`` of the baseline stays a floor for a pass.
+
+**The reference's own uncertainty.** A regression compares with the reference run's percentile, which is itself an
+estimate. Its order-statistic confidence bounds [r_lo, r_hi] (half of each budget) are used conservatively:
+"regressed" needs the current percentile above (1 + band) x r_hi, "not regressed" below (1 + band) x r_lo.
+
+Pure functions and one small state object (``SequentialJudge``) that remembers when each check was first decided.
+Nothing here reads files except ``load_record``/``write_record`` for ``sequential.json`` (this module owns it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy.stats import binom
+
+from analysis.baseline import PERCENTILE_LIMITS, Baseline
+from analysis.errors import InputError
+from analysis.histogram import Histogram
+from analysis.verdicts import Verdict
+
+SEQUENTIAL_JSON = "sequential.json"
+SCHEMA_VERSION = 1
+ALARM_ALPHA = 0.05  # run-wide: P(any false breach or regression) in a run
+PASS_ALPHA = 0.05  # per claim: P(passing one check that is really at or past its limit)
+# The mixture's alternatives, as log-odds steps away from theta0: from a fine step (~+28 % in odds, what a 30 %
+# slowdown does to a median) to a gross one (x55 in odds: a limit missed by far decides in a few dozen requests).
+_SHIFTS = (0.25, 0.5, 1.0, 2.0, 4.0)
+SAMPLES_CAP = 10_000_000  # "needs more than this" is reported as such
+
+Direction = Literal["above", "below"]
+
+
+# ---- the Bernoulli test ------------------------------------------------------------------------------------------
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def _alternatives(theta0: float, direction: Direction) -> list[float]:
+    sign = 1 if direction == "above" else -1
+    base = _logit(theta0)
+    return [1 / (1 + math.exp(-(base + sign * shift))) for shift in _SHIFTS]
+
+
+def log_evidence(exceed: int, n: int, theta0: float, direction: Direction) -> float:
+    """log M_n: evidence that theta is ``direction`` theta0 (against H0: theta on the other side or equal).
+
+    A value >= log(1/alpha) rejects H0 at level alpha, valid at any number of looks (Ville's inequality).
+    """
+    if not 0 < theta0 < 1:
+        raise ValueError(f"theta0 must be strictly between 0 and 1, got {theta0}")
+    if n <= 0:
+        return 0.0
+    terms = [
+        exceed * math.log(theta / theta0) + (n - exceed) * math.log((1 - theta) / (1 - theta0))
+        for theta in _alternatives(theta0, direction)
+    ]
+    top = max(terms)
+    return top + math.log(sum(math.exp(term - top) for term in terms) / len(terms))
+
+
+def bernoulli_decision(exceed: int, n: int, theta0: float, alarm_alpha: float, pass_alpha: float) -> Direction | None:
+    """"above" (theta > theta0 shown at ``alarm_alpha``), "below" (theta < theta0 shown at ``pass_alpha``) or None."""
+    if log_evidence(exceed, n, theta0, "above") >= math.log(1 / alarm_alpha):
+        return "above"
+    if log_evidence(exceed, n, theta0, "below") >= math.log(1 / pass_alpha):
+        return "below"
+    return None
+
+
+def samples_to_decide(exceed: int, n: int, theta0: float, alarm_alpha: float, pass_alpha: float) -> int | None:
+    """How many MORE requests would decide, if the observed share of exceedances held (None: unknown or more than
+    the cap). An estimate for people ("about 400 more requests"), not part of any decision.
+    """
+    if n <= 0:
+        return None
+    share = exceed / n
+    if abs(share - theta0) < 1e-12:
+        return None
+
+    def decides(total: int) -> bool:
+        return bernoulli_decision(round(share * total), total, theta0, alarm_alpha, pass_alpha) is not None
+
+    low, high = max(n, 1), max(2 * n, 16)
+    while not decides(high):
+        low, high = high, high * 2
+        if high > SAMPLES_CAP:
+            return None
+    while high - low > max(1, low // 100):  # 1 % is precise enough for an estimate
+        middle = (low + high) // 2
+        low, high = (low, middle) if decides(middle) else (middle, high)
+    return max(1, high - n)
+
+
+# ---- order-statistic bounds of a reference percentile -----------------------------------------------------------
+def percentile_bounds(histogram: Histogram, q: float, alpha: float) -> tuple[int, int] | None:
+    """One-sided (1 - alpha) bounds [lo, hi] of the q-quantile the histogram's requests were drawn from.
+
+    The k-th smallest of N draws lies above the q-quantile with probability P(Binomial(N, q) < k); the bounds are
+    the order statistics at which that probability crosses alpha and 1 - alpha (exact, distribution-free), read
+    from the histogram's buckets. None when N is too small for a finite bound.
+    """
+    total = histogram.count
+    if total == 0:
+        return None
+    # hi: smallest rank k (1-based) with P(Bin(N, q) <= k - 1) >= 1 - alpha; lo: largest j with P(Bin(N, q) >= j) >= 1 - alpha.
+    k_hi = int(binom.ppf(1 - alpha, total, q)) + 1
+    j_lo = int(binom.ppf(alpha, total, q))
+    if k_hi > total or j_lo < 1:
+        return None
+    cumulative = np.cumsum(histogram.counts)
+    lo = int(histogram.buckets[np.searchsorted(cumulative, j_lo, side="left")])
+    hi = int(histogram.buckets[np.searchsorted(cumulative, k_hi, side="left")])
+    return lo, hi
+
+
+# ---- checks ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EndpointCounts:
+    """What one endpoint has sent so far: requests, failures, and the histogram of its response times."""
+
+    requests: int
+    failures: int
+    histogram: Histogram
+
+
+@dataclass(frozen=True)
+class SequentialCheck:
+    """One statistical check at one look. ``verdict`` None: not decided yet."""
+
+    subject: str  # endpoint key
+    metric: str  # the names analysis.decide uses: "p95_ms", "fail_ratio", "p50 change", ...
+    required: bool  # holds the run until decided
+    verdict: Verdict | None
+    samples: int
+    decided_after_s: float | None = None
+    more_samples_needed: int | None = None  # when undecided: estimate at the observed rate (None: unknown / huge)
+    decidable: bool = True  # False: no amount of data from this run can decide it (e.g. a reference too small)
+    reason: str = ""
+
+    @property
+    def decided(self) -> bool:
+        return self.verdict is not None
+
+    def describe(self) -> str:
+        if self.verdict is not None:
+            return f"{self.verdict.value}, decided after {self.decided_after_s:.0f} s ({self.samples} samples)"
+        if not self.decidable:
+            return f"inconclusive: {self.reason}"
+        if self.more_samples_needed is None:
+            return f"undecided after {self.samples} samples (the estimate sits at the limit)"
+        return f"undecided after {self.samples} samples (about {self.more_samples_needed} more needed)"
+
+
+@dataclass(frozen=True)
+class _Test:
+    """One planned Bernoulli test: exceedances over ``threshold_ms`` (None: failures) against ``theta0``."""
+
+    subject: str
+    metric: str
+    kind: Literal["sla", "regression"]
+    theta0: float
+    threshold_ms: float | None = None  # alarm-side threshold (and pass-side unless pass_threshold_ms is set)
+    pass_threshold_ms: float | None = None
+    improved_threshold_ms: float | None = None
+    min_samples: int = 0
+
+
+def _exceedances(counts: EndpointCounts, threshold_ms: float | None) -> tuple[int, int]:
+    if threshold_ms is None:
+        return counts.failures, counts.requests
+    histogram = counts.histogram
+    above = int(histogram.counts[histogram.buckets > threshold_ms].sum()) if histogram.count else 0
+    return above, histogram.count
+
+
+class SequentialJudge:
+    """Judges a growing run look after look; remembers when each check was first decided.
+
+    A decided pass / unchanged stands unless its alarm test fires later (a system that degrades mid-run is still
+    caught: the alarm test keeps running at its own level); a breach / regression stands for the rest of the run.
+    """
+
+    def __init__(self, baseline: Baseline, reference: Mapping[str, EndpointCounts] | None = None):
+        self.baseline = baseline
+        self.reference = reference
+        self._first_decided: dict[tuple[str, str], float] = {}
+        self._verdicts: dict[tuple[str, str], Verdict] = {}
+        self._alarm_tests_max = 1
+        self.last: list[SequentialCheck] = []
+        self.looks = 0
+        self.last_elapsed_s = 0.0
+
+    # ---- planning ----------------------------------------------------------------------------------------------
+    def _tests_for(self, key: str) -> tuple[list[_Test], list[SequentialCheck]]:
+        """The Bernoulli tests of one endpoint, and checks that cannot be decided by more data (reference too small)."""
+        limits = self.baseline.limits_for(key)
+        minimum = limits.min_samples or 0
+        tests: list[_Test] = []
+        fixed: list[SequentialCheck] = []
+        for metric, q in PERCENTILE_LIMITS.items():
+            limit = getattr(limits, metric)
+            if limit is not None:
+                tests.append(_Test(key, metric, "sla", 1 - q, threshold_ms=limit, min_samples=minimum))
+        if limits.fail_ratio is not None:
+            if 0 < limits.fail_ratio < 1:
+                tests.append(_Test(key, "fail_ratio", "sla", limits.fail_ratio, min_samples=minimum))
+            else:  # 0 or 1: no statistics needed (any failure breaches a 0 limit; a limit of 1 always passes)
+                fixed.append(SequentialCheck(key, "fail_ratio", self.baseline.is_required(key), None, 0, decidable=False,
+                                             reason="a fail_ratio limit of 0 or 1 is judged at the end of the run"))  # fmt: skip
+        if self.reference is not None:
+            rule = self.baseline.regression
+            previous = self.reference.get(key)
+            for q in rule.percentiles:
+                metric = f"p{q * 100:g} change"
+                if previous is None:
+                    continue  # decide.py says "not comparable"; nothing to wait for
+                if previous.histogram.count < rule.min_samples:
+                    fixed.append(SequentialCheck(key, metric, self.baseline.is_required(key), None, 0, decidable=False,
+                                                 reason=f"the reference has {previous.histogram.count} samples, fewer than {rule.min_samples}"))  # fmt: skip
+                    continue
+                tests.append(_Test(key, metric, "regression", 1 - q, min_samples=rule.min_samples))
+        return tests, fixed
+
+    def _reference_thresholds(self, test: _Test, alarm_alpha: float) -> _Test | None:
+        rule = self.baseline.regression
+        q = 1 - test.theta0
+        histogram = self.reference[test.subject].histogram  # type: ignore[index]
+        upper = percentile_bounds(histogram, q, alarm_alpha / 2)
+        lower = percentile_bounds(histogram, q, PASS_ALPHA / 2)
+        if upper is None or lower is None or lower[0] == 0:
+            return None
+        band = rule.min_relative_change
+        return replace(test, threshold_ms=(1 + band) * upper[1], pass_threshold_ms=(1 + band) * lower[0],
+                       improved_threshold_ms=(1 - band) * lower[0])  # fmt: skip
+
+    # ---- one look ----------------------------------------------------------------------------------------------
+    def look(self, elapsed_s: float, endpoints: Mapping[str, EndpointCounts]) -> list[SequentialCheck]:
+        """Judge every check on the cumulative counts so far; ``elapsed_s`` is the run's age at this look."""
+        self.looks += 1
+        self.last_elapsed_s = elapsed_s
+        planned: list[_Test] = []
+        checks: list[SequentialCheck] = []
+        for key in sorted(endpoints):
+            tests, fixed = self._tests_for(key)
+            planned += tests
+            checks += fixed
+        self._alarm_tests_max = max(self._alarm_tests_max, len(planned))
+        alarm_alpha = ALARM_ALPHA / self._alarm_tests_max
+        for test in planned:
+            checks.append(self._judge(test, endpoints[test.subject], elapsed_s, alarm_alpha))
+        self.last = checks
+        return checks
+
+    def _judge(self, test: _Test, counts: EndpointCounts, elapsed_s: float, alarm_alpha: float) -> SequentialCheck:
+        required = self.baseline.is_required(test.subject)
+        ident = (test.subject, test.metric)
+        if test.kind == "regression":
+            with_thresholds = self._reference_thresholds(test, alarm_alpha)
+            if with_thresholds is None:
+                return SequentialCheck(test.subject, test.metric, required, None, counts.histogram.count, decidable=False,
+                                       reason="the reference percentile has no finite confidence bound (too few samples or 0 ms)")  # fmt: skip
+            test = with_thresholds
+        exceed, n = _exceedances(counts, test.threshold_ms)
+        alarm = log_evidence(exceed, n, test.theta0, "above") >= math.log(1 / alarm_alpha)
+        if test.kind == "regression" and n < test.min_samples:
+            alarm = False
+        pass_threshold = test.pass_threshold_ms if test.pass_threshold_ms is not None else test.threshold_ms
+        pass_exceed, pass_n = _exceedances(counts, pass_threshold)
+        passed = pass_n >= test.min_samples and log_evidence(pass_exceed, pass_n, test.theta0, "below") >= math.log(1 / PASS_ALPHA)
+        verdict = self._verdicts.get(ident)
+        if verdict in (Verdict.BREACH, Verdict.REGRESSED):
+            pass  # an alarm stands
+        elif alarm:
+            verdict = Verdict.BREACH if test.kind == "sla" else Verdict.REGRESSED
+            self._first_decided[ident] = elapsed_s  # the alarm is the decision that counts
+        elif passed or verdict is not None:
+            if verdict is None:
+                self._first_decided[ident] = elapsed_s
+            verdict = Verdict.PASS if test.kind == "sla" else Verdict.UNCHANGED
+            if test.improved_threshold_ms is not None:
+                better, better_n = _exceedances(counts, test.improved_threshold_ms)
+                if better_n >= test.min_samples and log_evidence(better, better_n, test.theta0, "below") >= math.log(1 / PASS_ALPHA):
+                    verdict = Verdict.IMPROVED
+        if verdict is not None:
+            self._verdicts[ident] = verdict
+            return SequentialCheck(test.subject, test.metric, required, verdict, n, self._first_decided[ident],
+                                   reason=_threshold_text(test))  # fmt: skip
+        more = samples_to_decide(exceed, n, test.theta0, alarm_alpha, PASS_ALPHA)
+        if n < test.min_samples:
+            more = max(more or 0, test.min_samples - n)
+        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test))
+
+    # ---- summary -----------------------------------------------------------------------------------------------
+    def undecided_required(self) -> list[SequentialCheck]:
+        """Required checks that more data could still decide: while any is left, the run goes on."""
+        return [check for check in self.last if check.required and check.decidable and not check.decided]
+
+
+def _threshold_text(test: _Test) -> str:
+    share = f"{test.theta0:.3g}"
+    if test.threshold_ms is None:
+        return f"failures vs {share}"
+    if test.kind == "regression":
+        return f"share above {test.threshold_ms:.0f} ms vs {share} (reference x (1 + band), upper bound)"
+    return f"share above {test.threshold_ms:g} ms vs {share}"
+
+
+# ---- applying the sequential verdicts to a Decision --------------------------------------------------------------
+def apply_to_decision(decision, record: dict):
+    """The final Decision of an until-decided run: statistical checks take their sequential verdicts.
+
+    Every percentile, fail-ratio and percentile-change check that the sequential test covered gets its verdict
+    (or "inconclusive" with the samples it lacked, if still undecided), and its reason says when it was decided.
+    Checks it does not cover (max_ms, presence, business, min_rps, not comparable) keep decide()'s verdict.
+    Required endpoints left undecided are the run's "too few samples" endpoints.
+    """
+    from analysis.decide import TOO_FEW_SAMPLES  # local: decide imports nothing of this module, keep it that way
+
+    by_ident = {(c["subject"], c["metric"]): c for c in record.get("checks", [])}
+    checks = []
+    undersampled = set()
+    for check in decision.checks:
+        seq = by_ident.get((check.subject, check.metric))
+        if seq is None:
+            checks.append(check)
+            continue
+        if seq["verdict"] is not None:
+            verdict = Verdict(seq["verdict"])
+            reason = f"decided after {seq['decided_after_s']:.0f} s, {seq['samples']} samples (sequential)"
+        else:
+            verdict = Verdict.INCONCLUSIVE
+            if not seq.get("decidable", True):
+                reason = seq["reason"]
+            else:
+                more = seq.get("more_samples_needed")
+                need = f"about {more} more needed" if more is not None else "the estimate sits at the limit"
+                reason = f"{TOO_FEW_SAMPLES}: undecided after {seq['samples']} samples, {need} (sequential)"
+                if seq["required"]:
+                    undersampled.add(check.subject)
+        checks.append(replace(check, verdict=verdict, reason=reason))
+    note = (f"sequential decision (always-valid tests, {record.get('looks', 0)} looks): stopped after "
+            f"{record.get('elapsed_s', 0):.0f} s, {record.get('stop', 'at the end of the run')}")  # fmt: skip
+    return replace(decision, checks=tuple(checks), undersampled_endpoints=tuple(sorted(undersampled)),
+                   notes=(*decision.notes, note))  # fmt: skip
+
+
+# ---- sequential.json ---------------------------------------------------------------------------------------------
+def record_of(judge: SequentialJudge, *, stop: str, min_s: float, max_s: float | None) -> dict:
+    """What sequential.json holds: the settings, why the run stopped, and every check at the last look."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "method": "mixture SPRT test martingales (always-valid, Ville's inequality)",
+        "alarm_alpha": ALARM_ALPHA,
+        "pass_alpha": PASS_ALPHA,
+        "min_s": min_s,
+        "max_s": max_s,
+        "looks": judge.looks,
+        "elapsed_s": round(judge.last_elapsed_s, 1),
+        "stop": stop,
+        "checks": [
+            {**asdict(check), "verdict": check.verdict.value if check.verdict else None,
+             "decided_after_s": None if check.decided_after_s is None else round(check.decided_after_s, 1)}
+            for check in judge.last
+        ],  # fmt: skip
+    }
+
+
+def write_record(record: dict, folder: str | Path) -> Path:
+    path = Path(folder) / SEQUENTIAL_JSON
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load_record(folder: str | Path) -> dict | None:
+    """sequential.json of a results folder, or None when the run was not until-decided."""
+    path = Path(folder) / SEQUENTIAL_JSON
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"unreadable ({error.__class__.__name__})", path=path) from None
+    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION or not isinstance(record.get("checks"), list):
+        raise InputError(f"not a sequential.json of schema_version {SCHEMA_VERSION}", path=path)
+    return record
+
+
+def render_text(record: dict) -> str:
+    """The time each check took to decide, for the verdict text and the job log."""
+    lines = [f"Sequential gate: {record['stop']} after {record['elapsed_s']:.0f} s ({record['looks']} looks; "
+             f"min {record['min_s']:g} s, max {record['max_s'] if record['max_s'] is not None else 'none'} s)"]  # fmt: skip
+    rows = [("ENDPOINT", "METRIC", "REQUIRED", "DECISION", "AFTER", "SAMPLES", "MORE NEEDED")]
+    for check in record["checks"]:
+        decided = check["verdict"] is not None
+        rows.append((
+            check["subject"], check["metric"], "yes" if check["required"] else "no",
+            check["verdict"] or ("undecided" if check.get("decidable", True) else "inconclusive"),
+            f"{check['decided_after_s']:.0f} s" if decided else "-",
+            str(check["samples"]),
+            "" if decided or not check.get("decidable", True) else (str(check["more_samples_needed"]) if check["more_samples_needed"] is not None else "?"),
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def counts_from_dict(endpoints: Mapping[str, list]) -> dict[str, EndpointCounts]:
+    """``{key: [requests, failures, {bucket: count}]}`` (the interval recorder's shape) -> EndpointCounts."""
+    return {
+        key: EndpointCounts(int(requests), int(failures), Histogram.from_dict(histogram))
+        for key, (requests, failures, histogram) in endpoints.items()
+    }
+
+
+def counts_from_run(run) -> dict[str, EndpointCounts]:
+    """A RunResult's endpoints (with histograms) as EndpointCounts: e.g. the reference run."""
+    return {
+        key: EndpointCounts(endpoint.requests, endpoint.failures, endpoint.histogram)
+        for key, endpoint in run.endpoints.items()
+        if endpoint.histogram is not None
+    }
+
+
+__all__ = [
+    "ALARM_ALPHA", "PASS_ALPHA", "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
+    "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run", "load_record",
+    "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "write_record",
+]  # fmt: skip

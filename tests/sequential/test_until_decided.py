@@ -1,0 +1,129 @@
+"""The in-run gate's until-decided mode in real headless Locust runs against tests/golden/tiny_server.py.
+
+Short runs: 1 s intervals, a few seconds each. Limits are chosen so that what should decide does so in a handful
+of requests (p50 limits far from the data: ~10 samples decide), and what should stay undecided cannot decide in
+the run (a 1 % fail-ratio limit needs ~470 clean requests to pass; the run sends under 200 of that endpoint).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "golden"
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(GOLDEN))
+from tiny_server import serving  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+LEADS = "GET /rest/v1/leads?campaign_id=eq.[campaignId]"
+ENRICH = "POST /functions/v1/enrichment-orchestrator"
+# Only the endpoints listed are required; the rest get loose defaults that decide fast (or do not hold the run).
+BREACH_BASELINE = f"""schema_version = 1
+name = "until-decided-test"
+[defaults]
+p50_ms = 1000
+max_ms = 5000
+[endpoints."{LEADS}"]
+p50_ms = 100
+[endpoints."{ENRICH}"]
+p50_ms = 1000
+"""
+UNDECIDED_BASELINE = f"""schema_version = 1
+name = "until-decided-test"
+[defaults]
+p50_ms = 1000
+[endpoints."{ENRICH}"]
+fail_ratio = 0.01
+"""
+
+
+def run(tmp_path: Path, url: str, baseline_text: str, *extra: str, profile: str = "healthy", max_s: int = 30):
+    baseline = tmp_path / "baseline.toml"
+    baseline.write_text(baseline_text)
+    results = tmp_path / "results"
+    command = [
+        sys.executable, "-m", "locust", "-f", str(HERE / "sequential_locustfile.py"), "--headless", "--host", url,
+        "--users", "2", "--spawn-rate", "2", "--run-time", f"{max_s}s", "--results-dir", str(results),
+        "--json-file", str(tmp_path / "locust"), "--only-summary", "--baseline", str(baseline),
+        "--interval-seconds", "1", "--until-decided", *extra,
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(GOLDEN)]), "GOLDEN_PROFILE": profile}
+    finished = subprocess.run(command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return finished, results
+
+
+def duration_s(manifest: dict) -> float:
+    started, ended = (datetime.fromisoformat(manifest[k]) for k in ("started_at", "ended_at"))
+    return (ended - started).total_seconds()
+
+
+def by_check(results: Path) -> dict[tuple[str, str], dict]:
+    record = json.loads((results / "sequential.json").read_text())
+    return {(c["subject"], c["metric"]): c for c in record["checks"]}
+
+
+@pytest.fixture(scope="module")
+def breach_run(tmp_path_factory):
+    """A clear breach (leads p50 ~170 ms against 100 ms) with a 5 s minimum and a 30 s maximum."""
+    tmp_path = tmp_path_factory.mktemp("breach")
+    with serving() as server:
+        return run(tmp_path, server.url, BREACH_BASELINE, "--min-run-time", "5s", profile="slow-leads")
+
+
+def test_a_clear_breach_stops_the_run_early_with_exit_3(breach_run):
+    finished, results = breach_run
+    assert finished.returncode == 3, finished.stderr[-2000:]
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "decided" and manifest["partial"] is False
+    assert duration_s(manifest) < 20  # far from the 30 s maximum
+    leads = by_check(results)[(LEADS, "p50_ms")]
+    assert leads["verdict"] == "breach" and leads["decided_after_s"] <= 5
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert [(c["subject"], c["metric"]) for c in verdict["failing"]] == [(LEADS, "p50_ms")]
+    assert "decided after" in next(c["reason"] for c in verdict["checks"] if c["subject"] == LEADS and c["metric"] == "p50_ms")
+    assert "Sequential gate: decided after" in finished.stdout
+
+
+def test_the_minimum_duration_holds_a_run_that_decided_sooner(breach_run):
+    _, results = breach_run
+    manifest = json.loads((results / "manifest.json").read_text())
+    decided_at = max(c["decided_after_s"] for c in by_check(results).values() if c["required"])
+    assert decided_at < 5 <= duration_s(manifest)
+
+
+@pytest.fixture(scope="module")
+def undecided_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("undecided")
+    with serving() as server:
+        return run(tmp_path, server.url, UNDECIDED_BASELINE, "--min-run-time", "2s", max_s=6)
+
+
+def test_an_undecided_check_keeps_the_run_going_to_its_maximum(undecided_run):
+    finished, results = undecided_run
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "max-duration" and manifest["partial"] is False
+    assert duration_s(manifest) >= 5.5
+    assert f"{ENRICH} fail_ratio" in manifest["stop_detail"]
+    check = by_check(results)[(ENRICH, "fail_ratio")]
+    assert check["verdict"] is None and check["samples"] > 20
+    assert 100 < check["more_samples_needed"] < 1000  # ~470 clean requests in all are needed to show <= 1 %
+    # Not a pass: the required endpoint is inconclusive, so the run is not valid (exit 5), with what it lacked.
+    assert finished.returncode == 5, finished.stderr[-2000:]
+    verdict = json.loads((results / "verdict.json").read_text())
+    reason = next(c["reason"] for c in verdict["checks"] if c["subject"] == ENRICH and c["metric"] == "fail_ratio")
+    assert "more needed" in reason
+
+
+def test_bad_until_decided_options_are_one_line_errors(tmp_path):
+    with serving() as server:
+        finished, _ = run(tmp_path, server.url, BREACH_BASELINE, "--min-run-time", "40s", max_s=30)
+        assert finished.returncode == 1 and "Traceback" not in finished.stderr
+        assert "--min-run-time (40 s) is longer than --run-time (30 s)" in finished.stderr
+        assert server.requests_served == 0
