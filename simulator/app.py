@@ -91,7 +91,7 @@ class Simulator:
         self.seeded_campaigns = seed(self.store, self.gotrue, ids_rng)
         self.postgrest = PostgREST(config, self.store, self.gotrue)
         self.latency = LatencyModel(model, random.Random(f"latency-{config.seed}"), config.time_scale,
-                                    config.service_time_ms)
+                                    config.service_time_ms, slow=config.slow)
         # Scaled like every simulated duration; at --time-scale 0 the unscaled timeout still bounds the wait.
         queue_timeout = model.queue.queue_timeout_s * (config.time_scale or 1.0)
         queue_limit = model.queue.queue_limit if config.queue_limit is None else config.queue_limit

@@ -127,3 +127,25 @@ def test_bad_until_decided_options_are_one_line_errors(tmp_path):
         assert finished.returncode == 1 and "Traceback" not in finished.stderr
         assert "--min-run-time (40 s) is longer than --run-time (30 s)" in finished.stderr
         assert server.requests_served == 0
+
+
+def test_master_and_workers_stop_once_on_the_masters_decision(tmp_path):
+    """--processes 2: a master and two forked workers. The master judges the merged counts and stops everyone."""
+    import socket
+
+    with socket.socket() as probe:  # not Locust's default 5557: another run on this machine may hold it
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    with serving() as server:
+        finished, results = run(tmp_path, server.url, BREACH_BASELINE, "--min-run-time", "2s", "--processes", "2",
+                                "--master-bind-port", port, "--master-port", port, profile="slow-leads")  # fmt: skip
+    assert finished.returncode == 3, finished.stderr[-2000:]
+    assert finished.stdout.count("Sequential gate: ") == 1 and finished.stdout.count("Verdict: ") == 1
+    manifest = json.loads((results / "manifest.json").read_text())
+    assert manifest["stop_reason"] == "decided" and manifest["options"]["workers"] == 2
+    assert manifest["load"]["workers_lost"] == 0
+    assert duration_s(manifest) < 25  # the master's 7 s grace for worker reports, then the decision; max was 30 s
+    # The decision was taken on both workers' requests: the master's merged count, not one worker's.
+    leads = by_check(results)[(LEADS, "p50_ms")]
+    final = {f"{e['method']} {e['name']}": e["num_requests"] for e in json.loads((tmp_path / "locust.json").read_text())}
+    assert leads["verdict"] == "breach" and leads["samples"] >= 0.9 * final[LEADS]
