@@ -9,15 +9,25 @@ Inputs (docs/architecture.md, "The results folder"):
 CSV input has no histograms: its percentiles are Locust's own columns (exact for those percentiles, but nothing
 can be resampled), so regression tests call such a run "not comparable".
 
+What real runs contain, and how it is read (tests/golden/versions/ holds real output of Locust 1.0-2.47):
+- histogram keys such as ``"120.0"`` (Locust 2.20-2.3x round with floats): whole-millisecond floats are buckets;
+- the CSV total row, ``"None","Aggregated"`` (Locust 1.0-1.4) or ``,Aggregated`` (later): never an endpoint;
+- request names that are not UTF-8 (a run on Windows): decoded with replacement characters, one warning per file
+  naming the first such row (``RunResult.warnings``);
+- ``PREFIX_failures.csv`` beside the stats (Method, Name, Error, Occurrences): ``RunResult.failure_messages``;
+- Locust 0.x layouts (``# requests`` columns, ``_requests.csv``/``_distribution.csv``): one line saying so.
+
 The in-run gate builds the same model from live ``StatsEntry.serialize()`` dicts via ``run_from_entries``.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,12 +39,17 @@ from analysis.jsonfiles import parse_model, read_json, read_json_object
 
 LOCUST_JSON = "locust.json"
 LOCUST_STATS_CSV_SUFFIX = "_stats.csv"
+LOCUST_FAILURES_CSV_SUFFIX = "_failures.csv"
+LOCUST_HISTORY_CSV_SUFFIX = "_stats_history.csv"
+# Locust 0.x wrote PREFIX_requests.csv and PREFIX_distribution.csv (before 0.13), then "# requests" columns.
+LOCUST_0X_CSV_SUFFIXES = ("_requests.csv", "_distribution.csv")
 MANIFEST_JSON = "manifest.json"
 BUSINESS_METRICS_JSON = "business_metrics.json"
 INTERVALS_JSONL = "intervals.jsonl"
 SUPPORTED_SIDECAR_SCHEMA = 1
 
 PercentileSource = Literal["histogram", "csv"]
+logger = logging.getLogger(__name__)
 
 
 # ---- sidecar models: lenient about extra fields (other modules add them), strict about types -------------------
@@ -123,11 +138,36 @@ class RunResult:
     business_raw: dict[str, Any] | None = None
     has_intervals: bool = False
     duration_s: float | None = None
+    # Locust's _failures.csv rows (most occurrences first); None: the input had no failures file.
+    failure_messages: tuple[FailureMessage, ...] | None = None
+    warnings: tuple[str, ...] = ()  # what was read with a loss (e.g. a name that was not UTF-8), one line each
 
     @property
     def percentile_source(self) -> PercentileSource:
         sources = {e.percentile_source for e in self.endpoints.values()}
         return "csv" if "csv" in sources else "histogram"
+
+    @property
+    def total_requests(self) -> int:
+        return sum(e.requests for e in self.endpoints.values())
+
+    @property
+    def total_failures(self) -> int:
+        return sum(e.failures for e in self.endpoints.values())
+
+
+@dataclass(frozen=True)
+class FailureMessage:
+    """One row of Locust's ``_failures.csv``: how often one endpoint failed with one message."""
+
+    method: str
+    name: str
+    error: str
+    occurrences: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.name}"
 
 
 # ---- building from Locust's serialized entries -----------------------------------------------------------------
@@ -159,7 +199,7 @@ def run_from_entries(
         failures = _whole_number(entry["num_failures"], source, f"{where}.num_failures")
         if requests == 0 and failures == 0:
             continue  # Locust leaves such entries out of its own JSON too
-        histogram = Histogram.from_dict(entry["response_times"], source=source, key=f"{where}.response_times")
+        histogram = Histogram.from_dict(_whole_ms_keys(entry["response_times"]), source=source, key=f"{where}.response_times")
         method, name = str(entry["method"] or ""), str(entry["name"])
         start, last = _optional_number(entry.get("start_time")), _optional_number(entry.get("last_request_timestamp"))
         if start is not None:
@@ -193,6 +233,27 @@ def run_from_entries(
     )
 
 
+def _whole_ms_keys(buckets: Any) -> Any:
+    """Locust 2.20-2.3x write buckets above 100 ms as floats ("120.0"): whole-millisecond floats become the bucket
+    they name. Anything else is passed on unchanged, for Histogram.from_dict to name what is wrong with it."""
+    if not isinstance(buckets, Mapping):
+        return buckets
+    out: dict[Any, Any] = {}
+    for raw, count in buckets.items():
+        key: Any = raw
+        if isinstance(raw, str) and "." in raw:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if math.isfinite(value) and value.is_integer():
+                key = int(value)
+        if key in out and isinstance(out[key], int) and isinstance(count, int):
+            count = out[key] + count  # "120" and "120.0" in one entry: the same bucket
+        out[key] = count
+    return out
+
+
 def _with_rps(endpoint: EndpointResult, rps: float) -> EndpointResult:
     return EndpointResult(**{**endpoint.__dict__, "rps": rps})
 
@@ -204,17 +265,30 @@ def load_run(path: str | Path) -> RunResult:
     if path.is_dir():
         return _load_results_folder(path)
     if path.suffix == ".json" and path.is_file():
-        return run_from_entries(read_json(path, what="a Locust --json-file output"), source=str(path))
-    if path.name.endswith(LOCUST_STATS_CSV_SUFFIX) and path.is_file():
-        return load_locust_csv(path)
+        run = run_from_entries(read_json(path, what="a Locust --json-file output"), source=str(path))
+        return _with_failures(run, path.with_name(path.stem + LOCUST_FAILURES_CSV_SUFFIX))
+    if path.suffix == ".csv" and path.is_file():
+        if path.name.endswith(LOCUST_0X_CSV_SUFFIXES):
+            raise _locust_0x_error(path, f"a {path.name[path.name.rindex('_'):]} file")
+        if path.name.endswith(LOCUST_STATS_CSV_SUFFIX):
+            prefix = path.with_name(path.name.removesuffix(LOCUST_STATS_CSV_SUFFIX))
+            return _with_failures(load_locust_csv(path), prefix.with_name(prefix.name + LOCUST_FAILURES_CSV_SUFFIX))
+        return load_locust_csv(path)  # any other CSV: its header says what it is not
     for candidate in (path.with_name(path.name + ".json"), path.with_name(path.name + LOCUST_STATS_CSV_SUFFIX)):
         if candidate.is_file():
             return load_run(candidate)
+    for suffix in LOCUST_0X_CSV_SUFFIXES:
+        if path.with_name(path.name + suffix).is_file():
+            raise _locust_0x_error(path.with_name(path.name + suffix), f"a {suffix} file")
     raise InputError(
         "no run results found",
         path=path,
         hint=f"give a results folder, a Locust --json-file output, or a --csv prefix (PREFIX{LOCUST_STATS_CSV_SUFFIX})",
     )
+
+
+def _locust_0x_error(path: Path, evidence: str) -> InputError:
+    return InputError(f"Locust 0.x format ({evidence}), not supported", path=path, hint="re-run with Locust 1.0 or newer")
 
 
 def _load_results_folder(folder: Path) -> RunResult:
@@ -228,9 +302,13 @@ def _load_results_folder(folder: Path) -> RunResult:
     elif csv_file.is_file():
         run = load_locust_csv(csv_file)
     else:
+        for suffix in LOCUST_0X_CSV_SUFFIXES:
+            if (folder / f"locust{suffix}").is_file():
+                raise _locust_0x_error(folder / f"locust{suffix}", f"a {suffix} file")
         raise InputError(
             f"no {LOCUST_JSON} or {csv_file.name} in the folder", path=folder, hint="is this a harness results folder?"
         )
+    run = _with_failures(run, folder / ("locust" + LOCUST_FAILURES_CSV_SUFFIX))
     return RunResult(
         source=str(folder),
         endpoints=run.endpoints,
@@ -240,7 +318,17 @@ def _load_results_folder(folder: Path) -> RunResult:
         business_raw=business_raw,
         has_intervals=(folder / INTERVALS_JSONL).is_file(),
         duration_s=run.duration_s,
+        failure_messages=run.failure_messages,
+        warnings=run.warnings,
     )
+
+
+def _with_failures(run: RunResult, failures_csv: Path) -> RunResult:
+    """``run`` with the messages of Locust's ``_failures.csv`` beside it (unchanged when there is none)."""
+    if not failures_csv.is_file():
+        return run
+    messages, warnings = load_failures_csv(failures_csv)
+    return replace(run, failure_messages=messages, warnings=run.warnings + warnings)
 
 
 def _parse_manifest(raw: dict, source: str | Path) -> Manifest:
@@ -264,21 +352,53 @@ def _check_schema(version: int, source: str | Path) -> None:
         )
 
 
-# ---- Locust's stats CSV ----------------------------------------------------------------------------------------
+# ---- Locust's CSV files ----------------------------------------------------------------------------------------
 _CSV_REQUIRED = ("Type", "Name", "Request Count", "Failure Count", "Max Response Time", "Requests/s")
 _AGGREGATED_ROW_NAME = "Aggregated"
+_AGGREGATED_ROW_TYPES = ("", "None")  # Locust 1.0-1.4 wrote the total row's missing method as "None"
+_FAILURES_REQUIRED = ("Method", "Name", "Error", "Occurrences")
+
+
+def read_locust_csv(path: Path, *, what: str) -> tuple[list[list[str]], tuple[str, ...]]:
+    """The rows of one of Locust's CSV files, and the warning (if any) about text that was not UTF-8.
+
+    A run on Windows writes request names in its code page: such a line is decoded with replacement characters
+    rather than making the whole file unreadable, and one warning names the file and the first such row.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"cannot read CSV ({error.strerror or error})", path=path, hint=f"expected {what}") from None
+    lines = raw.splitlines(keepends=True)
+    bad_rows = []
+    decoded = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            decoded.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad_rows.append(number)
+            decoded.append(line.decode("utf-8", errors="replace"))
+    warnings: tuple[str, ...] = ()
+    if bad_rows:
+        more = f" (and {len(bad_rows) - 1} more row(s))" if len(bad_rows) > 1 else ""
+        warnings = (f"{path}: line {bad_rows[0]}{more}: text that is not UTF-8, decoded with replacement "
+                    "characters (\ufffd); names there may differ from the run's",)
+        logger.warning(warnings[0])
+    try:
+        rows = list(csv.reader(io.StringIO("".join(decoded), newline="")))
+    except csv.Error as error:
+        raise InputError(f"cannot read CSV ({error})", path=path, hint=f"expected {what}") from None
+    if not rows:
+        raise InputError("file is empty", path=path, hint=f"expected {what}")
+    return rows, warnings
 
 
 def load_locust_csv(path: Path) -> RunResult:
     """Locust's ``<prefix>_stats.csv``: counts, max, Requests/s and the percentile columns (no histograms)."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"cannot read CSV ({error})", path=path) from None
-    if not rows:
-        raise InputError("file is empty", path=path, hint="expected Locust's --csv stats file")
+    rows, warnings = read_locust_csv(path, what="Locust's --csv stats file")
     header = rows[0]
+    if "# requests" in header:
+        raise _locust_0x_error(path, "'# requests' columns")
     missing = [column for column in _CSV_REQUIRED if column not in header]
     if missing:
         raise InputError(
@@ -297,7 +417,7 @@ def load_locust_csv(path: Path) -> RunResult:
         if len(row) != len(header):
             raise InputError(f"has {len(row)} fields, the header has {len(header)}", path=path, key=where, hint="the file may be truncated")
         method, name = row[column["Type"]], row[column["Name"]]
-        if name == _AGGREGATED_ROW_NAME and not method:
+        if name == _AGGREGATED_ROW_NAME and method in _AGGREGATED_ROW_TYPES:
             continue  # Locust's total row: percentiles of the merged histogram, not an endpoint
         requests = _csv_int(row[column["Request Count"]], path, f"{where}: Request Count")
         failures = _csv_int(row[column["Failure Count"]], path, f"{where}: Failure Count")
@@ -318,8 +438,34 @@ def load_locust_csv(path: Path) -> RunResult:
             max_ms=_csv_float(row[column["Max Response Time"]], path, f"{where}: Max Response Time"),
             rps=_csv_float(row[column["Requests/s"]], path, f"{where}: Requests/s"),
         )
+        if endpoint.key in endpoints:
+            raise InputError(f"endpoint {endpoint.key!r} appears twice", path=path, key=where)
         endpoints[endpoint.key] = endpoint
-    return RunResult(source=str(path), endpoints=endpoints)
+    return RunResult(source=str(path), endpoints=endpoints, warnings=warnings)
+
+
+def load_failures_csv(path: Path) -> tuple[tuple[FailureMessage, ...], tuple[str, ...]]:
+    """Locust's ``<prefix>_failures.csv`` (Method, Name, Error, Occurrences), most occurrences first."""
+    rows, warnings = read_locust_csv(path, what="Locust's --csv failures file")
+    header = rows[0]
+    missing = [column for column in _FAILURES_REQUIRED if column not in header]
+    if missing:
+        raise InputError(f"missing column {missing[0]!r}", path=path, key="header",
+                         hint="not a Locust --csv failures file (expected columns: " + ", ".join(_FAILURES_REQUIRED) + ")")  # fmt: skip
+    column = {name: index for index, name in enumerate(header)}
+    messages = []
+    for line_number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise InputError(f"has {len(row)} fields, the header has {len(header)}", path=path, key=f"line {line_number}",
+                             hint="the file may be truncated")  # fmt: skip
+        messages.append(FailureMessage(
+            method=row[column["Method"]], name=row[column["Name"]], error=row[column["Error"]],
+            occurrences=_csv_int(row[column["Occurrences"]], path, f"line {line_number}: Occurrences"),
+        ))  # fmt: skip
+    messages.sort(key=lambda m: (-m.occurrences, m.key, m.error))
+    return tuple(messages), warnings
 
 
 def _percent_to_fraction(column_name: str) -> float | None:
@@ -357,3 +503,77 @@ def _whole_number(value: Any, source: str, key: str) -> int:
 
 def _optional_number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# ---- Locust's --csv-full-history file ---------------------------------------------------------------------------
+_HISTORY_REQUIRED = ("Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count")
+
+
+@dataclass(frozen=True)
+class StatsHistory:
+    """Locust's ``<prefix>_stats_history.csv``: one block of rows per write (about every second), each block ending
+    with the Aggregated row. Counts are Locust's running totals, so the requests between two writes are exact;
+    the percentile columns are Locust's own approximations (cumulative since the start in some versions, over about
+    the last 10 s in others), never a distribution of one interval.
+    """
+
+    source: str
+    timestamps: tuple[int, ...]  # epoch seconds (Locust truncates them), one per block
+    user_counts: tuple[int, ...]  # users running when the block was written
+    totals: dict[str, tuple[tuple[int, int], ...]]  # key -> (running requests, running failures) per block
+    percentiles: dict[str, tuple[dict[float, int], ...]]  # key -> Locust's percentile columns per block
+    full: bool  # per-endpoint rows present (--csv-full-history), not only the Aggregated one
+    warnings: tuple[str, ...] = ()
+
+    AGGREGATED = "Aggregated"
+
+
+def load_stats_history(path: str | Path) -> StatsHistory:
+    """Read ``<prefix>_stats_history.csv`` (the file itself, a --csv prefix, or a folder holding locust_...)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / ("locust" + LOCUST_HISTORY_CSV_SUFFIX)
+    elif not path.name.endswith(LOCUST_HISTORY_CSV_SUFFIX):
+        path = path.with_name(path.name.removesuffix(LOCUST_STATS_CSV_SUFFIX) + LOCUST_HISTORY_CSV_SUFFIX)
+    if not path.is_file():
+        raise InputError("file not found", path=path, hint="run Locust with --csv PREFIX --csv-full-history")
+    rows, warnings = read_locust_csv(path, what="Locust's --csv stats history file")
+    header = rows[0]
+    if "# requests" in header:
+        raise _locust_0x_error(path, "'# requests' columns")
+    missing = [column for column in _HISTORY_REQUIRED if column not in header]
+    if missing:
+        raise InputError(f"missing column {missing[0]!r}", path=path, key="header",
+                         hint="not a Locust --csv stats history file (expected columns: " + ", ".join(_HISTORY_REQUIRED) + ")")  # fmt: skip
+    column = {name: index for index, name in enumerate(header)}
+    percentile_columns = {_percent_to_fraction(name): column[name] for name in header if _percent_to_fraction(name) is not None}
+    timestamps: list[int] = []
+    users: list[int] = []
+    block: dict[str, tuple[int, int, dict[float, int]]] = {}
+    blocks: list[dict[str, tuple[int, int, dict[float, int]]]] = []
+    full = False
+    for line_number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        where = f"line {line_number}"
+        if len(row) != len(header):
+            raise InputError(f"has {len(row)} fields, the header has {len(header)}", path=path, key=where, hint="the file may be truncated")
+        method, name = row[column["Type"]], row[column["Name"]]
+        aggregated = name == _AGGREGATED_ROW_NAME and method in _AGGREGATED_ROW_TYPES
+        key = StatsHistory.AGGREGATED if aggregated else f"{method} {name}"
+        full = full or not aggregated
+        percentiles = {q: _csv_int(row[i], path, f"{where}: {header[i]}") for q, i in percentile_columns.items() if row[i] != "N/A"}
+        block[key] = (_csv_int(row[column["Total Request Count"]], path, f"{where}: Total Request Count"),
+                      _csv_int(row[column["Total Failure Count"]], path, f"{where}: Total Failure Count"), percentiles)  # fmt: skip
+        if aggregated:  # Locust writes the Aggregated row last in every block
+            timestamps.append(_csv_int(row[column["Timestamp"]], path, f"{where}: Timestamp"))
+            users.append(_csv_int(row[column["User Count"]], path, f"{where}: User Count"))
+            blocks.append(block)
+            block = {}
+    if not blocks:
+        raise InputError("no complete block of rows (each ends with the Aggregated row)", path=path,
+                         hint="the run may have been too short: Locust writes this file about once a second")  # fmt: skip
+    keys = sorted({key for b in blocks for key in b})
+    totals = {key: tuple((b[key][0], b[key][1]) if key in b else (0, 0) for b in blocks) for key in keys}
+    percentiles_by_key = {key: tuple(b[key][2] if key in b else {} for b in blocks) for key in keys}
+    return StatsHistory(str(path), tuple(timestamps), tuple(users), totals, percentiles_by_key, full, warnings)
