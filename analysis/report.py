@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+from pathlib import PurePath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from analysis.intervals import IntervalSeries
 from analysis.markdown import escape_text
 from analysis.render import describe_check, format_value
 from analysis.render import render_markdown as render_verdict_markdown
-from analysis.results import RunResult
+from analysis.results import LOCUST_STATS_CSV_SUFFIX, RunResult
 from analysis.verdicts import Verdict
 
 # Worst first: an endpoint's row shows its worst verdict, and endpoints with the worst verdicts come first.
@@ -44,6 +45,7 @@ OVERVIEW_TITLES = {
     "regression": "Change against the reference run",
     "trend": "Trend across recorded runs",
 }
+TOP_FAILURE_MESSAGES = 10  # the failures table lists the most frequent messages, then says how many more there are
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class RunReport:
     overview_figures: dict[str, Figure]
     endpoints: tuple[EndpointSection, ...]
     warnings: tuple[str, ...] = field(default=())
+    # Overview figures that are not drawn, each with the sentence saying why (never an empty figure instead).
+    missing_figures: dict[str, str] = field(default_factory=dict)
 
     def figures(self) -> dict[str, Figure]:
         """Every figure by its file stem, overview first."""
@@ -77,13 +81,21 @@ def build_report(run: RunResult, baseline: Baseline, reference: RunResult | None
                  series: IntervalSeries | None = None, history: Sequence[tuple[str, RunResult]] = ()) -> RunReport:  # fmt: skip
     """Decide (through analysis.decide) and draw everything the report shows."""
     decision = decide(run, baseline, reference)
-    warnings = list(series.warnings) if series is not None else []
+    warnings = list(run.warnings) + (list(series.warnings) if series is not None else [])
     if series is None:
         warnings.append("no intervals.jsonl: latency and throughput over time are not available for this run")
     overview: dict[str, Figure] = {}
+    missing: dict[str, str] = {}
     if series is not None and len(series):
         overview["throughput"] = plots.draw_throughput_over_time(plots.throughput_over_time(series))
-    overview["latency_cdf"] = plots.draw_latency_cdf(plots.latency_cdf("All endpoints", _all_endpoints(run, reference)))
+    else:
+        missing["throughput"] = ("Not drawn: no intervals in the input (intervals.jsonl, from the harness's interval "
+                                 "recorder), so latency and throughput over time are not available for this run.")
+    cdf = plots.latency_cdf("All endpoints", _all_endpoints(run, reference))
+    if cdf.curves:
+        overview["latency_cdf"] = plots.draw_latency_cdf(cdf)
+    else:
+        missing["latency_cdf"] = _why_no_distribution(run)
     if reference is not None:
         overview["regression"] = plots.draw_regression_chart(plots.regression_bars(decision), baseline.regression.min_relative_change)
     if history:
@@ -103,7 +115,14 @@ def build_report(run: RunResult, baseline: Baseline, reference: RunResult | None
         if latency is not None or cdf.curves:
             figures["detail"] = plots.draw_endpoint_detail(latency, cdf if cdf.curves else None)
         sections.append(EndpointSection(key, slug, _worst(checks), checks, figures))
-    return RunReport(run, decision, reference, series, overview, tuple(sections), tuple(warnings))
+    return RunReport(run, decision, reference, series, overview, tuple(sections), tuple(warnings), missing)
+
+
+def _why_no_distribution(run: RunResult) -> str:
+    if run.percentile_source == "csv":
+        return ("Not drawn: Locust's CSV has percentile columns but no histograms, so there is no distribution to draw "
+                "(the endpoint table shows those percentiles). Give Locust's --json-file output for the full distribution.")
+    return "Not drawn: the run recorded no response times."
 
 
 def _all_endpoints(run: RunResult, reference: RunResult | None) -> dict[str, Histogram]:
@@ -222,9 +241,45 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def run_name(run: RunResult) -> str:
+    """The run's own name: its manifest's run id, else the name of what was loaded (a folder, or a Locust output
+    file without its suffix; Locust's default prefix "locust" says nothing, so its folder's name is used then)."""
+    if run.manifest is not None and run.manifest.run_id:
+        return run.manifest.run_id
+    path = PurePath(run.source)
+    name = path.name.removesuffix(LOCUST_STATS_CSV_SUFFIX).removesuffix(".json")
+    if name in ("locust", "") and path.parent.name:
+        return path.parent.name
+    return name or run.source
+
+
 def _title(report: RunReport) -> str:
-    run_id = report.run.manifest.run_id if report.run.manifest and report.run.manifest.run_id else report.run.source
-    return f"ProspectPro load test report: {run_id}"
+    return f"Load test report: {run_name(report.run)} (baseline {report.decision.baseline_name})"
+
+
+def overall_error_line(run: RunResult) -> str:
+    requests, failures = run.total_requests, run.total_failures
+    if not requests:
+        return "Overall error rate: no requests in the input."
+    return f"Overall error rate: {format_value('fail_ratio', failures / requests)} ({failures} failed of {requests} requests, all endpoints)."
+
+
+def failure_rows(run: RunResult) -> tuple[list[tuple[str, str, str]], str | None]:
+    """(occurrences, endpoint, message) of the most frequent failures, and a sentence about what is left out or
+    not known. Messages come from Locust's _failures.csv; without it, the per-endpoint counts are all there is."""
+    if run.failure_messages is None:
+        failing = sorted((e for e in run.endpoints.values() if e.failures), key=lambda e: (-e.failures, e.key))
+        rows = [(str(e.failures), e.key, "-") for e in failing[:TOP_FAILURE_MESSAGES]]
+        note = ("Failure messages are not in the input (no Locust _failures.csv beside it): counts per endpoint only."
+                if failing else None)
+        return rows, note
+    messages = run.failure_messages
+    rows = [(str(m.occurrences), m.key, m.error) for m in messages[:TOP_FAILURE_MESSAGES]]
+    note = None
+    if len(messages) > TOP_FAILURE_MESSAGES:
+        rest = messages[TOP_FAILURE_MESSAGES:]
+        note = f"{len(rest)} more message(s) with {sum(m.occurrences for m in rest)} occurrence(s) in all are not listed."
+    return rows, note
 
 
 def _headline(decision: Decision) -> str:
@@ -311,6 +366,14 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     if business_checks:
         parts.append(_html_list([describe_check(c) for c in business_checks]))
 
+    parts.append("<h2>Failures</h2>")
+    parts.append(f"<p>{_ESCAPE(overall_error_line(report.run))}</p>")
+    failures, failures_note = failure_rows(report.run)
+    if failures:
+        parts.append(_html_table(("occurrences", "endpoint", "message"), failures))
+    if failures_note:
+        parts.append(f"<p>{_ESCAPE(failures_note)}</p>")
+
     parts.append("<h2>Endpoints</h2>")
     rows = endpoint_rows(report)
     columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
@@ -319,6 +382,8 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     for name, title in OVERVIEW_TITLES.items():
         if name in report.overview_figures:
             parts.append(f"<h3>{_ESCAPE(title)}</h3>{_html_image(name, title, images)}")
+        elif name in report.missing_figures:
+            parts.append(f"<h3>{_ESCAPE(title)}</h3><p>{_ESCAPE(report.missing_figures[name])}</p>")
     parts.append("<h2>Endpoint detail</h2>")
     for section in report.endpoints:
         parts.append(f'<h3 id="{_ESCAPE(section.slug)}"><code>{_ESCAPE(section.key)}</code>: {_ESCAPE(section.worst.value if section.worst else "no checks")}</h3>')
@@ -354,6 +419,14 @@ def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
     else:
         lines.append("No business_metrics.json in the input.")
 
+    lines += ["", "## Failures", "", escape_text(overall_error_line(report.run))]
+    failures, failures_note = failure_rows(report.run)
+    if failures:
+        lines += ["", "| occurrences | endpoint | message |", "|---|---|---|"]
+        lines += ["| " + " | ".join(escape_text(cell) for cell in row) + " |" for row in failures]
+    if failures_note:
+        lines += ["", escape_text(failures_note)]
+
     lines += ["", "## Endpoints", ""]
     columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -362,6 +435,8 @@ def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
     for name, title in OVERVIEW_TITLES.items():
         if name in image_paths:
             lines += [f"### {title}", "", f"![{title}]({image_paths[name]})", ""]
+        elif name in report.missing_figures:
+            lines += [f"### {title}", "", escape_text(report.missing_figures[name]), ""]
     lines += ["## Endpoint detail", ""]
     for section in report.endpoints:
         lines += [f"### `{section.key.replace('`', '')}`: {section.worst.value if section.worst else 'no checks'}", ""]

@@ -51,14 +51,22 @@ def run(args: argparse.Namespace) -> ExitCode:
         html_path = write_report(args.results, args.baseline, reference=args.reference, output=args.output, trend=args.trend)
         print(f"report: {html_path}")
     else:
-        written = write_plots(args.results, args.baseline, reference=args.reference, output=args.output, trend=args.trend)
-        print(f"plots: {len(written)} files in {written[0].parent if written else args.output}")
+        missing: dict[str, str] = {}
+        written = write_plots(args.results, args.baseline, reference=args.reference, output=args.output, trend=args.trend,
+                              missing=missing)  # fmt: skip
+        print(f"plots: {len(written)} files in {written[0].parent if written else args.output or 'no folder'}")
+        for name, why in missing.items():
+            print(f"plots: {name}: {why}")
     return ExitCode.OK
 
 
 def write_plots(results: str | Path, baseline: str | Path | None = None, *, reference: str | Path | None = None,
-                output: str | Path | None = None, trend: str | Path | None = None) -> list[Path]:  # fmt: skip
+                output: str | Path | None = None, trend: str | Path | None = None,
+                missing: dict[str, str] | None = None) -> list[Path]:  # fmt: skip
+    """Every figure as PNG and SVG; ``missing`` (when given) receives each figure not drawn and why."""
     report = _build(results, baseline, reference, trend)
+    if missing is not None:
+        missing.update(report.missing_figures)
     folder = Path(output) if output else _default_output(results) / PLOTS_DIR
     written = []
     for name, figure in report.figures().items():
