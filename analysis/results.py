@@ -393,79 +393,85 @@ def read_locust_csv(path: Path, *, what: str) -> tuple[list[list[str]], tuple[st
     return rows, warnings
 
 
-def load_locust_csv(path: Path) -> RunResult:
-    """Locust's ``<prefix>_stats.csv``: counts, max, Requests/s and the percentile columns (no histograms)."""
-    rows, warnings = read_locust_csv(path, what="Locust's --csv stats file")
+@dataclass(frozen=True)
+class _CsvTable:
+    """One of Locust's CSV files, checked: its header has the required columns, every row has the header's length."""
+
+    path: Path
+    header: list[str]
+    column: dict[str, int]
+    rows: list[tuple[str, list[str]]]  # ("line N", fields)
+    warnings: tuple[str, ...]
+
+    def int(self, row: list[str], where: str, name: str) -> int:
+        return _csv_int(row[self.column[name]], self.path, f"{where}: {name}")
+
+    def percentiles(self, row: list[str], where: str) -> dict[float, int]:
+        """Locust's percentile columns ("95%" -> 0.95) that hold a value (not "N/A")."""
+        fractions = ((_percent_to_fraction(name), index) for index, name in enumerate(self.header))
+        return {q: _csv_int(row[i], self.path, f"{where}: {self.header[i]}") for q, i in fractions if q is not None and row[i] != "N/A"}
+
+    def is_total(self, row: list[str]) -> bool:
+        """Locust's Aggregated row: merged over every endpoint, never an endpoint itself."""
+        return row[self.column["Name"]] == _AGGREGATED_ROW_NAME and row[self.column["Type"]] in _AGGREGATED_ROW_TYPES
+
+
+def _read_csv_table(path: Path, *, what: str, required: tuple[str, ...]) -> _CsvTable:
+    rows, warnings = read_locust_csv(path, what=what)
     header = rows[0]
     if "# requests" in header:
         raise _locust_0x_error(path, "'# requests' columns")
-    missing = [column for column in _CSV_REQUIRED if column not in header]
-    if missing:
-        raise InputError(
-            f"missing column {missing[0]!r}",
-            path=path,
-            key="header",
-            hint="not a Locust --csv stats file (expected columns: " + ", ".join(_CSV_REQUIRED) + ")",
-        )
-    column = {name: index for index, name in enumerate(header)}
-    percentile_columns = {_percent_to_fraction(name): column[name] for name in header if _percent_to_fraction(name) is not None}
-    endpoints: dict[str, EndpointResult] = {}
-    for line_number, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        where = f"line {line_number}"
-        if len(row) != len(header):
-            raise InputError(f"has {len(row)} fields, the header has {len(header)}", path=path, key=where, hint="the file may be truncated")
-        method, name = row[column["Type"]], row[column["Name"]]
-        if name == _AGGREGATED_ROW_NAME and method in _AGGREGATED_ROW_TYPES:
-            continue  # Locust's total row: percentiles of the merged histogram, not an endpoint
-        requests = _csv_int(row[column["Request Count"]], path, f"{where}: Request Count")
-        failures = _csv_int(row[column["Failure Count"]], path, f"{where}: Failure Count")
-        if requests == 0 and failures == 0:
-            continue
-        percentiles = {
-            q: _csv_int(row[index], path, f"{where}: {header[index]}")
-            for q, index in percentile_columns.items()
-            if row[index] != "N/A"
-        }
-        endpoint = EndpointResult(
-            method=method,
-            name=name,
-            requests=requests,
-            failures=failures,
-            histogram=None,
-            csv_percentiles=percentiles,
-            max_ms=_csv_float(row[column["Max Response Time"]], path, f"{where}: Max Response Time"),
-            rps=_csv_float(row[column["Requests/s"]], path, f"{where}: Requests/s"),
-        )
-        if endpoint.key in endpoints:
-            raise InputError(f"endpoint {endpoint.key!r} appears twice", path=path, key=where)
-        endpoints[endpoint.key] = endpoint
-    return RunResult(source=str(path), endpoints=endpoints, warnings=warnings)
-
-
-def load_failures_csv(path: Path) -> tuple[tuple[FailureMessage, ...], tuple[str, ...]]:
-    """Locust's ``<prefix>_failures.csv`` (Method, Name, Error, Occurrences), most occurrences first."""
-    rows, warnings = read_locust_csv(path, what="Locust's --csv failures file")
-    header = rows[0]
-    missing = [column for column in _FAILURES_REQUIRED if column not in header]
+    missing = [column for column in required if column not in header]
     if missing:
         raise InputError(f"missing column {missing[0]!r}", path=path, key="header",
-                         hint="not a Locust --csv failures file (expected columns: " + ", ".join(_FAILURES_REQUIRED) + ")")  # fmt: skip
-    column = {name: index for index, name in enumerate(header)}
-    messages = []
+                         hint=f"not {what} (expected columns: " + ", ".join(required) + ")")  # fmt: skip
+    body = []
     for line_number, row in enumerate(rows[1:], start=2):
         if not row:
             continue
         if len(row) != len(header):
             raise InputError(f"has {len(row)} fields, the header has {len(header)}", path=path, key=f"line {line_number}",
                              hint="the file may be truncated")  # fmt: skip
-        messages.append(FailureMessage(
-            method=row[column["Method"]], name=row[column["Name"]], error=row[column["Error"]],
-            occurrences=_csv_int(row[column["Occurrences"]], path, f"line {line_number}: Occurrences"),
-        ))  # fmt: skip
+        body.append((f"line {line_number}", row))
+    return _CsvTable(path, header, {name: index for index, name in enumerate(header)}, body, warnings)
+
+
+def load_locust_csv(path: Path) -> RunResult:
+    """Locust's ``<prefix>_stats.csv``: counts, max, Requests/s and the percentile columns (no histograms)."""
+    table = _read_csv_table(path, what="a Locust --csv stats file", required=_CSV_REQUIRED)
+    endpoints: dict[str, EndpointResult] = {}
+    for where, row in table.rows:
+        if table.is_total(row):
+            continue  # Locust's total row: percentiles of the merged histogram, not an endpoint
+        requests, failures = table.int(row, where, "Request Count"), table.int(row, where, "Failure Count")
+        if requests == 0 and failures == 0:
+            continue
+        endpoint = EndpointResult(
+            method=row[table.column["Type"]],
+            name=row[table.column["Name"]],
+            requests=requests,
+            failures=failures,
+            histogram=None,
+            csv_percentiles=table.percentiles(row, where),
+            max_ms=_csv_float(row[table.column["Max Response Time"]], path, f"{where}: Max Response Time"),
+            rps=_csv_float(row[table.column["Requests/s"]], path, f"{where}: Requests/s"),
+        )
+        if endpoint.key in endpoints:
+            raise InputError(f"endpoint {endpoint.key!r} appears twice", path=path, key=where)
+        endpoints[endpoint.key] = endpoint
+    return RunResult(source=str(path), endpoints=endpoints, warnings=table.warnings)
+
+
+def load_failures_csv(path: Path) -> tuple[tuple[FailureMessage, ...], tuple[str, ...]]:
+    """Locust's ``<prefix>_failures.csv`` (Method, Name, Error, Occurrences), most occurrences first."""
+    table = _read_csv_table(path, what="a Locust --csv failures file", required=_FAILURES_REQUIRED)
+    messages = [
+        FailureMessage(method=row[table.column["Method"]], name=row[table.column["Name"]], error=row[table.column["Error"]],
+                       occurrences=table.int(row, where, "Occurrences"))  # fmt: skip
+        for where, row in table.rows
+    ]
     messages.sort(key=lambda m: (-m.occurrences, m.key, m.error))
-    return tuple(messages), warnings
+    return tuple(messages), table.warnings
 
 
 def _percent_to_fraction(column_name: str) -> float | None:
@@ -537,37 +543,21 @@ def load_stats_history(path: str | Path) -> StatsHistory:
         path = path.with_name(path.name.removesuffix(LOCUST_STATS_CSV_SUFFIX) + LOCUST_HISTORY_CSV_SUFFIX)
     if not path.is_file():
         raise InputError("file not found", path=path, hint="run Locust with --csv PREFIX --csv-full-history")
-    rows, warnings = read_locust_csv(path, what="Locust's --csv stats history file")
-    header = rows[0]
-    if "# requests" in header:
-        raise _locust_0x_error(path, "'# requests' columns")
-    missing = [column for column in _HISTORY_REQUIRED if column not in header]
-    if missing:
-        raise InputError(f"missing column {missing[0]!r}", path=path, key="header",
-                         hint="not a Locust --csv stats history file (expected columns: " + ", ".join(_HISTORY_REQUIRED) + ")")  # fmt: skip
-    column = {name: index for index, name in enumerate(header)}
-    percentile_columns = {_percent_to_fraction(name): column[name] for name in header if _percent_to_fraction(name) is not None}
+    table = _read_csv_table(path, what="a Locust --csv stats history file", required=_HISTORY_REQUIRED)
     timestamps: list[int] = []
     users: list[int] = []
     block: dict[str, tuple[int, int, dict[float, int]]] = {}
     blocks: list[dict[str, tuple[int, int, dict[float, int]]]] = []
     full = False
-    for line_number, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        where = f"line {line_number}"
-        if len(row) != len(header):
-            raise InputError(f"has {len(row)} fields, the header has {len(header)}", path=path, key=where, hint="the file may be truncated")
-        method, name = row[column["Type"]], row[column["Name"]]
-        aggregated = name == _AGGREGATED_ROW_NAME and method in _AGGREGATED_ROW_TYPES
-        key = StatsHistory.AGGREGATED if aggregated else f"{method} {name}"
+    for where, row in table.rows:
+        aggregated = table.is_total(row)
+        key = StatsHistory.AGGREGATED if aggregated else f"{row[table.column['Type']]} {row[table.column['Name']]}"
         full = full or not aggregated
-        percentiles = {q: _csv_int(row[i], path, f"{where}: {header[i]}") for q, i in percentile_columns.items() if row[i] != "N/A"}
-        block[key] = (_csv_int(row[column["Total Request Count"]], path, f"{where}: Total Request Count"),
-                      _csv_int(row[column["Total Failure Count"]], path, f"{where}: Total Failure Count"), percentiles)  # fmt: skip
+        block[key] = (table.int(row, where, "Total Request Count"), table.int(row, where, "Total Failure Count"),
+                      table.percentiles(row, where))  # fmt: skip
         if aggregated:  # Locust writes the Aggregated row last in every block
-            timestamps.append(_csv_int(row[column["Timestamp"]], path, f"{where}: Timestamp"))
-            users.append(_csv_int(row[column["User Count"]], path, f"{where}: User Count"))
+            timestamps.append(table.int(row, where, "Timestamp"))
+            users.append(table.int(row, where, "User Count"))
             blocks.append(block)
             block = {}
     if not blocks:
@@ -576,4 +566,4 @@ def load_stats_history(path: str | Path) -> StatsHistory:
     keys = sorted({key for b in blocks for key in b})
     totals = {key: tuple((b[key][0], b[key][1]) if key in b else (0, 0) for b in blocks) for key in keys}
     percentiles_by_key = {key: tuple(b[key][2] if key in b else {} for b in blocks) for key in keys}
-    return StatsHistory(str(path), tuple(timestamps), tuple(users), totals, percentiles_by_key, full, warnings)
+    return StatsHistory(str(path), tuple(timestamps), tuple(users), totals, percentiles_by_key, full, table.warnings)
