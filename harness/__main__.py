@@ -4,6 +4,11 @@
     ui        Locust's web UI on 127.0.0.1 (class picker on)
     capacity  a step-load run (locustfile.py,scenarios/shapes.py; the shape sets users and duration, shape options
               such as --step-users pass through to Locust), no in-run verdict, then the capacity report
+    health    Thunder Client collections against the target, once (harness/thunder_cli.py)
+    monitor   the same every --interval, alerting after consecutive failures (harness/thunder_cli.py)
+
+perf first runs the health collections (collections/*.json) against the target: an unhealthy target ends the run
+with exit 5, "target unhealthy: <failing check>", before any load (--no-preflight skips it).
 
 When no target is configured (PP_TARGET_URL unset and no --host among the Locust arguments) it starts the embedded
 simulator as a separate process on a free loopback port, says so, and stops it afterwards, always (also on
@@ -14,6 +19,7 @@ Launcher flags (everything else goes to Locust unchanged; -u/-r/-t given there o
     --profile NAME --seed N --time-scale X --job-time-scale X    the simulator's (recorded in the manifest)
     --results-root DIR                                           where run folders go (default results)
     --no-report                                                   skip the report after the run
+    --no-preflight                                                perf: no health check before the load
 
 Why perf runs the full mix and compresses think times: the production baseline (baselines/production.toml)
 requires at least 20 samples of every endpoint it lists, including the synchronous discovery and the export
@@ -32,6 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,13 +65,14 @@ class Mode:
     environment: tuple[tuple[str, str], ...] = ()  # PP_* defaults for Locust's environment (unless already set)
     gate: bool = False  # the in-run verdict against the baseline (a step run mixes load levels: no single verdict)
     report: str | None = None  # the analysis verb that writes this run's report afterwards
+    preflight: bool = False  # the health collections run first; an unhealthy target gets no load (exit 5)
 
 
 MODES = {
     # ~2 minutes: 30 users for 100 s plus start-up, report and shut-down.
     "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", user_classes=ALL_USER_CLASSES,
                  defaults=((("-u", "--users"), "30"), (("-r", "--spawn-rate"), "5"), (("-t", "--run-time"), "100s")),
-                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report"),
+                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True),
     "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=()),
     # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself.
     "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05", defaults=(),
@@ -85,11 +93,17 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                              "--simulator-arg=--capacity=enrichment-orchestrator=4")  # fmt: skip
     parser.add_argument("--results-root", default="results", help="folder for run folders (default results)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report after the run")
+    parser.add_argument("--no-preflight", action="store_true", help="perf: skip the health check before the load")
     return parser.parse_known_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, locust_args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["health"], ["monitor"]):
+        from harness.thunder_cli import main as thunder_main
+
+        return thunder_main(argv, open_target=open_health_target)
+    args, locust_args = parse_arguments(argv)
     mode = MODES[args.mode]
     try:
         configured_target = _configured_target(locust_args)
@@ -106,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.BAD_INPUT)
     try:
         with _target(configured_target, args, mode, results_dir) as (url, simulator_flags):
+            if mode.preflight and not args.no_preflight:
+                refusal = _preflight(url, results_dir)
+                if refusal is not None:
+                    print(refusal[1], file=sys.stderr)
+                    return int(refusal[0])
             command = locust_command(mode, url, results_dir, locust_args, simulator_flags)
             exit_code = run_until_done(command, _locust_environment(mode))
     except SimulatorStartError as error:
@@ -247,6 +266,99 @@ def _write_report(verb: str, results_dir: Path) -> None:
     completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_locust_environment(MODES["perf"]))
     if not (results_dir / page).exists():  # when it is written, the analysis CLI prints its path itself
         print(f"report: not written (python -m analysis {verb} exited {completed.returncode})", file=sys.stderr)
+
+
+# --- health, monitor and the perf pre-flight: what the launcher knows that harness/thunder_cli.py must not ---------
+# The Thunder variables filled from the settings (the names the team's collections use), the ones no --env file may
+# change (they name the target), and where responses report what a call cost (for the monitor's spend guard).
+PINNED_VARIABLES = ("SUPABASE_URL", "baseUrl")
+COST_FIELDS = ("$.costs.totalCost", "$.totalCost", "$.cost")
+EXPIRED_SESSION_COLLECTION = PROJECT_ROOT / "collections" / "setup" / "expired" / "ProspectPro-Expired-Session.json"
+EXPIRED_TOKEN_TTL_S = 1
+
+
+def _health_target(url: str, settings) -> "HealthTarget":
+    """The target as harness/thunder_cli.py needs it, after the same guards as a load run (scenarios.guards)."""
+    from harness.thunder_cli import HealthTarget
+    from scenarios.guards import TargetRefused, check_target
+    from scenarios.spend import decide_ceiling
+
+    try:
+        check_target(url, settings)
+    except TargetRefused as refusal:
+        raise InputError(f"{refusal}") from None
+    users = settings.test_users
+    variables = {"SUPABASE_URL": url, "baseUrl": url, "SUPABASE_ANON_KEY": settings.publishable_key.get_secret_value(),
+                 "TEST_USER_EMAIL": users[0], "TEST_USER_EMAIL_ALT": users[1 % len(users)]}  # fmt: skip
+    if settings.session_jwts:  # pre-minted tokens: nobody signs in (the sign-in request has no password to send)
+        tokens = [token.get_secret_value() for token in settings.session_jwts]
+        variables.update(SUPABASE_SESSION_JWT=tokens[0], jwt=tokens[0], SUPABASE_SESSION_JWT_ALT_USER=tokens[-1])
+    else:
+        variables["TEST_USER_PASSWORD"] = settings.test_password.get_secret_value()
+    return HealthTarget(url, variables, secrets={"SUPABASE_ANON_KEY", "TEST_USER_PASSWORD"},
+                        pinned=set(PINNED_VARIABLES), spend_ceiling_usd=decide_ceiling(url, settings).usd,
+                        cost_paths=COST_FIELDS)  # fmt: skip
+
+
+@contextmanager
+def open_health_target(args: argparse.Namespace, output: Path):
+    """health/monitor: the configured target (guarded), else a simulator started here and stopped afterwards."""
+    from scenarios.settings import get_settings
+
+    settings = get_settings()
+    configured = args.host or settings.target_url
+    if configured:
+        print(f"target: {configured} (configured; no simulator started)", file=sys.stderr)
+        yield _health_target(configured.rstrip("/"), settings)
+        return
+    expired = _expired_session_token(args) if args.verb == "health" else None
+    with _target(None, args, MODES["perf"], output) as (url, _flags):
+        target = _health_target(url, settings)
+        if expired is not None:
+            target.variables["EXPIRED_SESSION_JWT"], minted_at = expired
+            target.secrets.add("EXPIRED_SESSION_JWT")
+            time.sleep(max(0.0, minted_at + EXPIRED_TOKEN_TTL_S + 0.1 - time.time()))  # it has expired once used
+        yield target
+
+
+def _expired_session_token(args: argparse.Namespace) -> tuple[str, float] | None:
+    """A session token that has expired, for the team's expired-token check: issued by a twin of the simulator
+    (same --seed, so the same users and signing key) with --jwt-ttl 1, which is stopped at once."""
+    from harness.health import run_collection
+    from harness.thunder import Variables, load_collection
+
+    twin = start_simulator("--seed", args.seed, "--time-scale", "0", "--jwt-ttl", str(EXPIRED_TOKEN_TTL_S))
+    try:
+        variables = Variables()
+        from scenarios.settings import get_settings
+
+        settings = get_settings()
+        variables.set("SUPABASE_URL", twin.url)
+        variables.set("SUPABASE_ANON_KEY", settings.publishable_key.get_secret_value())
+        variables.set("TEST_USER_EMAIL", settings.test_users[0])
+        variables.set("TEST_USER_PASSWORD", settings.test_password.get_secret_value())
+        minted_at = time.time()
+        run_collection(load_collection(EXPIRED_SESSION_COLLECTION), variables, setup=True)
+    finally:
+        twin.stop()
+    token = variables.values.get("EXPIRED_SESSION_JWT")
+    return (token, minted_at) if token else None
+
+
+def _preflight(url: str, results_dir: Path) -> tuple[ExitCode, str] | None:
+    """Run the health collections before any load: None when healthy, else (exit code, the one line to print)."""
+    from harness.thunder_cli import default_collections, default_setup, preflight
+    from scenarios.settings import get_settings
+
+    try:
+        target = _health_target(url, get_settings())
+        failing = preflight(target, default_collections(), default_setup(), results_dir)
+    except InputError as error:
+        return ExitCode.BAD_INPUT, f"error: {error.one_line()}"
+    if failing is None:
+        print(f"pre-flight: target healthy ({results_dir / 'health.json'})", file=sys.stderr)
+        return None
+    return ExitCode.RUN_NOT_VALID, f"target unhealthy: {failing}"
 
 
 if __name__ == "__main__":
