@@ -33,6 +33,7 @@ Only this module of ``harness`` reads scenarios.settings (to learn the target); 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -40,7 +41,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis.errors import InputError
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return thunder_main(argv, open_target=open_health_target)
     args, locust_args = parse_arguments(argv)
     mode = MODES[args.mode]
+    if _has_option(locust_args, ("--thunder-collection",)):  # load from a Thunder collection: its own generated baseline
+        mode = replace(mode, locustfiles="harness/thunder_locust.py", user_classes=(), gate=False)
     try:
         configured_target = _configured_target(locust_args)
     except InputError as error:
@@ -126,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(refusal[1], file=sys.stderr)
                     return int(refusal[0])
             command = locust_command(mode, url, results_dir, locust_args, simulator_flags)
-            exit_code = run_until_done(command, _locust_environment(mode))
+            environment = _locust_environment(mode)
+            if mode.locustfiles == "harness/thunder_locust.py":
+                from scenarios.settings import get_settings
+
+                # The variables the settings fill (keys, test users), by environment: never in a file.
+                environment["THUNDER_VARIABLES"] = json.dumps(_health_target(url, get_settings()).variables)
+            exit_code = run_until_done(command, environment)
     except SimulatorStartError as error:
         print(f"error: the simulator did not start: {error}", file=sys.stderr)
         # Nothing ran: a folder holding only the simulator's error would just be a stale run in results/.
