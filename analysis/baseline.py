@@ -10,8 +10,13 @@ Shape (schema_version 1)::
     p95_ms = 500
     required = true                  # false: the run may legitimately not send it (then "missing" is not a breach)
     not_applicable = ["max_ms"]      # defaults that make no sense for this entry
+    [run]                            # run-wide limits over all requests of the run, e.g. fail_ratio = 0.01
     [business]                       # business-metric limits (business_metrics.json)
+    [decision]                       # confidence of the SLA bounds (analysis/bounds.py)
     [regression]                     # the noise rule and significance test for comparisons with a reference run
+
+Any limit may carry a warning level beside it (``max_ms = 10000`` with ``max_ms_warning = 5000``): a check past
+its warning level but within its limit is a "warning", listed everywhere the verdict goes, exit code unchanged.
 
 Unknown keys, wrong types and negative limits are InputErrors naming the file and the key. Types are strict: a
 quoted "500" is an error, not silently a number.
@@ -30,7 +35,11 @@ from analysis.errors import InputError
 
 SUPPORTED_SCHEMA_VERSION = 1
 
-LimitMetric = Literal["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "fail_ratio", "min_rps", "min_samples"]
+LimitMetric = Literal[
+    "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "fail_ratio", "min_rps", "min_samples",
+    "p50_ms_warning", "p90_ms_warning", "p95_ms_warning", "p99_ms_warning", "max_ms_warning", "fail_ratio_warning",
+]  # fmt: skip
+WARNING_SUFFIX = "_warning"
 # Percentile limits and the fraction each one reads from a histogram.
 PERCENTILE_LIMITS: dict[str, float] = {"p50_ms": 0.50, "p90_ms": 0.90, "p95_ms": 0.95, "p99_ms": 0.99}
 _ENDPOINT_KEY = re.compile(r"^[A-Z]+ \S.*$")
@@ -50,13 +59,44 @@ class EndpointLimits(_Strict):
     max_ms: float | None = Field(None, ge=0)
     fail_ratio: float | None = Field(None, ge=0, le=1)
     min_rps: float | None = Field(None, ge=0)
-    # Below this many samples the endpoint's percentile and failure-ratio checks are "inconclusive".
+    # The floor for a pass: below this many samples a percentile or failure-ratio check cannot pass (it can
+    # still breach, when the bounds prove it: analysis/bounds.py).
     min_samples: int | None = Field(None, ge=0)
+    # Warning levels (same units): past one, the check is a "warning" unless it breaches.
+    p50_ms_warning: float | None = Field(None, ge=0)
+    p90_ms_warning: float | None = Field(None, ge=0)
+    p95_ms_warning: float | None = Field(None, ge=0)
+    p99_ms_warning: float | None = Field(None, ge=0)
+    max_ms_warning: float | None = Field(None, ge=0)
+    fail_ratio_warning: float | None = Field(None, ge=0, le=1)
+
+    def warning_for(self, metric: str) -> float | None:
+        return getattr(self, metric + WARNING_SUFFIX, None)
 
 
 class EndpointSection(EndpointLimits):
     required: bool = True
     not_applicable: list[LimitMetric] = []
+
+
+class RunLimits(_Strict):
+    """Run-wide limits over every request of the run (HTTP requests; JOB timings are not responses)."""
+
+    fail_ratio: float | None = Field(None, ge=0, le=1)
+    fail_ratio_warning: float | None = Field(None, ge=0, le=1)
+
+    def warning_for(self, metric: str) -> float | None:
+        return getattr(self, metric + WARNING_SUFFIX, None)
+
+
+class DecisionRule(_Strict):
+    """Confidence of the SLA bounds (analysis/bounds.py explains the two sides)."""
+
+    # Family-wise: split (Bonferroni) over every statistical check of the run, so a run within all its limits
+    # breaches by chance in at most 1 - breach_confidence of runs.
+    breach_confidence: float = Field(0.95, gt=0.5, lt=1)
+    # Per check: a check exactly at its limit passes by chance at most 1 - pass_confidence of the time.
+    pass_confidence: float = Field(0.80, gt=0.5, lt=1)
 
 
 class BusinessLimits(_Strict):
@@ -98,7 +138,9 @@ class Baseline(_Strict):
     description: str = ""
     defaults: EndpointLimits = EndpointLimits()
     endpoints: dict[str, EndpointSection] = {}
+    run: RunLimits = RunLimits()
     business: BusinessLimits = BusinessLimits()
+    decision: DecisionRule = DecisionRule()
     regression: RegressionRule = RegressionRule()
 
     def limits_for(self, endpoint_key: str) -> EndpointLimits:
@@ -109,6 +151,8 @@ class Baseline(_Strict):
             merged.update({k: v for k, v in section.model_dump(exclude={"required", "not_applicable"}).items() if v is not None})
             for metric in section.not_applicable:
                 merged[metric] = None
+                if not metric.endswith(WARNING_SUFFIX) and metric + WARNING_SUFFIX in merged:
+                    merged[metric + WARNING_SUFFIX] = None  # a limit that does not apply has no warning level
         return EndpointLimits(**merged)
 
     def is_required(self, endpoint_key: str) -> bool:

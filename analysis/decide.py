@@ -12,9 +12,20 @@ unit: positive means breached, negative means the headroom left.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from analysis.baseline import PERCENTILE_LIMITS, Baseline, EndpointLimits
+from analysis.baseline import PERCENTILE_LIMITS, Baseline, DecisionRule, EndpointLimits, RunLimits
+from analysis.bounds import (
+    BoundRule,
+    Judgement,
+    count_above,
+    count_above_from_percentiles,
+    describe_settling,
+    judge_count,
+    judge_latency,
+    per_check_breach_confidence,
+)
 from analysis.exit_codes import ExitCode
 from analysis.regression import compare_histograms, has_enough_samples
 from analysis.results import EndpointResult, RunResult
@@ -38,6 +49,7 @@ BUSINESS_LIMITS: dict[str, tuple[str, str]] = {
 BUSINESS_SUBJECT = "business"
 TOO_FEW_SAMPLES = "too few samples"  # the reason that marks a check inconclusive for lack of samples
 RUN_SUBJECT = "run"
+JOB_METHOD = "JOB"  # derived timings (submit -> completed), not HTTP responses
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,15 @@ class Check:
     change: float | None = None  # relative change against the reference (0.3 = 30 % higher)
     interval: tuple[float, float] | None = None  # confidence interval of ``change``
     reason: str = ""
+    warning_limit: float | None = None  # the criterion's warning level, beside its (breach) limit
+    # Bound-judged checks (analysis/bounds.py): k events of n trials (failures of requests, or samples above the
+    # limit), the one-sided bounds of the rate (lower at the breach confidence, upper at the pass confidence), and
+    # for an inconclusive check how many more samples would settle it and as what.
+    events: int | None = None
+    trials: int | None = None
+    bounds: tuple[float, float] | None = None
+    more_samples: int | None = None
+    settles_as: Verdict | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +82,8 @@ class Decision:
     checks: tuple[Check, ...]
     # Problems that make every number of the run untrustworthy (overloaded generator, load not reached, ...).
     run_problems: tuple[str, ...] = ()
-    # Required endpoints with too few samples: their checks are inconclusive; other endpoints' numbers stand.
+    # Required endpoints (and the run-wide criteria) with an inconclusive SLA check: no pass can be claimed for
+    # them; other endpoints' numbers stand.
     undersampled_endpoints: tuple[str, ...] = ()
     guard_stop_reason: str | None = None  # set when a safety or cost guard stopped the run
     reference_source: str | None = None
@@ -91,6 +113,15 @@ class Decision:
         return tuple(c for c in self.checks if c.verdict in (Verdict.BREACH, Verdict.MISSING))
 
     @property
+    def inconclusive(self) -> tuple[Check, ...]:
+        """Checks the data could not decide (listed after the breaches, with what would settle them)."""
+        return tuple(c for c in self.checks if c.verdict is Verdict.INCONCLUSIVE)
+
+    @property
+    def warnings(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.verdict is Verdict.WARNING)
+
+    @property
     def regressions(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if c.verdict is Verdict.REGRESSED)
 
@@ -104,9 +135,10 @@ class Decision:
         3 SLA breach   - an absolute promise is broken, measured on enough samples under valid load (a required
                          endpoint never sent counts: its SLA is unmet). A breach outranks the next line because
                          one endpoint's shortage of samples does not make another endpoint's slowness less real.
-        5 not valid    - a required endpoint had too few samples: no pass can be claimed for what was not measured.
+        5 not valid    - a required endpoint (or a run-wide criterion) is inconclusive: too few samples to decide, and
+                         no pass can be claimed for what was not measured.
         4 regression   - worse than last time but within the SLA: a warning that matters less than a breach.
-        0 pass
+        0 pass         - warnings (a check past its warning level, within its limit) are listed but keep exit 0.
         """
         if self.guard_stop_reason:
             return ExitCode.STOPPED_BY_GUARD
@@ -133,7 +165,7 @@ class Decision:
 
 
 def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = None) -> Decision:
-    sla = sla_checks(run, baseline)
+    sla = sla_checks(run, baseline) + run_checks(run, baseline)
     checks = sla + business_checks(run, baseline)
     if reference is not None:
         checks += regression_checks(run, reference, baseline)
@@ -163,11 +195,20 @@ def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = Non
 
 
 # ---- SLA ---------------------------------------------------------------------------------------------------------
+# Statistical limits: judged with exact bounds (analysis/bounds.py), counted for the breach-side Bonferroni split.
+STATISTICAL_METRICS = (*PERCENTILE_LIMITS, "fail_ratio")
+
+
 def sla_checks(run: RunResult, baseline: Baseline) -> list[Check]:
-    """Every endpoint the run sent, against its effective limits; then every listed endpoint it did not send."""
+    """Every endpoint the run sent, against its effective limits; then every listed endpoint it did not send.
+
+    Listed or not, every endpoint is judged with the same bounds; the breach confidence is shared (Bonferroni) by
+    every statistical check of the run, run-wide ones included (statistical_check_count).
+    """
+    checks_in_run = statistical_check_count(run, baseline)
     checks: list[Check] = []
     for key in sorted(run.endpoints):
-        checks += endpoint_checks(run.endpoints[key], baseline.limits_for(key))
+        checks += endpoint_checks(run.endpoints[key], baseline.limits_for(key), baseline.decision, checks_in_run)
     for key in sorted(set(baseline.endpoints) - set(run.endpoints)):
         if baseline.is_required(key):
             checks.append(Check(key, "presence", Verdict.MISSING, reason="required by the baseline but never sent by this run"))
@@ -176,41 +217,149 @@ def sla_checks(run: RunResult, baseline: Baseline) -> list[Check]:
     return checks
 
 
-def endpoint_checks(endpoint: EndpointResult, limits: EndpointLimits) -> list[Check]:
+def _limit_levels(limits: EndpointLimits | RunLimits, metric: str) -> int:
+    return sum(value is not None for value in (getattr(limits, metric, None), limits.warning_for(metric)))
+
+
+def statistical_check_count(run: RunResult, baseline: Baseline) -> int:
+    """How many bound-judged limits (breach and warning levels) the run is judged on: the Bonferroni divisor."""
+    total = sum(
+        _limit_levels(limits, metric)
+        for limits in (baseline.limits_for(key) for key in run.endpoints)
+        for metric in STATISTICAL_METRICS
+    )
+    return total + _limit_levels(run_limits(baseline), "fail_ratio")
+
+
+def _bound_rule(decision: DecisionRule, checks_in_run: int, min_samples: int | None) -> BoundRule:
+    return BoundRule(
+        breach_confidence=per_check_breach_confidence(decision.breach_confidence, checks_in_run),
+        pass_confidence=decision.pass_confidence,
+        min_samples=min_samples or 0,
+    )
+
+
+def _above_counter(endpoint: EndpointResult) -> Callable[[float], tuple[int, int]] | None:
+    if endpoint.histogram is not None:
+        histogram = endpoint.histogram
+        return lambda limit: count_above(histogram, limit)
+    if endpoint.csv_percentiles:
+        return lambda limit: count_above_from_percentiles(dict(endpoint.csv_percentiles), endpoint.samples, limit)
+    return None
+
+
+def endpoint_checks(
+    endpoint: EndpointResult, limits: EndpointLimits, decision: DecisionRule | None = None, checks_in_run: int = 1
+) -> list[Check]:
+    """The endpoint's checks. ``checks_in_run``: the Bonferroni divisor of the breach confidence (1: judged alone)."""
     key = endpoint.key
-    enough_samples = limits.min_samples is None or endpoint.samples >= limits.min_samples
-    too_few = f"{TOO_FEW_SAMPLES} ({endpoint.samples} < min_samples {limits.min_samples})"
+    rule = _bound_rule(decision or DecisionRule(), checks_in_run, limits.min_samples)
     checks: list[Check] = []
+    counter = _above_counter(endpoint)
     for metric, q in PERCENTILE_LIMITS.items():
-        limit = getattr(limits, metric)
-        if limit is None:
+        limit, warning = getattr(limits, metric), limits.warning_for(metric)
+        if limit is None and warning is None:
             continue
         actual = endpoint.percentile(q)
-        if actual is None:
-            checks.append(Check(key, metric, Verdict.INCONCLUSIVE, limit=limit, reason="percentile not available in the input"))
-        elif not enough_samples:
-            checks.append(Check(key, metric, Verdict.INCONCLUSIVE, actual=actual, limit=limit, reason=too_few))
-        else:
-            checks.append(_upper_limit_check(key, metric, actual, limit))
-    if limits.max_ms is not None:
-        # No sample minimum: one response over the critical limit is critical however few there were.
+        n = endpoint.samples
+        if counter is None or not n:
+            checks.append(Check(key, metric, Verdict.INCONCLUSIVE, actual=actual, limit=limit, warning_limit=warning,
+                                reason="percentile not available in the input" if n else "no response times recorded"))  # fmt: skip
+            continue
+
+        def judge(level: float, q: float = q) -> Judgement:
+            return judge_latency(*counter(level), n, 1 - q, rule)
+
+        checks.append(_bound_check(key, metric, actual, limit, warning, judge))
+    if limits.max_ms is not None or limits.max_ms_warning is not None:
+        # No sample minimum and no bound: "any single response" is about what was seen; one is enough.
         actual_max = endpoint.max_ms if endpoint.max_ms is not None else (endpoint.histogram.max if endpoint.histogram else None)
         if actual_max is None:
-            checks.append(Check(key, "max_ms", Verdict.INCONCLUSIVE, limit=limits.max_ms, reason="no response times recorded"))
+            checks.append(Check(key, "max_ms", Verdict.INCONCLUSIVE, limit=limits.max_ms, warning_limit=limits.max_ms_warning,
+                                reason="no response times recorded"))  # fmt: skip
         else:
-            checks.append(_upper_limit_check(key, "max_ms", actual_max, limits.max_ms))
-    if limits.fail_ratio is not None:
-        ratio = endpoint.fail_ratio
-        if ratio is None or endpoint.requests < (limits.min_samples or 0):
-            checks.append(Check(key, "fail_ratio", Verdict.INCONCLUSIVE, actual=ratio, limit=limits.fail_ratio, reason=too_few))
-        else:
-            checks.append(_upper_limit_check(key, "fail_ratio", ratio, limits.fail_ratio))
+            checks.append(_observed_upper_check(key, "max_ms", actual_max, limits.max_ms, limits.max_ms_warning))
+    if limits.fail_ratio is not None or limits.fail_ratio_warning is not None:
+        checks.append(fail_ratio_check(key, endpoint.failures, endpoint.requests, limits.fail_ratio, limits.fail_ratio_warning, rule))
     if limits.min_rps is not None:
         if endpoint.rps is None:
             checks.append(Check(key, "min_rps", Verdict.INCONCLUSIVE, limit=limits.min_rps, reason="request rate not available"))
         else:
             checks.append(_lower_limit_check(key, "min_rps", endpoint.rps, limits.min_rps))
     return checks
+
+
+def fail_ratio_check(
+    subject: str, failures: int, requests: int, limit: float | None, warning: float | None, rule: BoundRule
+) -> Check:
+    """k failures of n requests against a failure-ratio limit (and warning level), with exact binomial bounds."""
+    actual = failures / requests if requests else None
+
+    def judge(level: float) -> Judgement:
+        return judge_count(failures, requests, level, rule)
+
+    return _bound_check(subject, "fail_ratio", actual, limit, warning, judge)
+
+
+def _bound_check(
+    subject: str, metric: str, actual: float | None, limit: float | None, warning: float | None,
+    judge: Callable[[float], Judgement],
+) -> Check:  # fmt: skip
+    """One check from bound judgements against the limit and the warning level (either may be None).
+
+    breach (the limit proven broken) > inconclusive about the limit > warning (the warning level proven passed)
+    > pass. With only a warning level, "proven past it" is a warning and nothing is a breach.
+    """
+    main = judge(limit) if limit is not None else None
+    extra = judge(warning) if warning is not None else None
+    margin = actual - limit if actual is not None and limit is not None else None
+    common = dict(actual=actual, limit=limit, margin=margin, warning_limit=warning)
+    if main is not None and main.verdict is Verdict.BREACH:
+        return Check(subject, metric, Verdict.BREACH, **common, **_bound_fields(main), reason=_bound_reason(main, limit, metric))
+    if main is not None and main.verdict is Verdict.INCONCLUSIVE:
+        return Check(subject, metric, Verdict.INCONCLUSIVE, **common, **_bound_fields(main), reason=_bound_reason(main, limit, metric))
+    if extra is not None and extra.verdict is Verdict.BREACH:
+        return Check(subject, metric, Verdict.WARNING, **common, **_bound_fields(extra),
+                     reason="past the warning level: " + _bound_reason(extra, warning, metric))  # fmt: skip
+    judged = main or extra
+    assert judged is not None
+    verdict = Verdict.PASS if main is not None or judged.verdict is Verdict.PASS else Verdict.INCONCLUSIVE
+    reason = "" if verdict is Verdict.PASS else _bound_reason(judged, warning, metric)
+    return Check(subject, metric, verdict, **common, **_bound_fields(judged), reason=reason)
+
+
+def _bound_fields(judgement: Judgement) -> dict:
+    return dict(
+        events=judgement.k, trials=judgement.n, bounds=(judgement.low, judgement.high),
+        more_samples=judgement.more_samples, settles_as=judgement.settles_as,
+    )  # fmt: skip
+
+
+def _bound_reason(judgement: Judgement, level: float, metric: str) -> str:
+    """Why a bound-judged check ended as it did, e.g. '10 of 10 requests failed: failure rate at least 51.3 %'."""
+    if metric == "fail_ratio":
+        seen, unit, allowed, what = f"{judgement.k} of {judgement.n} requests failed", "requests", level, "failure rate"
+    else:
+        share = 1 - PERCENTILE_LIMITS[metric]
+        seen, unit, allowed = f"{judgement.k} of {judgement.n} samples above {level:g} ms", "samples", share
+        what = f"share above {level:g} ms"
+    if judgement.verdict is Verdict.BREACH:
+        return f"{seen}: {what} at least {judgement.low:.2%} (allowed {allowed:.2%})"
+    if judgement.verdict is Verdict.PASS:
+        return ""
+    return (f"{TOO_FEW_SAMPLES} to decide: {seen}, {what} between {judgement.low:.2%} and {judgement.high:.2%} "
+            f"(allowed {allowed:.2%}); " + describe_settling(judgement, unit))  # fmt: skip
+
+
+def _observed_upper_check(subject: str, metric: str, actual: float, limit: float | None, warning: float | None) -> Check:
+    margin = actual - limit if limit is not None else None
+    if limit is not None and actual > limit:
+        verdict = Verdict.BREACH
+    elif warning is not None and actual > warning:
+        verdict = Verdict.WARNING
+    else:
+        verdict = Verdict.PASS
+    return Check(subject, metric, verdict, actual=actual, limit=limit, margin=margin, warning_limit=warning)
 
 
 def _upper_limit_check(subject: str, metric: str, actual: float, limit: float) -> Check:
@@ -221,6 +370,26 @@ def _upper_limit_check(subject: str, metric: str, actual: float, limit: float) -
 def _lower_limit_check(subject: str, metric: str, actual: float, limit: float) -> Check:
     verdict = Verdict.PASS if actual >= limit else Verdict.BREACH
     return Check(subject, metric, verdict, actual=actual, limit=limit, margin=limit - actual)
+
+
+# ---- run-wide ----------------------------------------------------------------------------------------------------
+def run_limits(baseline: Baseline) -> RunLimits:
+    """[run] limits; without a [run] failure ratio, the [defaults] one applies to the whole run as well."""
+    limits = baseline.run
+    if limits.fail_ratio is None and limits.fail_ratio_warning is None:
+        return RunLimits(fail_ratio=baseline.defaults.fail_ratio, fail_ratio_warning=baseline.defaults.fail_ratio_warning)
+    return limits
+
+
+def run_checks(run: RunResult, baseline: Baseline) -> list[Check]:
+    """The run-wide error rate over every HTTP request of the run (JOB entries are derived timings, not requests)."""
+    limits = run_limits(baseline)
+    if limits.fail_ratio is None and limits.fail_ratio_warning is None:
+        return []
+    http = [e for e in run.endpoints.values() if e.method != JOB_METHOD]
+    failures, requests = sum(e.failures for e in http), sum(e.requests for e in http)
+    rule = _bound_rule(baseline.decision, statistical_check_count(run, baseline), baseline.defaults.min_samples)
+    return [fail_ratio_check(RUN_SUBJECT, failures, requests, limits.fail_ratio, limits.fail_ratio_warning, rule)]
 
 
 # ---- business ----------------------------------------------------------------------------------------------------
@@ -331,5 +500,9 @@ def run_problems(run: RunResult) -> list[str]:
 
 
 def undersampled_endpoints(baseline: Baseline, sla: list[Check]) -> list[str]:
-    """Required endpoints whose SLA checks were inconclusive for lack of samples."""
-    return sorted({c.subject for c in sla if c.reason.startswith(TOO_FEW_SAMPLES) and baseline.is_required(c.subject)})
+    """Required endpoints, and the run-wide criteria ("run"), whose SLA checks the samples could not decide."""
+    return sorted({
+        c.subject for c in sla
+        if c.verdict is Verdict.INCONCLUSIVE and c.reason.startswith(TOO_FEW_SAMPLES)
+        and (baseline.is_required(c.subject) or c.subject == RUN_SUBJECT)
+    })  # fmt: skip

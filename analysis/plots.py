@@ -42,6 +42,7 @@ VERDICT_COLOURS: dict[Verdict, str] = {
     Verdict.BREACH: "#c62828",
     Verdict.MISSING: "#6a1b9a",
     Verdict.INCONCLUSIVE: "#f9a825",
+    Verdict.WARNING: "#ef6c00",
     Verdict.NOT_COMPARABLE: "#9e9e9e",
 }
 _PERCENTILE_COLOURS = {"p50_ms": "#1f77b4", "p95_ms": "#ff7f0e", "p99_ms": "#d62728"}

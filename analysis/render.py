@@ -57,10 +57,25 @@ def describe_check(check: Check) -> str:
         body = f"{format_value(check.metric, check.reference)} -> {format_value(check.metric, check.actual)}, {_change_text(check)}"
     elif check.limit is not None and check.actual is not None:
         body = f"{format_value(check.metric, check.actual)}, limit {format_value(check.metric, check.limit)}, margin {format_value(check.metric, check.margin, signed=True)}"
+        if check.verdict is Verdict.WARNING and check.warning_limit is not None:
+            body += f", warning level {format_value(check.metric, check.warning_limit)}"
+    elif check.warning_limit is not None and check.actual is not None:
+        body = f"{format_value(check.metric, check.actual)}, warning level {format_value(check.metric, check.warning_limit)}"
     else:
         body = ""
     tail = f" ({check.reason})" if check.reason else ""
     return f"{head}: {check.verdict.value}" + (f": {body}" if body else "") + tail
+
+
+def listed_checks(decision: Decision) -> list[tuple[str, tuple[Check, ...]]]:
+    """The lists every rendering shows under the table, in this order, empty ones left out: what failed, then what
+    the data could not decide (with how many more samples would settle it), then warnings (exit code unchanged)."""
+    lists = [
+        ("Failing checks", decision.breaches + decision.regressions),
+        ("Inconclusive checks", decision.inconclusive),
+        ("Warnings", decision.warnings),
+    ]
+    return [(title, checks) for title, checks in lists if checks]
 
 
 def _headline(decision: Decision) -> str:
@@ -102,10 +117,9 @@ def render_text(decision: Decision) -> str:
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.append("")
     lines.append(f"Counts: {_counts_line(decision)}")
-    failing = decision.breaches + decision.regressions
-    if failing:
-        lines.append(f"Failing checks ({len(failing)}):")
-        lines += [f"  - {describe_check(check)}" for check in failing]
+    for title, checks in listed_checks(decision):
+        lines.append(f"{title} ({len(checks)}):")
+        lines += [f"  - {describe_check(check)}" for check in checks]
     return "\n".join(lines) + "\n"
 
 
@@ -123,10 +137,9 @@ def render_markdown(decision: Decision) -> str:
         lines.append(f"- **Too few samples** for a verdict on required endpoint(s): {names}")
     lines += [f"- Note: {escape_text(note)}" for note in decision.notes]
     lines.append(f"- Counts: {_counts_line(decision)}")
-    failing = decision.breaches + decision.regressions
-    if failing:
-        lines += ["", "### Failing checks", ""]
-        lines += [f"- {escape_text(describe_check(check))}" for check in failing]
+    for title, checks in listed_checks(decision):
+        lines += ["", f"### {title}", ""]
+        lines += [f"- {escape_text(describe_check(check))}" for check in checks]
     lines += ["", "<details><summary>All checks</summary>", "",
               "| endpoint | metric | actual | limit / reference | margin / change | verdict |",
               "|---|---|---|---|---|---|"]  # fmt: skip
@@ -158,6 +171,12 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "change": check.change,
         "interval": list(check.interval) if check.interval is not None else None,
         "reason": check.reason,
+        "warning_limit": check.warning_limit,
+        "events": check.events,
+        "trials": check.trials,
+        "bounds": list(check.bounds) if check.bounds is not None else None,
+        "more_samples": check.more_samples,
+        "settles_as": check.settles_as.value if check.settles_as is not None else None,
     }
 
 
@@ -177,6 +196,8 @@ def decision_to_dict(decision: Decision) -> dict[str, Any]:
         "notes": list(decision.notes),
         "counts": decision.counts,
         "failing": [_check_dict(c) for c in decision.breaches + decision.regressions],
+        "inconclusive": [_check_dict(c) for c in decision.inconclusive],
+        "warnings": [_check_dict(c) for c in decision.warnings],
         "checks": [_check_dict(c) for c in decision.checks],
     }
 
@@ -201,6 +222,9 @@ def render_junit(decision: Decision) -> str:
             ElementTree.SubElement(case, "failure", message=check.verdict.value).text = describe_check(check)
         elif check.verdict in _NOT_JUDGED:
             ElementTree.SubElement(case, "skipped", message=f"{check.verdict.value}: {check.reason}")
+        elif check.verdict is Verdict.WARNING:
+            # JUnit has no warning outcome: the case passes (exit code unchanged) and says WARNING where CI shows it.
+            ElementTree.SubElement(case, "system-out").text = "WARNING: " + describe_check(check)
         else:
             ElementTree.SubElement(case, "system-out").text = describe_check(check)
     cases = suite.findall("testcase")
@@ -208,6 +232,11 @@ def render_junit(decision: Decision) -> str:
     suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
     suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
     suite.set("errors", "0")
+    if decision.warnings:
+        properties = ElementTree.Element("properties")
+        for check in decision.warnings:
+            ElementTree.SubElement(properties, "property", name="warning", value=describe_check(check))
+        suite.insert(0, properties)
     ElementTree.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suite, encoding="unicode") + "\n"
 

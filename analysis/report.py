@@ -35,7 +35,7 @@ from analysis.verdicts import Verdict
 
 # Worst first: an endpoint's row shows its worst verdict, and endpoints with the worst verdicts come first.
 VERDICT_SEVERITY: tuple[Verdict, ...] = (
-    Verdict.BREACH, Verdict.MISSING, Verdict.REGRESSED, Verdict.INCONCLUSIVE, Verdict.NOT_COMPARABLE,
+    Verdict.BREACH, Verdict.MISSING, Verdict.REGRESSED, Verdict.INCONCLUSIVE, Verdict.WARNING, Verdict.NOT_COMPARABLE,
     Verdict.IMPROVED, Verdict.UNCHANGED, Verdict.PASS,
 )  # fmt: skip
 TABLE_PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -350,6 +350,10 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     parts.append(_html_list(facts))
     parts.append(f"<h2>Breaches ({len(decision.breaches)})</h2>")
     parts.append(_html_list([describe_check(c) for c in decision.breaches]) if decision.breaches else "<p>None.</p>")
+    for title, listed in (("Inconclusive", decision.inconclusive), ("SLA warnings", decision.warnings)):
+        if listed:  # right after the breaches: what the samples could not decide (and what would), then warnings
+            parts.append(f"<h2>{title} ({len(listed)})</h2>")
+            parts.append(_html_list([describe_check(c) for c in listed]))
     parts.append(f"<h2>Regressions ({len(decision.regressions)})</h2>")
     if decision.regressions:
         parts.append(_html_list([describe_check(c) for c in decision.regressions]))

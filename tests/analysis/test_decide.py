@@ -19,14 +19,19 @@ def checks_of(decision, subject, metric=None):
     return [c for c in decision.checks if c.subject == subject and (metric is None or c.metric == metric)]
 
 
-def test_limits_are_inclusive_and_margins_signed():
-    samples = [100.0] * 96 + [200.0] * 4  # Locust p95 = 100 exactly, max = 200
+def test_margins_signed_and_a_bucket_on_the_limit_never_passes_by_rounding():
+    # Locust's p95 here is the 100 ms bucket, which holds responses from 99.5 to 105 ms: some may be above the
+    # 100 ms limit, so the p95 cannot pass on rounding; 99 % of samples at 90 ms (bucket 90, all below) pass.
+    samples = [100.0] * 96 + [200.0] * 4
     decision = decide(run(endpoint(FAST, samples), manifest=GOOD_MANIFEST), baseline(endpoints={FAST: {"p95_ms": 100, "max_ms": 150}}))
     (p95,) = checks_of(decision, FAST, "p95_ms")
     (maximum,) = checks_of(decision, FAST, "max_ms")
-    assert (p95.verdict, p95.actual, p95.margin) == (Verdict.PASS, 100, 0)
+    assert (p95.verdict, p95.actual, p95.margin) == (Verdict.INCONCLUSIVE, 100, 0)
     assert (maximum.verdict, maximum.actual, maximum.limit, maximum.margin) == (Verdict.BREACH, 200, 150, 50)
     assert decision.exit_code == ExitCode.SLA_BREACHED and decision.breaches == (maximum,)
+    below = decide(run(endpoint(FAST, [90.0] * 99 + [200.0]), manifest=GOOD_MANIFEST), baseline(endpoints={FAST: {"p95_ms": 100}}))
+    (p95,) = checks_of(below, FAST, "p95_ms")
+    assert (p95.verdict, p95.actual, p95.margin, p95.events, p95.trials) == (Verdict.PASS, 90, -10, 1, 100)
 
 
 def test_defaults_apply_to_unlisted_endpoints_and_not_applicable_removes_them():
@@ -39,9 +44,19 @@ def test_defaults_apply_to_unlisted_endpoints_and_not_applicable_removes_them():
 
 
 def test_fail_ratio_breach_is_listed_with_actual_limit_margin():
+    decision = decide(run(endpoint(FAST, [10.0] * 100, failures=8), manifest=GOOD_MANIFEST), baseline(defaults={"fail_ratio": 0.01}))
+    (check,) = checks_of(decision, FAST, "fail_ratio")
+    assert check.verdict is Verdict.BREACH and check.actual == pytest.approx(0.08) and check.margin == pytest.approx(0.07)
+    assert check.bounds[0] > 0.01 and "8 of 100 requests failed" in check.reason
+
+
+def test_a_fail_ratio_over_its_limit_by_chance_is_inconclusive_with_what_would_settle_it():
+    # 3 of 100 failed: 3 % is over 1 %, but 100 requests cannot prove the true rate is (the exact lower bound is
+    # 0.8 %). About 30 more requests failing at 3 % would.
     decision = decide(run(endpoint(FAST, [10.0] * 100, failures=3), manifest=GOOD_MANIFEST), baseline(defaults={"fail_ratio": 0.01}))
     (check,) = checks_of(decision, FAST, "fail_ratio")
-    assert check.verdict is Verdict.BREACH and check.actual == pytest.approx(0.03) and check.margin == pytest.approx(0.02)
+    assert check.verdict is Verdict.INCONCLUSIVE and check.settles_as is Verdict.BREACH
+    assert 10 < check.more_samples < 100 and "more requests would settle it (as breach)" in check.reason
 
 
 def test_min_rps():
@@ -63,7 +78,7 @@ def test_required_endpoint_never_sent_is_missing_and_a_breach_optional_is_not():
 
 
 def test_too_few_samples_is_inconclusive_and_makes_the_run_not_valid_for_a_required_endpoint():
-    few = endpoint(SLOW, [9000.0] * 5)  # would breach, but five samples decide nothing
+    few = endpoint(SLOW, [10.0] * 5)  # would pass, but five samples are under min_samples: the floor for a pass
     b = baseline(defaults={"min_samples": 20, "p95_ms": 100, "max_ms": 10_000}, endpoints={SLOW: {}})
     decision = decide(run(few, manifest=GOOD_MANIFEST), b)
     assert [c.verdict for c in checks_of(decision, SLOW, "p95_ms")] == [Verdict.INCONCLUSIVE]
@@ -72,6 +87,15 @@ def test_too_few_samples_is_inconclusive_and_makes_the_run_not_valid_for_a_requi
     assert decision.undersampled_endpoints == (SLOW,)
     unlisted = decide(run(few, manifest=GOOD_MANIFEST), baseline(defaults={"min_samples": 20, "p95_ms": 100}))
     assert unlisted.exit_code == ExitCode.OK
+
+
+def test_few_samples_prove_a_breach_when_all_of_them_are_past_the_limit():
+    # Five of five at 9 s: the share above 100 ms is at least 55 % (exact bound), far past the 5 % a p95 allows.
+    few = endpoint(SLOW, [9000.0] * 5)
+    b = baseline(defaults={"min_samples": 20, "p95_ms": 100})
+    decision = decide(run(few, manifest=GOOD_MANIFEST), b)
+    assert [c.verdict for c in checks_of(decision, SLOW, "p95_ms")] == [Verdict.BREACH]  # unlisted endpoint, judged
+    assert decision.exit_code == ExitCode.SLA_BREACHED
 
 
 def test_a_measured_breach_outranks_another_endpoints_shortage_of_samples():

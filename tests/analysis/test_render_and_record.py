@@ -26,7 +26,10 @@ def test_junit_has_one_case_per_check_and_fails_exactly_the_failing_ones():
     cases = suite.findall("testcase")
     assert len(cases) == len(decision.checks) + 1  # + run validity
     failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
-    assert failed == {(c.subject, c.metric) for c in decision.breaches}
+    assert failed == {(c.subject, c.metric) for c in decision.breaches} | {("run", "validity")}  # undersampled: not valid
+    skipped = {(c.get("classname"), c.get("name")): c.find("skipped").get("message") for c in cases if c.find("skipped") is not None}
+    assert set(skipped) == {(c.subject, c.metric) for c in decision.inconclusive}
+    assert all("more requests would settle it" in message for (_, metric), message in skipped.items() if metric == "fail_ratio")
     assert suite.get("failures") == str(len(failed)) and suite.get("tests") == str(len(cases))
     assert {c.get("classname") for c in cases} >= set(load_run(RUNS / "slow-leads").endpoints)
 
@@ -35,8 +38,12 @@ def test_markdown_leads_with_the_verdict_and_lists_every_breach():
     decision = breach_decision()
     markdown = render_markdown(decision)
     assert markdown.startswith("## Performance verdict: ❌ BREACH (exit 3)")
-    failing_section = markdown.split("### Failing checks", 1)[1].split("<details>", 1)[0]
+    failing_section = markdown.split("### Failing checks", 1)[1].split("###", 1)[0]
     assert failing_section.count("\n- ") == len(decision.breaches) == 4
+    # Right after the breaches: what the samples could not decide, each with what would settle it.
+    inconclusive_section = markdown.split("### Failing checks", 1)[1].split("### Inconclusive checks", 1)[1].split("<details>", 1)[0]
+    assert inconclusive_section.count("\n- ") == len(decision.inconclusive) > 0
+    assert inconclusive_section.count("would settle it") == len(decision.inconclusive)
 
 
 def test_write_verdict_files(tmp_path):

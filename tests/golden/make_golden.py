@@ -54,7 +54,9 @@ RUN_SPECS: dict[str, dict] = {
 CASES_SPEC: dict[str, dict] = {
     "pass": {"args": ["compare", "{golden}/runs/healthy", "--baseline", PRODUCTION], "exit_code": 0},
     "pass-from-locust-json": {"args": ["compare", "{golden}/runs/healthy/locust.json", "--baseline", PRODUCTION], "exit_code": 0},
-    "pass-from-csv": {"args": ["compare", "{golden}/runs/healthy/locust_stats.csv", "--baseline", PRODUCTION], "exit_code": 0},
+    # The last _stats.csv lags locust.json (~159 requests per endpoint instead of ~190): 0 failures of 159 cannot yet
+    # prove a 1 % failure ratio (exact bound 1.01 %), so the honest verdict is inconclusive, not valid (exit 5).
+    "pass-from-csv": {"args": ["compare", "{golden}/runs/healthy/locust_stats.csv", "--baseline", PRODUCTION], "exit_code": 5},
     "breach": {"args": ["compare", "{golden}/runs/slow-leads", "--baseline", PRODUCTION], "exit_code": 3},
     "missing-endpoint": {"args": ["compare", "{golden}/runs/no-csv-export", "--baseline", PRODUCTION], "exit_code": 3},
     "regressed": {"args": ["compare", "{golden}/runs/slower-enrichment", "--baseline", PRODUCTION,

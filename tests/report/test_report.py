@@ -54,9 +54,11 @@ def test_breaches_and_regressions_lead_the_report_and_match_the_decision(tmp_pat
     assert f"<h2>Breaches ({len(decision.breaches)})</h2>" in top
     assert f"<h2>Regressions ({len(decision.regressions)})</h2>" in top
     # Order of sections: diff, business, endpoints, plots, detail, manifest.
-    headings = re.findall(r"<h2>([^<(]+)", html)
-    assert [h.strip() for h in headings] == ["Breaches", "Regressions", "Business metrics", "Failures", "Endpoints", "Over the run",
-                                             "Endpoint detail", "Run manifest"]  # fmt: skip
+    # Inconclusive checks (and SLA warnings) come right after the breaches when there are any.
+    headings = [h.strip() for h in re.findall(r"<h2>([^<(]+)", html)]
+    listed = ["Inconclusive"] * bool(decision.inconclusive) + ["SLA warnings"] * bool(decision.warnings)
+    assert headings == ["Breaches", *listed, "Regressions", "Business metrics", "Failures", "Endpoints", "Over the run",
+                        "Endpoint detail", "Run manifest"]  # fmt: skip
     assert "discovery_success_rate" in html and "91.00 %" in html  # the business metric and its breach
     assert "abc1234" in html and "peak 41.0 %" in html and "seed" in html  # provenance
 
