@@ -251,17 +251,27 @@ def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, 
     )
 
 
-def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram, limits: EndpointLimits | None) -> EndpointAtPlateau:
+def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram, limits: EndpointLimits | None,
+                   csv_percentiles: Mapping[float, int] | None = None, csv_max_ms: float | None = None) -> EndpointAtPlateau:  # fmt: skip
     """Percentiles from the merged histogram, and the SLA verdict against ``limits`` (None: no baseline).
 
     The verdict comes from the same ``endpoint_checks`` the gate uses, so a plateau is judged exactly like a run.
     ``min_rps`` is left out: a plateau's request rate is set by its load level, not a property to hold it to.
+    ``csv_percentiles`` (plain Locust CSV input, no histograms): Locust's own percentile columns are judged instead,
+    and ``csv_max_ms`` as the maximum.
     """
-    percentiles = dict(zip(REPORTED_PERCENTILES, histogram.percentiles(REPORTED_PERCENTILES)))
+    if csv_percentiles is not None:
+        percentiles = {q: csv_percentiles.get(q) for q in REPORTED_PERCENTILES}
+        max_ms = csv_max_ms
+    else:
+        percentiles = dict(zip(REPORTED_PERCENTILES, histogram.percentiles(REPORTED_PERCENTILES)))
+        max_ms = histogram.max
     common = dict(key=key, requests=requests, failures=failures, error_rate=failures / requests if requests else None,
-                  percentiles_ms=percentiles, max_ms=histogram.max)
+                  percentiles_ms=percentiles, max_ms=max_ms)
     method, name = key.split(" ", 1)
-    measured = EndpointResult(method=method, name=name, requests=requests, failures=failures, histogram=histogram)
+    measured = EndpointResult(method=method, name=name, requests=requests, failures=failures,
+                              histogram=None if csv_percentiles is not None else histogram,
+                              csv_percentiles=csv_percentiles or {}, max_ms=max_ms if csv_percentiles is not None else None)  # fmt: skip
     checks = [c for c in endpoint_checks(measured, limits) if c.metric != "min_rps"] if limits is not None else []
     if not checks:
         return EndpointAtPlateau(**common, verdict=None)

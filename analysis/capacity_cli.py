@@ -4,6 +4,11 @@ Reads the run's intervals.jsonl (the per-interval histograms), its business_metr
 pure analysis of analysis/capacity.py and writes ``capacity.md`` (plots beside it in ``capacity_plots/``) and a
 self-contained ``capacity.html`` (the same content, plots embedded as base64 PNG) into DIR.
 
+Plain Locust output works too: a run made with ``--csv PREFIX --csv-full-history`` (RESULTS: the prefix, its
+``_stats_history.csv``, or a folder holding ``locust_stats_history.csv`` and no intervals.jsonl). Locust's running
+totals make the plateaus, throughput and error rates exact; its percentile columns are its own approximations
+(cumulative since the start, or over about the last 10 s, by version) and are labelled so in the report.
+
 The report is built once as a small document (sections of paragraphs, bullet lists and tables) and rendered twice,
 so the Markdown and the HTML can never say different things.
 
@@ -18,8 +23,10 @@ import base64
 import html
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from matplotlib.figure import Figure
 
@@ -31,11 +38,14 @@ from analysis.capacity import (
     Estimate,
     Headroom,
     NotEnoughData,
+    PlateauDetection,
     UslFit,
     analyse,
     discoveries_per_user_hour,
     headroom,
+    judge_endpoint,
     project_cost,
+    sla_capacity,
     user_seconds,
 )
 from analysis.capacity_plots import (
@@ -48,8 +58,16 @@ from analysis.capacity_plots import (
 )
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
-from analysis.intervals import load_intervals
-from analysis.results import RunResult, load_run
+from analysis.histogram import Histogram
+from analysis.intervals import INTERVALS_FILE, EndpointSeries, IntervalSeries, load_intervals
+from analysis.results import (
+    LOCUST_HISTORY_CSV_SUFFIX,
+    LOCUST_STATS_CSV_SUFFIX,
+    RunResult,
+    StatsHistory,
+    load_run,
+    load_stats_history,
+)
 
 MARKDOWN_FILE = "capacity.md"
 HTML_FILE = "capacity.html"
@@ -65,7 +83,8 @@ DEFAULT_ACTIVE_HOURS_PER_MONTH = 176.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", type=Path, help="a results folder of a step-load run (with intervals.jsonl)")
+    parser.add_argument("results", type=Path, help="a results folder of a step-load run (with intervals.jsonl), or "
+                                                   "plain Locust output made with --csv PREFIX --csv-full-history")
     parser.add_argument("--baseline", type=Path, required=True, help="SLA baseline (TOML), e.g. baselines/production.toml")
     parser.add_argument("--output", type=Path, default=None, help="folder for capacity.md/.html (default: RESULTS)")
     parser.add_argument("--expected-users", type=positive_int, default=None,
@@ -82,18 +101,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> ExitCode:
     results = Path(args.results)
-    if not results.is_dir():
-        raise InputError("not a folder", path=results, hint="give the results folder of a step-load run (results/latest)")
-    series = load_intervals(results)
+    series, run_result, history = load_capacity_input(results)
     baseline = load_baseline(args.baseline)
-    run_result = load_run(results)
     analysis = analyse(series, baseline)
+    if history is not None:
+        analysis = judge_with_locust_percentiles(analysis, history, baseline)
     expected = headroom(args.expected_users, analysis.capacity, analysis.fit) if args.expected_users else None
     cost = _cost_projection(run_result, series_user_seconds=user_seconds(series), args=args)
     figures = _figures(analysis, baseline)
-    document = build_document(analysis, baseline, run_result, expected, cost, list(figures), args)
+    document = build_document(analysis, baseline, run_result, expected, cost, list(figures), args, history=history)
 
-    output = Path(args.output) if args.output else results
+    output = Path(args.output) if args.output else (results if results.is_dir() else None)
+    if output is None:
+        raise InputError("--output is needed when RESULTS is not a folder", path=results)
     try:
         output.mkdir(parents=True, exist_ok=True)
         plots = output / PLOTS_FOLDER
@@ -110,6 +130,86 @@ def run(args: argparse.Namespace) -> ExitCode:
     print(f"capacity report: {output / MARKDOWN_FILE}, {output / HTML_FILE}")
     print(document.headline)
     return ExitCode.RUN_NOT_VALID if not analysis.detection.plateaus else ExitCode.OK
+
+
+def load_capacity_input(results: Path) -> tuple[IntervalSeries, RunResult, StatsHistory | None]:
+    """The interval series to analyse, the run (sidecars, counts) and, for plain Locust input, its history."""
+    if results.is_dir() and (results / INTERVALS_FILE).is_file():
+        return load_intervals(results), load_run(results), None
+    history_file = _history_file(results)
+    if history_file is None:
+        raise InputError(
+            ("no intervals.jsonl (the harness's interval recorder) and no Locust stats history (PREFIX"
+             f"{LOCUST_HISTORY_CSV_SUFFIX})") if results.exists() else "not found", path=results,
+            hint="give the results folder of a step-load run (results/latest), or plain Locust output made with "
+                 "--csv PREFIX --csv-full-history (its PREFIX)")  # fmt: skip
+    history = load_stats_history(history_file)
+    if not history.full:
+        raise InputError("only Locust's Aggregated row, no row per endpoint", path=history_file,
+                         hint="re-run Locust with --csv-full-history as well as --csv")  # fmt: skip
+    prefix = history_file.with_name(history_file.name.removesuffix(LOCUST_HISTORY_CSV_SUFFIX))
+    has_stats = any(prefix.with_name(prefix.name + suffix).is_file() for suffix in (".json", LOCUST_STATS_CSV_SUFFIX))
+    run_result = load_run(results if results.is_dir() else prefix) if has_stats else RunResult(str(history_file), {})
+    return series_from_history(history), run_result, history
+
+
+def _history_file(results: Path) -> Path | None:
+    if results.is_dir():
+        candidate = results / ("locust" + LOCUST_HISTORY_CSV_SUFFIX)
+    elif results.name.endswith(LOCUST_HISTORY_CSV_SUFFIX):
+        candidate = results
+    else:
+        prefix = results.with_name(results.name.removesuffix(LOCUST_STATS_CSV_SUFFIX).removesuffix(".json"))
+        candidate = prefix.with_name(prefix.name + LOCUST_HISTORY_CSV_SUFFIX)
+    return candidate if candidate.is_file() else None
+
+
+def series_from_history(history: StatsHistory) -> IntervalSeries:
+    """One interval between each two consecutive writes of Locust's history file; no histograms.
+
+    Requests and failures per interval are exact: differences of Locust's running totals (a drop means Locust reset
+    its stats, and the new total is what came after). Locust truncates timestamps to whole seconds, so every interval
+    gets the file's mean spacing rather than a jittering 0, 1 or 2 s; the users are those running when an interval
+    closed, as in intervals.jsonl. Plateau detection then runs on throughput alone (no latency to compare).
+    """
+    stamps = np.array(history.timestamps, dtype=np.float64)
+    if len(stamps) < 3 or stamps[-1] <= stamps[0]:
+        raise InputError(f"only {len(stamps)} write(s) of the history over {stamps[-1] - stamps[0]:g} s: nothing to measure",
+                         path=history.source, hint="a capacity run needs steps of several seconds each")  # fmt: skip
+    count = len(stamps) - 1
+    spacing = (stamps[-1] - stamps[0]) / count
+    no_buckets = np.zeros(0, dtype=np.int64)
+    endpoints = {}
+    for key, totals in history.totals.items():
+        if key == StatsHistory.AGGREGATED:
+            continue
+        running = np.array(totals, dtype=np.int64).reshape(-1, 2)
+        steps = np.diff(running, axis=0)
+        steps = np.where(steps < 0, running[1:], steps)
+        endpoints[key] = EndpointSeries(key, steps[:, 0].copy(), steps[:, 1].copy(), np.zeros(count + 1, dtype=np.int64),
+                                        no_buckets, no_buckets)  # fmt: skip
+    return IntervalSeries(
+        path=Path(history.source), interval_s=spacing, started_at=float(stamps[0]), times=stamps[:-1],
+        durations=np.full(count, spacing), user_counts=np.array(history.user_counts[1:], dtype=np.int64),
+        endpoints=endpoints, warnings=history.warnings,
+    )  # fmt: skip
+
+
+def judge_with_locust_percentiles(analysis: CapacityAnalysis, history: StatsHistory, baseline: Baseline) -> CapacityAnalysis:
+    """Judge each plateau's endpoints on Locust's own percentile columns, as written when its last interval closed
+    (history block ``stop_interval``), since plain Locust output has no histograms to merge. The maximum is Locust's
+    running maximum since the start: an upper bound of the plateau's (a pass is certain, a breach may be earlier)."""
+    plateaus = []
+    for plateau in analysis.detection.plateaus:
+        endpoints = {
+            key: judge_endpoint(key, endpoint.requests, endpoint.failures, Histogram.empty(), baseline.limits_for(key),
+                                csv_percentiles=history.percentiles[key][plateau.stop_interval],
+                                csv_max_ms=history.max_ms[key][plateau.stop_interval])  # fmt: skip
+            for key, endpoint in plateau.endpoints.items()
+        }
+        plateaus.append(replace(plateau, endpoints=endpoints))
+    detection = PlateauDetection(plateaus, analysis.detection.rejected)
+    return CapacityAnalysis(detection, sla_capacity(plateaus), analysis.fit, analysis.interval_s)
 
 
 def _cost_projection(run_result: RunResult, *, series_user_seconds: float, args: argparse.Namespace) -> CostProjection | str:
@@ -179,21 +279,30 @@ class Document:
     sections: list[Section]
 
 
+# Plain Locust input: what its numbers are, said where they are shown.
+LOCUST_PERCENTILES_NOTE = (
+    "**Percentiles are Locust's own approximations**: the percentile columns of its history file as written when "
+    "each plateau ended, cumulative since the run started (Locust 1.1-1.6) or over about its last 10 s (1.0, 2.x), "
+    "so they mix in earlier load; the maximum is Locust's running maximum since the start. Locust's CSV has no "
+    "histograms to merge per plateau. Plateaus, throughput and error rates are exact (differences of Locust's "
+    "running totals).")
+
+
 def build_document(analysis: CapacityAnalysis, baseline: Baseline, run_result: RunResult, expected: Headroom | None,
-                   cost: CostProjection | str, figure_names: list[str], args: argparse.Namespace) -> Document:
-    manifest = run_result.manifest
-    run_id = manifest.run_id if manifest and manifest.run_id else Path(run_result.source).name
+                   cost: CostProjection | str, figure_names: list[str], args: argparse.Namespace,
+                   history: StatsHistory | None = None) -> Document:  # fmt: skip
+    """``history``: the Locust stats history the analysis came from (plain Locust input), else None."""
     sections = [
         _summary_section(analysis, expected, cost),
-        _run_section(analysis, baseline, run_result),
+        _run_section(analysis, baseline, run_result, history),
         _plateau_section(analysis),
         _scalability_section(analysis, figure_names),
-        _endpoint_section(analysis, figure_names),
+        _endpoint_section(analysis, figure_names, approximate=history is not None),
         _headroom_section(expected, analysis),
         _cost_section(cost, args.expected_users, args.active_hours_per_month),
-        _method_section(analysis),
+        _method_section(analysis, from_history=history is not None),
     ]
-    return Document(f"Capacity report: {run_id}", _headline(analysis), sections)
+    return Document(f"Capacity report: {run_result.name}", _headline(analysis), sections)
 
 
 def _headline(analysis: CapacityAnalysis) -> str:
@@ -235,9 +344,13 @@ def _summary_section(analysis: CapacityAnalysis, expected: Headroom | None, cost
     return Section("Summary", [bullets])
 
 
-def _run_section(analysis: CapacityAnalysis, baseline: Baseline, run_result: RunResult) -> Section:
+def _run_section(analysis: CapacityAnalysis, baseline: Baseline, run_result: RunResult, history: StatsHistory | None) -> Section:
     manifest = run_result.manifest
     facts = [f"results: `{run_result.source}`", f"baseline: {baseline.name}", f"interval length: {analysis.interval_s:g} s"]
+    if history is not None:
+        facts.append(f"input: Locust's `--csv-full-history` file `{history.source}` ({len(history.timestamps)} writes; "
+                     "no intervals.jsonl): the interval is the mean time between its writes")
+    facts += [f"WARNING: {warning}" for warning in run_result.warnings]
     if manifest is not None and manifest.target:
         target = manifest.target
         simulator = target.get("simulator") or {}
@@ -308,7 +421,7 @@ def _interval(estimate: Estimate | None) -> str:
     return f"{estimate.low:.4g} to {high}"
 
 
-def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str]) -> Section:
+def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str], *, approximate: bool = False) -> Section:
     rows = []
     for plateau in sorted(analysis.detection.plateaus, key=lambda p: p.users):
         for key, endpoint in sorted(plateau.endpoints.items()):
@@ -322,9 +435,13 @@ def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str]) -> Se
         also = f" (also breaking there: {', '.join(capacity.also_breached)})" if capacity.also_breached else ""
         blocks.append(f"**Bottleneck:** `{capacity.bottleneck}` breaks first, at {capacity.first_breach_users} users: "
                       f"{', '.join(capacity.bottleneck_breaches)}{also}.")
+    if approximate:
+        blocks.append(LOCUST_PERCENTILES_NOTE)
     if rows:
-        blocks.append(Table(["users", "endpoint", "requests", "p50 ms", "p95 ms", "p99 ms", "errors", "verdict", "breaches"], rows))
-    for name, caption in (("p95_vs_users", "p95 against users, SLA lines dashed"), ("errors_vs_users", "Errors against users")):
+        ms = " ms (Locust, approx.)" if approximate else " ms"
+        blocks.append(Table(["users", "endpoint", "requests", f"p50{ms}", f"p95{ms}", f"p99{ms}", "errors", "verdict", "breaches"], rows))
+    p95_caption = "p95 (Locust's approximation) against users, SLA lines dashed" if approximate else "p95 against users, SLA lines dashed"
+    for name, caption in (("p95_vs_users", p95_caption), ("errors_vs_users", "Errors against users")):
         if name in figure_names:
             blocks.append(Image(name, caption))
     return Section("Endpoints at each plateau", blocks)
@@ -375,11 +492,14 @@ def _cost_section(cost: CostProjection | str, expected_users: int | None, active
     return Section("Cost projection", [facts])
 
 
-def _method_section(analysis: CapacityAnalysis) -> Section:
+def _method_section(analysis: CapacityAnalysis, *, from_history: bool = False) -> Section:
+    percentiles = ("Per-endpoint percentiles are Locust's own history columns at each plateau's end (approximations; "
+                   "without histograms, steadiness is judged on throughput alone)." if from_history else
+                   "Per-endpoint percentiles come from the plateau's interval histograms merged by adding counts.")  # fmt: skip
     return Section("How these numbers were made", [[
         "A plateau is a run of intervals at one user count; intervals at its edges that differ from its settled later "
         "half (throughput or median latency) are ramp transients and left out; the rest must all be steady.",
-        "Per-endpoint percentiles come from the plateau's interval histograms merged by adding counts.",
+        percentiles,
         "SLA verdicts use the gate's own checks (analysis/decide.py) against the baseline; min_rps is not applied to "
         "plateaus. The SLA-bound capacity is the highest load below the first load that breaks any SLA.",
         "The USL is fitted to goodput (successful requests/s, HTTP only) with bounded least squares; intervals of the "

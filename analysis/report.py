@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import html
 import re
-from pathlib import PurePath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from analysis.intervals import IntervalSeries
 from analysis.markdown import escape_text
 from analysis.render import describe_check, format_value
 from analysis.render import render_markdown as render_verdict_markdown
-from analysis.results import LOCUST_STATS_CSV_SUFFIX, RunResult
+from analysis.results import RunResult
 from analysis.verdicts import Verdict
 
 # Worst first: an endpoint's row shows its worst verdict, and endpoints with the worst verdicts come first.
@@ -241,20 +240,8 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def run_name(run: RunResult) -> str:
-    """The run's own name: its manifest's run id, else the name of what was loaded (a folder, or a Locust output
-    file without its suffix; Locust's default prefix "locust" says nothing, so its folder's name is used then)."""
-    if run.manifest is not None and run.manifest.run_id:
-        return run.manifest.run_id
-    path = PurePath(run.source)
-    name = path.name.removesuffix(LOCUST_STATS_CSV_SUFFIX).removesuffix(".json")
-    if name in ("locust", "") and path.parent.name:
-        return path.parent.name
-    return name or run.source
-
-
 def _title(report: RunReport) -> str:
-    return f"Load test report: {run_name(report.run)} (baseline {report.decision.baseline_name})"
+    return f"Load test report: {report.run.name} (baseline {report.decision.baseline_name})"
 
 
 def overall_error_line(run: RunResult) -> str:

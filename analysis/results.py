@@ -148,6 +148,18 @@ class RunResult:
         return "csv" if "csv" in sources else "histogram"
 
     @property
+    def name(self) -> str:
+        """The run's own name: its manifest's run id, else the name of what was loaded (a folder, or a Locust output
+        file without its suffix; Locust's usual prefix "locust" says nothing, so its folder's name is used then)."""
+        if self.manifest is not None and self.manifest.run_id:
+            return self.manifest.run_id
+        path = Path(self.source)
+        name = path.name.removesuffix(LOCUST_STATS_CSV_SUFFIX).removesuffix(LOCUST_HISTORY_CSV_SUFFIX).removesuffix(".json")
+        if name in ("locust", "") and path.parent.name:
+            return path.parent.name
+        return name or self.source
+
+    @property
     def total_requests(self) -> int:
         return sum(e.requests for e in self.endpoints.values())
 
@@ -528,6 +540,7 @@ class StatsHistory:
     user_counts: tuple[int, ...]  # users running when the block was written
     totals: dict[str, tuple[tuple[int, int], ...]]  # key -> (running requests, running failures) per block
     percentiles: dict[str, tuple[dict[float, int], ...]]  # key -> Locust's percentile columns per block
+    max_ms: dict[str, tuple[float | None, ...]]  # key -> Locust's running maximum response time per block
     full: bool  # per-endpoint rows present (--csv-full-history), not only the Aggregated one
     warnings: tuple[str, ...] = ()
 
@@ -546,15 +559,17 @@ def load_stats_history(path: str | Path) -> StatsHistory:
     table = _read_csv_table(path, what="a Locust --csv stats history file", required=_HISTORY_REQUIRED)
     timestamps: list[int] = []
     users: list[int] = []
-    block: dict[str, tuple[int, int, dict[float, int]]] = {}
-    blocks: list[dict[str, tuple[int, int, dict[float, int]]]] = []
+    block: dict[str, tuple[int, int, dict[float, int], float | None]] = {}
+    blocks: list[dict[str, tuple[int, int, dict[float, int], float | None]]] = []
+    has_max = "Total Max Response Time" in table.column
     full = False
     for where, row in table.rows:
         aggregated = table.is_total(row)
         key = StatsHistory.AGGREGATED if aggregated else f"{row[table.column['Type']]} {row[table.column['Name']]}"
         full = full or not aggregated
+        running_max = _csv_float(row[table.column["Total Max Response Time"]], table.path, f"{where}: Total Max Response Time") if has_max else None
         block[key] = (table.int(row, where, "Total Request Count"), table.int(row, where, "Total Failure Count"),
-                      table.percentiles(row, where))  # fmt: skip
+                      table.percentiles(row, where), running_max)  # fmt: skip
         if aggregated:  # Locust writes the Aggregated row last in every block
             timestamps.append(table.int(row, where, "Timestamp"))
             users.append(table.int(row, where, "User Count"))
@@ -566,4 +581,5 @@ def load_stats_history(path: str | Path) -> StatsHistory:
     keys = sorted({key for b in blocks for key in b})
     totals = {key: tuple((b[key][0], b[key][1]) if key in b else (0, 0) for b in blocks) for key in keys}
     percentiles_by_key = {key: tuple(b[key][2] if key in b else {} for b in blocks) for key in keys}
-    return StatsHistory(str(path), tuple(timestamps), tuple(users), totals, percentiles_by_key, full, table.warnings)
+    max_by_key = {key: tuple(b[key][3] if key in b else None for b in blocks) for key in keys}
+    return StatsHistory(str(path), tuple(timestamps), tuple(users), totals, percentiles_by_key, max_by_key, full, table.warnings)

@@ -101,8 +101,8 @@ def test_plot_data_matches_the_analysis(tmp_path):
 @pytest.mark.parametrize(
     ("make_input", "message"),
     [
-        (lambda tmp: tmp / "missing", "not a folder"),
-        (lambda tmp: tmp, "intervals.jsonl: file not found"),
+        (lambda tmp: tmp / "missing", "missing: not found"),
+        (lambda tmp: tmp, "no intervals.jsonl (the harness's interval recorder) and no Locust stats history"),
         (lambda tmp: (tmp / "intervals.jsonl").write_text("{not json\n") and tmp, "line 1: invalid JSON"),
     ],
 )

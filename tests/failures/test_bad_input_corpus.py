@@ -115,7 +115,8 @@ CASES = [
     Case("capacity-intervals-damaged-line", (*ANALYSIS, "capacity", "{run}", "--baseline", PRODUCTION, "--output", "{tmp}/c"),
          ExitCode.BAD_INPUT, ("intervals.jsonl", "line 3", "invalid JSON"), results={"intervals.jsonl": _damage_middle_line}),
     Case("capacity-intervals-missing", (*ANALYSIS, "capacity", "{run}", "--baseline", PRODUCTION, "--output", "{tmp}/c"),
-         ExitCode.BAD_INPUT, ("intervals.jsonl", "file not found", "interval recorder"), results={"intervals.jsonl": None}),
+         ExitCode.BAD_INPUT, ("no intervals.jsonl", "interval recorder", "--csv-full-history"),
+         results={"intervals.jsonl": None, "locust_stats_history.csv": None}),
     Case("plot-intervals-empty", (*ANALYSIS, "plot", "{run}", "--output", "{tmp}/plots"), ExitCode.BAD_INPUT,
          ("intervals.jsonl", "file is empty"), results={"intervals.jsonl": ""}),
     # ---- command-line misuse ----------------------------------------------------------------------------------

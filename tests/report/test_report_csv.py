@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 from analysis.baseline import load_baseline
-from analysis.report import build_report, failure_rows, overall_error_line, render_markdown, run_name
+from analysis.report import build_report, failure_rows, overall_error_line, render_markdown
 from analysis.results import load_run
 from tests.report.test_report import BASELINE, make_run
 
@@ -40,6 +40,6 @@ def test_without_a_failures_file_the_table_has_counts_per_endpoint_and_says_so(t
 
 def test_a_harness_run_is_titled_by_its_run_id(tmp_path):
     run = load_run(make_run(tmp_path / "run", run_id="20261126-120000-abc123"))
-    assert run_name(run) == "20261126-120000-abc123"
+    assert run.name == "20261126-120000-abc123"
     report = build_report(run, load_baseline(BASELINE))
     assert render_markdown(report, {}).startswith("# Load test report: 20261126-120000-abc123 (baseline production)\n")
