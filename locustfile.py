@@ -5,12 +5,14 @@
     locust -f locustfile.py -T export                every class with an `export` task
     locust -f locustfile.py --class-picker           choose in the web UI
     locust -f locustfile.py,scenarios/shapes.py      a capacity run: the shape in scenarios/shapes.py drives it
+    locust -f locustfile.py --arrival-rate 2 -u 40   open model: 2 arrivals/s run by a pool of 40 users
 
 Shapes are not imported here on purpose: Locust runs the first LoadTestShape it finds in a locustfile, so a shape
 imported here would take over every run (see scenarios/shapes.py).
 """
 
 # Listeners register on import; the order does not matter: harness.results runs the end-of-run work in its order.
+import harness.arrivals  # noqa: F401  --arrival-rate: the open workload model
 import harness.gate  # noqa: F401  the in-run verdict (a finalizer of harness.results)
 import harness.intervals  # noqa: F401  intervals.jsonl
 import harness.results  # noqa: F401  --results-dir, manifest.json, results/latest
@@ -18,6 +20,8 @@ import scenarios.guards  # noqa: F401  target safety and caps
 import scenarios.metrics  # noqa: F401  business_metrics.json
 import scenarios.selection  # noqa: F401  default mix, class weights
 import scenarios.spend  # noqa: F401  the spend ceiling (a default for real targets) and the master's merged check
+from scenarios.arrivals import (AuthArrivalUser, DiscoveryArrivalUser, EnrichmentArrivalUser, ExportArrivalUser,
+                                 ProspectorArrivalUser, SessionCheckArrivalUser)  # fmt: skip
 from scenarios.auth import AuthUser
 from scenarios.discovery import DiscoveryUser
 from scenarios.enrichment import EnrichmentUser
@@ -26,4 +30,7 @@ from scenarios.journey import ProspectorUser
 
 harness.intervals.register()  # its listeners are opt-in (tests build environments without them)
 
-__all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser"]
+__all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser",
+           # open model (--arrival-rate): one arrival of each runs one task of its closed class
+           "AuthArrivalUser", "DiscoveryArrivalUser", "EnrichmentArrivalUser", "ExportArrivalUser",
+           "ProspectorArrivalUser", "SessionCheckArrivalUser"]

@@ -27,6 +27,8 @@ from analysis.bounds import (
     per_check_breach_confidence,
 )
 from analysis.exit_codes import ExitCode
+from analysis.openmodel import MANIFEST_SECTION as ARRIVALS_SECTION
+from analysis.openmodel import arrival_problems
 from analysis.regression import compare_histograms, has_enough_samples
 from analysis.results import EndpointResult, RunResult
 from analysis.verdicts import Verdict
@@ -496,6 +498,7 @@ def run_problems(run: RunResult) -> list[str]:
             problems.append(f"intended users not reached ({reached} of {intended})")
         if manifest.load.workers_lost:
             problems.append(f"{manifest.load.workers_lost} worker(s) lost during the run")
+        problems += arrival_problems((run.manifest_raw or {}).get(ARRIVALS_SECTION))  # open model: rate, drops
     return problems
 
 

@@ -2,7 +2,9 @@
 
 Inputs (docs/architecture.md, "The results folder"):
 - a harness results folder: ``locust.json`` (full histograms) is preferred over ``locust_stats.csv``; the sidecars
-  ``manifest.json`` and ``business_metrics.json`` are read when present; ``intervals.jsonl`` is only noted;
+  ``manifest.json`` and ``business_metrics.json`` are read when present; ``intervals.jsonl`` is only noted; an
+  open-model run's ``locust_corrected.json`` (latency from the intended start) becomes the endpoints, and
+  locust.json's service times ``service_endpoints``;
 - a Locust ``--json-file`` output (``locust.json``);
 - a Locust ``--csv`` prefix (``.../locust`` -> ``locust_stats.csv``), or the ``_stats.csv`` file itself. Locust's
   ``--json-file`` takes the same kind of prefix; when ``PREFIX.json`` exists too it wins (it has histograms).
@@ -36,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from analysis.errors import InputError
 from analysis.histogram import Histogram
 from analysis.jsonfiles import parse_model, read_json, read_json_object
+from analysis.openmodel import CORRECTED_JSON
 
 LOCUST_JSON = "locust.json"
 LOCUST_STATS_CSV_SUFFIX = "_stats.csv"
@@ -141,6 +144,9 @@ class RunResult:
     # Locust's _failures.csv rows (most occurrences first); None: the input had no failures file.
     failure_messages: tuple[FailureMessage, ...] | None = None
     warnings: tuple[str, ...] = ()  # what was read with a loss (e.g. a name that was not UTF-8), one line each
+    # Open-model runs (analysis/openmodel.py): ``endpoints`` hold the latency from the intended start (what is
+    # judged) and these hold Locust's own service times, for the report to show beside them. None: a closed run.
+    service_endpoints: dict[str, EndpointResult] | None = None
 
     @property
     def percentile_source(self) -> PercentileSource:
@@ -193,8 +199,15 @@ def run_from_entries(
     *,
     source: str = "<in-run stats>",
     has_intervals: bool = False,
+    corrected_entries: list[dict] | None = None,
 ) -> RunResult:
-    """Build a RunResult from ``StatsEntry.serialize()`` dicts (the items of locust.json)."""
+    """Build a RunResult from ``StatsEntry.serialize()`` dicts (the items of locust.json). With
+    ``corrected_entries`` (an open-model run's latency from the intended start, same form) those are what the
+    endpoints hold, and ``entries`` become ``service_endpoints``."""
+    if corrected_entries is not None:
+        service = run_from_entries(entries, manifest, business, source=source, has_intervals=has_intervals)
+        corrected = run_from_entries(corrected_entries, manifest, business, source=source, has_intervals=has_intervals)
+        return _with_service(corrected, service.endpoints)
     if not isinstance(entries, list):
         raise InputError(f"expected a list of Locust stats entries, got {type(entries).__name__}", path=source)
     endpoints: dict[str, EndpointResult] = {}
@@ -266,6 +279,10 @@ def _whole_ms_keys(buckets: Any) -> Any:
     return out
 
 
+def _with_service(run: RunResult, service_endpoints: dict[str, EndpointResult]) -> RunResult:
+    return RunResult(**{**run.__dict__, "service_endpoints": service_endpoints})
+
+
 def _with_rps(endpoint: EndpointResult, rps: float) -> EndpointResult:
     return EndpointResult(**{**endpoint.__dict__, "rps": rps})
 
@@ -321,9 +338,16 @@ def _load_results_folder(folder: Path) -> RunResult:
             f"no {LOCUST_JSON} or {csv_file.name} in the folder", path=folder, hint="is this a harness results folder?"
         )
     run = _with_failures(run, folder / ("locust" + LOCUST_FAILURES_CSV_SUFFIX))
+    service_endpoints, endpoints = None, run.endpoints
+    corrected_json = folder / CORRECTED_JSON
+    if corrected_json.is_file():
+        service_endpoints = run.endpoints
+        corrected = run_from_entries(read_json(corrected_json, what="the harness's corrected latencies"), source=str(corrected_json))
+        endpoints = corrected.endpoints
     return RunResult(
         source=str(folder),
-        endpoints=run.endpoints,
+        endpoints=endpoints,
+        service_endpoints=service_endpoints,
         manifest=_parse_manifest(manifest_raw, folder / MANIFEST_JSON) if manifest_raw is not None else None,
         manifest_raw=manifest_raw,
         business=_parse_business(business_raw, folder / BUSINESS_METRICS_JSON) if business_raw is not None else None,

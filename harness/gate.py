@@ -8,7 +8,9 @@ Importing this module (locustfile.py does) registers:
   result file is written) that decides over the final stats, writes verdict.json/.txt/.md/.junit.xml into the
   results folder, prints the table, and sets the process exit code.
 
-It decides with exactly the functions the offline ``python -m analysis compare`` uses. With --processes N or
+It decides with exactly the functions the offline ``python -m analysis compare`` uses. An open-model run
+(``--arrival-rate``, harness/arrivals.py) is judged on its latency from the intended start, not on Locust's service
+time, and on its arrival rate (analysis/openmodel.py: a run that missed its rate or dropped arrivals is not valid). With --processes N or
 master/worker runs it runs on the master only, where Locust has merged every worker's stats (workers skip).
 
 Until decided (``--until-decided``, on for ``make perf``): --run-time becomes the MAXIMUM duration and
@@ -46,6 +48,7 @@ from analysis.render import render_text, write_verdict_files
 from analysis.results import BUSINESS_METRICS_JSON, INTERVALS_JSONL, RunResult, run_from_entries
 from analysis import sequential
 from harness import intervals
+from harness.arrivals import corrected_entries
 from harness.results import name_run_time_stop, record_stop_reason, register_artifact_writer, register_finalizer
 
 logger = logging.getLogger(__name__)
@@ -234,6 +237,7 @@ def finalize_gate(environment: Environment, results_dir: Path | None, manifest: 
             business,
             source=str(results_dir) if results_dir else "<in-run stats>",
             has_intervals=bool(results_dir and (results_dir / INTERVALS_JSONL).is_file()),
+            corrected_entries=corrected_entries(environment),  # open model: judge latency from the intended start
         )
         decision = decide(run, gate.baseline, gate.reference)
         record = None

@@ -13,7 +13,7 @@ place instead of depending on the order in which modules happened to register li
 Workers write nothing: the master owns the folder. Nothing here knows ProspectPro.
 
 Public interface:
-    register_artifact_writer(fn), register_finalizer(fn)
+    register_artifact_writer(fn), register_finalizer(fn), register_manifest_section(name)(fn)
     record_stop_reason(environment, reason, detail=None)   guards and shapes say why the run stopped
     name_run_time_stop(environment, reason, detail=None)   what to call a stop at --run-time (default "run-time")
     results_dir_of(environment) -> Path | None
@@ -70,6 +70,7 @@ Finalizer = Callable[[Environment, Path, dict], None]
 
 _artifact_writers: list[ArtifactWriter] = []
 _finalizers: list[Finalizer] = []
+_manifest_sections: dict[str, Callable[[Environment], dict | None]] = {}
 
 
 def register_artifact_writer(writer: ArtifactWriter) -> ArtifactWriter:
@@ -87,6 +88,16 @@ def register_finalizer(finalizer: Finalizer) -> Finalizer:
     if finalizer not in _finalizers:
         _finalizers.append(finalizer)
     return finalizer
+
+
+def register_manifest_section(name: str) -> Callable:
+    """Decorator: ``fn(environment) -> dict | None`` adds the section ``name`` to the final manifest (None: absent)."""
+
+    def register(section: Callable[[Environment], dict | None]) -> Callable[[Environment], dict | None]:
+        _manifest_sections[name] = section
+        return section
+
+    return register
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -321,7 +332,7 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
     shape = environment.shape_class
     intended_users = record.intended_users_peak if shape is not None else (getattr(options, "num_users", None) or 0)
     intended_users = max(intended_users, runner.target_user_count if runner else 0)
-    return {
+    manifest = {
         "schema_version": SCHEMA_VERSION,
         "run_id": record.run_id,
         "started_at": _iso(record.started_at),
@@ -353,6 +364,17 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
             "workers_lost": _workers_lost(runner, record),
         },
     }
+    if final:
+        for name, section in _manifest_sections.items():
+            try:
+                value = section(environment)
+            except Exception as error:  # noqa: BLE001 - one broken section must not cost the run its manifest
+                logger.error("results: manifest section %s failed: %s: %s", name, type(error).__name__, error)
+                log.unhandled_greenlet_exception = True
+                continue
+            if value is not None:
+                manifest[name] = value
+    return manifest
 
 
 def _stop_reason(environment: Environment, record: _RunRecord) -> str:

@@ -216,7 +216,7 @@ class ProspectProUser(FastHttpUser):
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.environment.events.request.fire(request_type=request.method, name=request.name, response_time=elapsed_ms,
                                              response_length=0, exception=RequestFailed(failure) if failure else None,
-                                             context={})  # fmt: skip
+                                             context=self.context())  # fmt: skip
 
     # ---- pacing ---------------------------------------------------------------------------------------------------
     def _pause_for_retry_after(self, response) -> None:

@@ -2,6 +2,8 @@
 
 Gateway-level faults answer before the endpoint runs: outage (a fixed 5xx), rate limiting (429 + Retry-After) and
 error bursts (5xx for a share of requests during part of each period). Malformed answers are made after it ran.
+A stall (the whole target pauses, as in a stop-the-world GC or a failover) holds requests that arrive during a pause
+and answers that are ready during one, until the pause ends.
 The connection-level fault (connection_reset) is decided here and carried out by the HTTP server.
 """
 
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import random
 import time
+
+import gevent
 
 from simulator.capacity import TokenBucket
 from simulator.httpserver import Response
@@ -43,8 +47,22 @@ class Faults:
         limit = profile.rate_limit
         self._rate_bucket = TokenBucket(limit.requests_per_second, limit.burst) if limit else None
 
+    def stall_remaining_s(self, now: float | None = None) -> float:
+        """Seconds until the current pause ends (0.0 outside a pause, or with no stall in the profile)."""
+        stall = self.profile.stall
+        if stall is None:
+            return 0.0
+        scale = self._time_scale or 1.0
+        return stall_remaining_s(time.time() if now is None else now, stall.period_s * scale, stall.stall_s * scale)
+
+    def _wait_out_stall(self) -> None:
+        remaining = self.stall_remaining_s()
+        if remaining > 0:
+            gevent.sleep(remaining)
+
     def before(self, group: str) -> Response | None:
         """A gateway answer that replaces the endpoint's, or None to let the request through."""
+        self._wait_out_stall()
         profile = self.profile
         outage = profile.gateway_error
         if outage and group in outage.applies_to:
@@ -61,7 +79,9 @@ class Faults:
         return None
 
     def after(self, group: str, response: Response) -> Response:
-        """Corrupt a share of 2xx JSON answers from functions and REST (malformed profile); status stays 200."""
+        """Corrupt a share of 2xx JSON answers from functions and REST (malformed profile); status stays 200.
+        An answer ready during a stall is held until it ends."""
+        self._wait_out_stall()
         rate = self.profile.malformed_rate
         if (rate and group != "auth" and 200 <= response.status < 300 and response.content_type
                 and "json" in response.content_type and self._rng.random() < rate):
@@ -70,3 +90,9 @@ class Faults:
             else:
                 response.body = MALFORMED_BODIES[0]
         return response
+
+
+def stall_remaining_s(now: float, period_s: float, stall_s: float) -> float:
+    """A pause covers [k * period_s, k * period_s + stall_s) for every whole k (epoch seconds)."""
+    phase = now % period_s
+    return stall_s - phase if phase < stall_s else 0.0

@@ -87,6 +87,19 @@ class RateLimit(_Strict):
     applies_to: tuple[Group, ...]
 
 
+class Stall(_Strict):
+    """The whole target pauses for ``stall_s`` at the start of every ``period_s`` (aligned to the wall clock)."""
+
+    period_s: float = Field(gt=0)
+    stall_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _shorter_than_period(self) -> "Stall":
+        if self.stall_s >= self.period_s:
+            raise ValueError("needs stall_s < period_s")
+        return self
+
+
 class Profile(_Strict):
     description: str
     latency_multiplier: dict[str, float] = {}
@@ -99,6 +112,7 @@ class Profile(_Strict):
     jwt_ttl_s: int | None = Field(default=None, ge=1)
     job_failure_rate: float = Field(default=0.0, ge=0, le=1)
     google_queries_per_second: float | None = Field(default=None, gt=0)
+    stall: Stall | None = None
 
     @model_validator(mode="after")
     def _known_classes(self) -> "Profile":
