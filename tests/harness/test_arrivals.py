@@ -86,7 +86,7 @@ name = "open-model-test"
 [defaults]
 p95_ms = 3000
 max_ms = 10000
-fail_ratio = 0.01
+fail_ratio = 0.2
 min_samples = 20
 [endpoints."GET /auth/v1/user"]
 p95_ms = 500
