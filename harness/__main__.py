@@ -40,7 +40,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -320,8 +320,16 @@ def open_health_target(args: argparse.Namespace, output: Path):
         print(f"target: {configured} (configured; no simulator started)", file=sys.stderr)
         yield _health_target(configured.rstrip("/"), settings)
         return
-    expired = _expired_session_token(args) if args.verb == "health" else None
-    with _target(None, args, MODES["perf"], output) as (url, _flags):
+    # Only the team's Auth collection needs an expired token; the project's collections do not.
+    wanted = args.verb == "health" and any("{{EXPIRED_SESSION_JWT}}" in Path(p).read_text(errors="replace")
+                                           for p in args.collections)  # fmt: skip
+    stack = ExitStack()
+    try:
+        expired = _expired_session_token(args) if wanted else None
+        url, _flags = stack.enter_context(_target(None, args, MODES["perf"], output))
+    except SimulatorStartError as error:
+        raise InputError(f"the simulator did not start: {error}") from None
+    with stack:
         target = _health_target(url, settings)
         if expired is not None:
             target.variables["EXPIRED_SESSION_JWT"], minted_at = expired

@@ -295,8 +295,3 @@ def write_results(run: HealthRun, folder: Path) -> tuple[Path, Path]:
     write_junit(run, junit_path)
     return json_path, junit_path
 
-
-def print_line(result: RequestResult) -> None:
-    """Progress for long collections: one line per request on stderr."""
-    state = "ok" if not result.failed_checks else f"{len(result.failed_checks)} failing"
-    print(f"  {result.method} {result.request}: {result.status or result.error} ({state})", file=sys.stderr)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from analysis.errors import InputError
 from analysis.jsonfiles import read_json
@@ -173,7 +174,7 @@ def _request(raw: dict, settings: dict, folders: dict[str, dict], path: Path, wh
     if not isinstance(method, str) or not method.strip():
         raise InputError("'method' must be a text such as POST", path=path, key=f"{where}.method")
     name = _text(raw.get("name") or url)
-    headers = _headers(settings.get("headers"), path, f"settings.headers") + _headers(raw.get("headers"), path, f"{where}.headers")
+    headers = _headers(settings.get("headers"), path, "settings.headers") + _headers(raw.get("headers"), path, f"{where}.headers")
     auth = _auth(raw, settings, folders)
     if auth and not any(n.lower() == "authorization" for n, _ in headers):
         headers.append(("Authorization", auth))
@@ -246,8 +247,6 @@ def _body(raw: Any, path: Path, where: str) -> tuple[str | None, str | None]:
         types = {"json": "application/json", "text": "text/plain", "xml": "application/xml", "graphql": "application/json"}
         return _text(text), types[kind]
     if kind == "formencoded":
-        from urllib.parse import quote
-
         form = [f for f in raw.get("form") or [] if isinstance(f, dict) and not f.get("isDisabled")]
         return "&".join(f"{quote(_text(f.get('name')))}={quote(_text(f.get('value')))}" for f in form), \
             "application/x-www-form-urlencoded"
@@ -383,6 +382,12 @@ class PreparedRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes | None
     unresolved: tuple[str, ...]
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL, lower-case ("" when it has none): what "the target" means for a request."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
 def prepare(request: Request, variables: Variables, collection: Collection) -> PreparedRequest:

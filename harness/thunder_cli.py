@@ -30,14 +30,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.health import (DEFAULT_TIMEOUT_S, HealthRun, RequestResult, load_known_drift, render_table, run_health,
                             send, write_results)  # fmt: skip
 from harness.results import new_run_id
-from harness.thunder import Collection, PreparedRequest, Response, Variables, load_collection, load_environment, query
+from harness.thunder import (Collection, PreparedRequest, Response, Variables, load_collection, load_environment, origin,
+                             query)  # fmt: skip
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS_DIR = PROJECT_ROOT / "collections"
@@ -146,20 +146,15 @@ def variables_for(target: HealthTarget, env: dict[str, str]) -> Variables:
 def on_target_only(target_url: str, sender=send):
     """A sender that refuses any URL outside the target's origin: a collection with a hard-coded host cannot send
     load past the guards."""
-    origin = _origin(target_url)
+    target = origin(target_url)
 
     def guarded(request: PreparedRequest, timeout: float) -> Response:
-        if _origin(request.url) != origin:
-            return Response(0, {}, b"", 0.0, error=f"not sent: {_origin(request.url) or request.url} is not the "
-                                                   f"target {origin}")  # fmt: skip
+        if origin(request.url) != target:
+            return Response(0, {}, b"", 0.0, error=f"not sent: {origin(request.url) or request.url} is not the "
+                                                   f"target {target}")  # fmt: skip
         return sender(request, timeout)
 
     return guarded
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
 def main(argv: list[str], open_target: OpenTarget) -> int:

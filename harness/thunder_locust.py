@@ -35,7 +35,8 @@ from locust.runners import WorkerRunner
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.health import run_collection
-from harness.thunder import Collection, Request, Response, Variables, evaluate, load_collection, load_environment, prepare
+from harness.thunder import (Collection, Request, Response, Variables, evaluate, load_collection, load_environment, origin,
+                             prepare)  # fmt: skip
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETUP = PROJECT_ROOT / "collections" / "setup" / "ProspectPro-Session.json"
@@ -145,11 +146,10 @@ def _task_for(request: Request):
 
     def send(user: "ThunderUser") -> None:
         prepared = prepare(request, user.variables, _Plan.collection)
-        if not prepared.url.startswith(user.host.rstrip("/") + "/"):
+        if origin(prepared.url) != origin(user.host):  # a hard-coded host in the collection gets nothing
             user.environment.events.request.fire(
-                request_type=request.method, name=request.name, response_time=0, response_length=0,
-                exception=RuntimeError(f"not sent: {prepared.url.split('/')[2] if '//' in prepared.url else prepared.url} "
-                                       f"is not the target"), context={})  # fmt: skip
+                request_type=request.method, name=request.name, response_time=0, response_length=0, context={},
+                exception=RuntimeError(f"not sent: {origin(prepared.url) or prepared.url} is not the target"))  # fmt: skip
             return
         with user.client.request(request.method, prepared.url, name=request.name, data=prepared.body,
                                  headers=dict(prepared.headers), catch_response=True) as answer:  # fmt: skip

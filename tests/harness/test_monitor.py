@@ -67,3 +67,17 @@ def test_a_hook_runs_instead_of_exiting_and_the_count_bounds_the_monitor(simulat
     assert rounds == {1, 2, 3, 4}
     assert marker.read_text().startswith("ProspectPro - Database / Campaigns table: res-code equal 200")
     assert simulator.stats()["total"] == 4 * 6  # six requests a round, one at a time, nothing else
+
+
+def test_the_monitor_stops_before_a_round_once_its_responses_costs_reach_the_spend_ceiling(simulator_factory, tmp_path):
+    simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05")
+    log = tmp_path / "m.jsonl"
+    command = [sys.executable, "-m", "harness", "monitor", str(ROOT / "collections" / "ProspectPro-Discovery.json"),
+               "--interval", "0", "--count", "5", "--log", str(log)]  # fmt: skip
+    completed = subprocess.run(command, cwd=ROOT, env=clean_environment(PP_TARGET_URL=simulator.url,
+                                                                        PP_SPEND_CEILING_USD="0.01"),
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert completed.returncode == 6, completed.stderr[-2000:]
+    assert "stopped by the spend guard" in completed.stderr and "ceiling $0.01" in completed.stderr
+    # The synchronous discovery of round 1 reported its cost: no second round was sent.
+    assert {json.loads(line)["round"] for line in log.read_text().splitlines()} == {1}
