@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -204,11 +205,27 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
     for spellings, default in mode.defaults:
         if not _has_option(locust_args, spellings):
             command += [spellings[-1], default]
+    command += _private_master_port(locust_args)
     names_a_class = any(not arg.startswith("-") for arg in _positionals(locust_args))
     tags_given = _has_option(locust_args, ("-T", "--tags"))
     if mode.user_classes and not names_a_class and not tags_given:
         command += list(mode.user_classes)
     return command + locust_args
+
+
+def _private_master_port(locust_args: list[str]) -> list[str]:
+    """``--processes N`` on one machine: a free master port on 127.0.0.1 unless one is given.
+
+    Locust's default port 5557 is shared by every run on the machine: two runs at once would exchange workers (seen:
+    another run's worker joined a perf run's master and took a share of its users and sign-ins).
+    """
+    if not _has_option(locust_args, ("--processes",)) or _has_option(locust_args, ("--master-bind-port", "--master-port")):
+        return []
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    host = [] if _has_option(locust_args, ("--master-bind-host",)) else ["--master-bind-host", "127.0.0.1"]
+    return [*host, "--master-bind-port", port, "--master-port", port]
 
 
 def _has_option(arguments: list[str], spellings: tuple[str, ...]) -> bool:

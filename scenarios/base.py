@@ -35,7 +35,8 @@ from scenarios import names
 from scenarios.contracts import ErrorEnvelope, TokenResponse, contract_violation
 from scenarios.guards import assert_run_allowed, run_refused
 from scenarios.names import RequestName
-from scenarios.sessions import NoSessionAvailable, Session, Tokens, refresh_budget, session_pool, sign_in_budget
+from scenarios.auth_pacing import REFRESH, SIGN_IN, permits
+from scenarios.sessions import NoSessionAvailable, Session, Tokens, session_pool
 from scenarios.settings import get_settings
 from scenarios.workload import get_workload
 
@@ -45,6 +46,9 @@ ResponseCheck = Callable[[object], str | None]
 
 logger = logging.getLogger(__name__)
 
+SIGN_IN_BUDGET_EXCEEDED = "sign-in budget exceeded"  # a failure category of the harness's own making
+SIGN_IN_HINT = ("the harness paces sign-ins within GoTrue's per-IP limit, so another client signs in from this "
+                "address, or the workers leave from more addresses than --egress-ips says")  # fmt: skip
 RETRY_AFTER_CAP_S = 60.0  # a wrong Retry-After must not park a user past a short run
 ERROR_TEXT_LIMIT = 160
 
@@ -94,7 +98,7 @@ class ProspectProUser(FastHttpUser):
         """
         if self.session is None:
             try:
-                self.session = session_pool(self.settings).acquire(self.number, self.sign_in)
+                self.session = session_pool(self.settings, permits()).acquire(self.number, self.sign_in)
             except NoSessionAvailable:
                 return False
         return True
@@ -107,8 +111,8 @@ class ProspectProUser(FastHttpUser):
         return _tokens(token) if token else None
 
     def sign_in_measured(self, email: str) -> Tokens | None:
-        """A sign-in as a task (AuthUser): only when the process's sign-in budget allows, else None, nothing sent."""
-        if not sign_in_budget().try_acquire():
+        """A sign-in as a task (AuthUser): only when the run's sign-in budget allows, else None, nothing sent."""
+        if not permits().try_acquire(SIGN_IN):
             return None
         return self.sign_in(email)
 
@@ -119,16 +123,21 @@ class ProspectProUser(FastHttpUser):
         return _tokens(token) if token else None
 
     def refresh_measured(self) -> bool:
-        """A refresh as a task (AuthUser), within the process's refresh budget; False when skipped or failed."""
-        if self.session is None or not self.session.refresh_token or not refresh_budget().try_acquire():
+        """A refresh as a task (AuthUser), within the run's refresh budget; False when skipped or failed."""
+        if self.session is None or not self.session.refresh_token or not permits().try_acquire(REFRESH):
             return False
         return self.session.refresh(self.refresh_tokens)
+
+    def refresh_needed(self, refresh_token: str) -> Tokens | None:
+        """A refresh the session cannot do without (expiry, a 401): it always goes, and counts in the budget."""
+        permits().try_acquire(REFRESH, forced=True)
+        return self.refresh_tokens(refresh_token)
 
     def auth_headers(self) -> dict[str, str]:
         """apikey + Bearer, refreshing the session first when it is about to expire (as the SPA does)."""
         session = self.session
         if session.needs_refresh():
-            session.refresh(self.refresh_tokens, session.generation)  # one refresh however many users notice
+            session.refresh(self.refresh_needed, session.generation)  # one refresh however many users notice
         if self._headers_for != (id(session), session.generation):
             self._headers = {"apikey": self._publishable_key, "Authorization": f"Bearer {session.access_token}"}
             self._headers_for = (id(session), session.generation)
@@ -167,12 +176,12 @@ class ProspectProUser(FastHttpUser):
                 else:
                     response.success()
             else:
-                response.failure(self._describe_failure(response, expect))
+                response.failure(self._describe_failure(response, expect, request))
                 unauthorized = status == 401
                 if status == 429:
                     self._pause_for_retry_after(response)
 
-        if unauthorized and authenticated and retry_on_401 and self.session.refresh(self.refresh_tokens, generation):
+        if unauthorized and authenticated and retry_on_401 and self.session.refresh(self.refresh_needed, generation):
             return self.call(request, path, json=json, model=model, check=check, expect=expect, headers=headers,
                              retry_on_401=False)  # fmt: skip
         return result
@@ -195,13 +204,16 @@ class ProspectProUser(FastHttpUser):
                 return None, problem
         return parsed, None
 
-    def _describe_failure(self, response, expect: int) -> str:
+    def _describe_failure(self, response, expect: int, request: RequestName | None = None) -> str:
         status = response.status_code
         if status == 0:
             return _describe_network_error(getattr(response, "error", None), self.settings.request_timeout_s)
         text = _error_text(response.content)
         if 500 <= status:
             category = "5xx"
+        elif status == 429 and request in (names.SIGN_IN, names.REFRESH):
+            # The run paces its sign-ins within GoTrue's per-IP limit, so this 429 is the harness's, not ProspectPro's.
+            return f"{SIGN_IN_BUDGET_EXCEEDED}: status 429 from GoTrue: {_error_text(response.content)}; {SIGN_IN_HINT}"
         elif status == 429:
             retry_after = response.headers.get("Retry-After") if response.headers else None
             category = f"429 (Retry-After {retry_after} s)" if retry_after else "429"

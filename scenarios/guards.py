@@ -37,7 +37,7 @@ from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.results import record_stop_reason
 from scenarios.metrics import business_metrics
-from scenarios.sessions import session_pool
+from scenarios.sessions import preminted_tokens
 from scenarios.settings import HarnessSettings, get_settings
 from scenarios.workload import get_workload
 
@@ -157,7 +157,7 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
     if not environment.host and settings.target_url:
         environment.host = settings.target_url  # `locust -f locustfile.py` with PP_TARGET_URL and no --host
     try:
-        session_pool(settings)  # pre-minted JWTs are checked now, not when the first user needs one
+        preminted_tokens(settings)  # pre-minted JWTs are checked now, not when the first user needs one
     except ValueError as error:
         _refuse(str(error))
     options = environment.parsed_options

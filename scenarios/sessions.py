@@ -4,11 +4,12 @@ GoTrue allows 30 password sign-ins per 5 minutes per IP (reference §2.2). A loa
 virtual user would be throttled after 30 users and would measure GoTrue's limiter, not ProspectPro. So:
 
 * one ``SessionPool`` per process holds at most ``pool_size`` sessions, one per test user, minted lazily the first
-  time a virtual user needs one (``SIGN_IN_BUDGET`` caps the pool below the limit, leaving room for AuthUser's own
-  measured sign-ins and for retries);
+  time a virtual user needs one (its share of the budget sets the size: ``SIGN_IN_BUDGET`` of the 28 permits for a
+  process alone, leaving room for AuthUser's own measured sign-ins and for retries; less for each of N workers);
 * virtual user ``i`` uses session ``i % pool_size``: 100 virtual users on 20 sessions behave like 20 people with
   several browser tabs, which is what ProspectPro's RLS sees anyway;
-* every sign-in, in the pool or elsewhere, first takes a permit from the process's sign-in ``RateBudget``;
+* every sign-in, in the pool or elsewhere, first takes a permit from the run's sign-in budget, which one process
+  keeps for every worker behind the same address (scenarios/auth_pacing.py; GoTrue's limit is per IP);
 * a session is refreshed (grant_type=refresh_token) when it expires within ``REFRESH_MARGIN_S`` (30 s), as the SPA's
   ``invokeWithSession`` does (a quarter of the token's life if that is shorter), and on a 401 the caller
   refreshes once and retries once;
@@ -24,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from gevent.lock import Semaphore
 
@@ -33,7 +35,8 @@ SIGN_IN_LIMIT = 30  # GoTrue: sign-ins per window per IP (reference §2.2, app/b
 SIGN_IN_WINDOW_S = 300.0
 SIGN_IN_PERMITS = SIGN_IN_LIMIT - 2  # two spare: our window and GoTrue's do not start at the same instant
 SIGN_IN_BUDGET = 20  # most sessions one process mints; the other 10 sign-ins are headroom (AuthUser, retries)
-REFRESH_LIMIT = 150  # GoTrue: token refreshes per window per IP (reference §2.2)
+REFRESH_LIMIT = 150  # GoTrue: token refreshes per window per IP (reference §2.2, app/backend/config.toml)
+REFRESH_PERMITS = REFRESH_LIMIT - 10  # ten spare, as for sign-ins
 # AuthUser's measured refreshes stay under this; the refreshes a session needs (expiry, 401) always go.
 REFRESH_BUDGET = 100
 REFRESH_MARGIN_S = 30.0  # the SPA refreshes a session that expires within 30 s
@@ -123,6 +126,10 @@ class RateBudget:
         self._granted.append(now)
         return True
 
+    def record(self) -> None:
+        """Count a permit that was used whatever the window said (a refresh a session could not do without)."""
+        self._granted.append(self._clock())
+
     def remaining(self) -> int:
         now = self._clock()
         return self.limit - sum(1 for granted in self._granted if now - granted < self.window_s)
@@ -135,7 +142,7 @@ class NoSessionAvailable(Exception):
 class SessionPool:
     """The process's sessions. ``acquire(index, sign_in)`` returns the session virtual user ``index`` uses."""
 
-    def __init__(self, emails: tuple[str, ...], limiter: RateBudget, pool_size: int | None = None,
+    def __init__(self, emails: tuple[str, ...], limiter: RateBudget | SignInPermits, pool_size: int | None = None,
                  preminted: tuple[Tokens, ...] = ()):  # fmt: skip
         self.limiter = limiter
         self._preminted = preminted
@@ -184,32 +191,32 @@ def tokens_from_jwt(token: str) -> Tokens:
 
 
 _pool: SessionPool | None = None
-_sign_in_budget = RateBudget(SIGN_IN_PERMITS, SIGN_IN_WINDOW_S)
-_refresh_budget = RateBudget(REFRESH_BUDGET, SIGN_IN_WINDOW_S)
 
 
-def sign_in_budget() -> RateBudget:
-    """The process's sign-ins: every password sign-in, pooled or measured, takes a permit first."""
-    return _sign_in_budget
+class SignInPermits(Protocol):
+    """Where the pool gets its sign-in permits and its size (scenarios/auth_pacing.py: the run's shared budget)."""
+
+    def try_acquire(self) -> bool: ...
+
+    def pool_size(self) -> int: ...
 
 
-def refresh_budget() -> RateBudget:
-    """Permits for refreshes made as a measured task (AuthUser), kept well under GoTrue's refresh limit."""
-    return _refresh_budget
+def preminted_tokens(settings: HarnessSettings) -> tuple[Tokens, ...]:
+    """PP_SESSION_JWTS as Tokens (a bad token raises ValueError, so guards check it at init)."""
+    return tuple(tokens_from_jwt(token.get_secret_value()) for token in settings.session_jwts)
 
 
-def session_pool(settings: HarnessSettings) -> SessionPool:
-    """The process's pool, built on first use from the settings."""
+def session_pool(settings: HarnessSettings, permits: SignInPermits) -> SessionPool:
+    """The process's pool, built on first use from the settings and this process's share of the sign-in budget."""
     global _pool
     if _pool is None:
-        preminted = tuple(tokens_from_jwt(token.get_secret_value()) for token in settings.session_jwts)
-        _pool = SessionPool(settings.test_users, _sign_in_budget, preminted=preminted)
+        preminted = preminted_tokens(settings)
+        size = None if preminted else permits.pool_size()
+        _pool = SessionPool(settings.test_users, permits, pool_size=size, preminted=preminted)
     return _pool
 
 
 def reset_for_new_run() -> None:
-    """Forget sessions and permits (tests run several Locust environments in one process)."""
-    global _pool, _sign_in_budget, _refresh_budget
+    """Forget the sessions (tests run several Locust environments in one process)."""
+    global _pool
     _pool = None
-    _sign_in_budget = RateBudget(SIGN_IN_PERMITS, SIGN_IN_WINDOW_S)
-    _refresh_budget = RateBudget(REFRESH_BUDGET, SIGN_IN_WINDOW_S)

@@ -133,6 +133,17 @@ def test_user_arguments_override_the_defaults_and_name_classes():
     assert "ProspectorUser" not in tagged  # tags select the classes, not the full mix
 
 
+def test_processes_get_a_private_master_port_unless_one_is_given():
+    perf = MODES["perf"]
+    command = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["--processes", "2"], [])
+    port = command[command.index("--master-bind-port") + 1]
+    assert port != "5557" and command[command.index("--master-port") + 1] == port
+    assert command[command.index("--master-bind-host") + 1] == "127.0.0.1"
+    given = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["--processes", "2", "--master-port=6000"], [])
+    assert "--master-bind-port" not in given and "--master-bind-host" not in given
+    assert "--master-bind-port" not in locust_command(perf, "http://127.0.0.1:9", Path("/r"), [], [])
+
+
 def test_capacity_plays_the_step_shape_to_its_end_without_an_in_run_verdict(tmp_path):
     results_root = tmp_path / "results"
     completed = subprocess.run(launcher("capacity", "--step-users", "2", "--step-seconds", "3", "--steps", "2",

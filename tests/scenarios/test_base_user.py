@@ -8,7 +8,7 @@ import time
 import pytest
 from locust.env import Environment
 
-from scenarios import metrics, names, sessions
+from scenarios import auth_pacing, metrics, names, sessions
 from scenarios.auth import AuthUser
 from scenarios.settings import get_settings
 from tests.scenarios.locust_runs import run_locust, served_per_key
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 def make_user(clean_pp_environment):
     get_settings.cache_clear()
     sessions.reset_for_new_run()
+    auth_pacing.reset_for_new_run()
     metrics.reset_for_new_run()
 
     def make(url: str) -> tuple[AuthUser, Environment]:

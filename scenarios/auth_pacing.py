@@ -1,0 +1,317 @@
+"""GoTrue's per-IP limits as a budget that the whole run shares, however many Locust processes send the sign-ins.
+
+GoTrue counts password sign-ins (30 per 5 minutes) and token refreshes (150 per 5 minutes) per client IP address
+(reference §2.2, ProspectPro's app/backend/config.toml; a hosted project's defaults are the same order). Every
+Locust worker on one host, or behind one NAT, signs in from the same address, so a budget kept per process is
+multiplied by the number of workers and GoTrue answers 429 (measured: `--processes 2` got 15 of 53 sign-ins
+refused). So the budget belongs to the egress address, and one process keeps it: the master (or the only process
+of a local run), as a ``PermitAuthority``:
+
+* workers are grouped by egress address: all of them share one (``--egress-ips shared``, the default), each worker
+  host has its own (``per-host``: Locust's worker ids start with the host name), or N addresses that workers are
+  spread over as they connect (``--egress-ips N``; a worker keeps its address for the run);
+* a sliding window per group and kind holds every permit granted, so a group never gets more than the limit in any
+  window, whoever asked and whenever workers joined or left (a lost worker's permits stay in the window until they
+  age out, as they do in GoTrue's);
+* within a group each worker has an equal quota, so no worker starves another; the master sends each worker its
+  share (quotas and how many sessions to mint) when it starts a test and whenever a worker joins or leaves;
+* a worker asks the master for each permit (a round trip of a few milliseconds, once per sign-in: sign-ins are
+  rare, and this keeps the group's window exact); refreshes a session needs (expiry, a 401) always go, and are
+  recorded in the window so that measured refreshes (AuthUser) leave room for them.
+
+A 429 from GoTrue's token endpoint is then not ProspectPro's fault but a sign that something else signs in from the
+same address, or that the workers have more addresses than ``--egress-ips`` says: scenarios/base.py records it in
+its own failure category, ``sign-in budget exceeded``, with that hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import gevent
+from gevent.event import AsyncResult, Event
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from scenarios.sessions import (REFRESH_BUDGET, REFRESH_PERMITS, SIGN_IN_BUDGET, SIGN_IN_PERMITS, SIGN_IN_WINDOW_S,
+                                RateBudget)  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+SIGN_IN = "sign_in"
+REFRESH = "refresh"
+# Usable permits per egress address and window: GoTrue's limit less a little spare, because our window and GoTrue's
+# do not start at the same instant (sign-ins: 28 of 30; refreshes: 140 of 150).
+USABLE = {SIGN_IN: SIGN_IN_PERMITS, REFRESH: REFRESH_PERMITS}
+WINDOW_S = SIGN_IN_WINDOW_S
+POOL_FRACTION = SIGN_IN_BUDGET / SIGN_IN_PERMITS  # sessions minted per permit of quota; the rest is headroom
+MEASURED_REFRESH_FRACTION = REFRESH_BUDGET / REFRESH_PERMITS  # the rest is kept for refreshes sessions need
+PERMIT_TIMEOUT_S = 10.0  # a worker that hears nothing from the master signs nothing in
+SHARE_TIMEOUT_S = 15.0  # how long a worker's first sign-in waits for its share
+WATCH_INTERVAL_S = 1.0  # how often the master looks for workers that joined or left
+
+SHARE_MESSAGE = "prospectpro_auth_share"  # master -> worker: Share as a dict
+PERMIT_MESSAGE = "prospectpro_auth_permit"  # worker -> master: {"id", "kind", "forced"}
+PERMIT_REPLY = "prospectpro_auth_permit_reply"  # master -> worker: {"id", "granted"}
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class Share:
+    """What one process may use of its egress address's budget."""
+
+    group: str  # the egress address's label ("shared", a host name, "ip-2")
+    group_size: int  # processes sharing that address
+    sign_ins: int  # quota of sign-ins per window
+    refreshes: int  # quota of measured refreshes per window
+    pool: int  # sessions this process mints (the rest of its sign-in quota is headroom: AuthUser, retries)
+
+    def describe(self) -> str:
+        return (f"sign-in budget: {self.sign_ins} sign-ins and {self.refreshes} measured refreshes per "
+                f"{WINDOW_S:g} s, {self.pool} sessions (egress {self.group}, shared by {self.group_size} "
+                f"process{'es' if self.group_size != 1 else ''})")  # fmt: skip
+
+
+def parse_egress(value: str) -> str | int:
+    """``--egress-ips``: "shared", "per-host" or a whole number of addresses (1 is the same as shared)."""
+    text = str(value).strip().lower()
+    if text in ("shared", "per-host"):
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        raise ValueError(f"--egress-ips must be 'shared', 'per-host' or a number of addresses, not {value!r}") from None
+    if number < 1:
+        raise ValueError(f"--egress-ips must be at least 1, not {number}")
+    return "shared" if number == 1 else number
+
+
+class PermitAuthority:
+    """The run's budget, kept by one process: egress groups, a window per group and kind, a quota per worker."""
+
+    def __init__(self, egress: str | int = "shared", clock: Callable[[], float] = time.monotonic):
+        self.egress = egress
+        self._clock = clock
+        self._group_of: dict[str, str] = {}  # worker id -> group label (kept for the worker's life)
+        self._windows: dict[tuple[str, str], RateBudget] = {}  # (group, kind) -> the address's window
+        self._quotas: dict[tuple[str, str], RateBudget] = {}  # (worker, kind) -> that worker's own window
+        self.shares: dict[str, Share] = {}
+        self.granted = {SIGN_IN: 0, REFRESH: 0}
+        self.denied = {SIGN_IN: 0, REFRESH: 0}
+        self.set_workers([LOCAL])
+
+    def _assign(self, worker: str, present: list[str]) -> str:
+        if self.egress == "shared":
+            return "shared"
+        if self.egress == "per-host":
+            return worker.rsplit("_", 1)[0] if "_" in worker else worker  # Locust: "<hostname>_<uuid hex>"
+        counts = {f"ip-{n + 1}": 0 for n in range(int(self.egress))}
+        for other in present:
+            if other in self._group_of and self._group_of[other] in counts:
+                counts[self._group_of[other]] += 1
+        return min(counts, key=lambda label: (counts[label], label))  # the least crowded address
+
+    def set_workers(self, workers: Iterable[str]) -> dict[str, Share]:
+        """The processes sending load now; returns every one's share (recomputed: joins shrink, leaves grow)."""
+        present = sorted(workers)
+        for worker in present:
+            if worker not in self._group_of:
+                self._group_of[worker] = self._assign(worker, [w for w in present if w in self._group_of])
+        members: dict[str, list[str]] = {}
+        for worker in present:
+            members.setdefault(self._group_of[worker], []).append(worker)
+        self.shares = {}
+        for group, group_members in members.items():
+            size = len(group_members)
+            for kind in (SIGN_IN, REFRESH):
+                self._windows.setdefault((group, kind), RateBudget(USABLE[kind], WINDOW_S, clock=self._clock))
+            sign_ins = max(1, USABLE[SIGN_IN] // size)
+            refreshes = max(1, int(USABLE[REFRESH] * MEASURED_REFRESH_FRACTION) // size)
+            share = Share(group, size, sign_ins, refreshes, max(1, int(sign_ins * POOL_FRACTION)))
+            for worker in group_members:
+                self.shares[worker] = share
+                for kind, quota in ((SIGN_IN, sign_ins), (REFRESH, USABLE[REFRESH] // size)):
+                    window = self._quotas.setdefault((worker, kind), RateBudget(quota, WINDOW_S, clock=self._clock))
+                    window.limit = quota
+        return dict(self.shares)
+
+    def grant(self, worker: str, kind: str, forced: bool = False) -> bool:
+        """One permit of ``kind`` for ``worker``; ``forced`` (a refresh a session needs) is recorded, never denied."""
+        if worker not in self._group_of:
+            self.set_workers([*self.shares, worker])
+        group_window = self._windows[(self._group_of[worker], kind)]
+        own_window = self._quotas[(worker, kind)]
+        if forced:
+            group_window.record()
+            own_window.record()
+        elif own_window.remaining() <= 0 or not group_window.try_acquire():
+            self.denied[kind] += 1
+            return False
+        else:
+            own_window.record()
+        self.granted[kind] += 1
+        return True
+
+
+class PermitClient:
+    """This process's side: asks the authority (in-process, or the master over Locust's messages) for permits."""
+
+    def __init__(self) -> None:
+        self.authority: PermitAuthority | None = PermitAuthority()  # a local run keeps its own budget
+        self.runner: WorkerRunner | None = None
+        self.share: Share | None = self.authority.shares[LOCAL]
+        self.share_known = Event()
+        self.share_known.set()
+        self._pending: dict[int, AsyncResult] = {}
+        self._ids = itertools.count(1)
+
+    def as_worker(self, runner: WorkerRunner) -> None:
+        self.authority, self.runner, self.share = None, runner, None
+        self.share_known.clear()
+
+    def pool_size(self) -> int:
+        """How many sessions this process mints: its share's, once the master has sent it (a worker waits)."""
+        if not self.share_known.wait(SHARE_TIMEOUT_S) or self.share is None:
+            logger.warning("no sign-in share from the master within %g s: this process mints 1 session",
+                           SHARE_TIMEOUT_S)  # fmt: skip
+            return 1
+        return self.share.pool
+
+    def try_acquire(self, kind: str = SIGN_IN, forced: bool = False) -> bool:
+        if self.authority is not None:
+            return self.authority.grant(LOCAL, kind, forced)
+        if self.runner is None:
+            return False
+        if forced:  # recorded at the master, never waited for
+            self.runner.send_message(PERMIT_MESSAGE, {"id": 0, "kind": kind, "forced": True})
+            return True
+        request_id = next(self._ids)
+        answer = self._pending[request_id] = AsyncResult()
+        self.runner.send_message(PERMIT_MESSAGE, {"id": request_id, "kind": kind, "forced": False})
+        try:
+            return bool(answer.get(timeout=PERMIT_TIMEOUT_S))
+        except gevent.Timeout:
+            logger.warning("no %s permit from the master within %g s: not signing in", kind, PERMIT_TIMEOUT_S)
+            return False
+        finally:
+            self._pending.pop(request_id, None)
+
+    # -- worker message handlers --------------------------------------------------------------------------------------
+    def on_share(self, environment: Environment, msg, **_kwargs) -> None:
+        share = Share(**msg.data)
+        if share != self.share:
+            logger.info(share.describe())
+        self.share = share
+        self.share_known.set()
+
+    def on_reply(self, environment: Environment, msg, **_kwargs) -> None:
+        answer = self._pending.get(msg.data["id"])
+        if answer is not None:
+            answer.set(msg.data["granted"])
+
+
+_client = PermitClient()
+
+
+def permits() -> PermitClient:
+    """This process's permit client (the session pool and AuthUser ask it before every sign-in and refresh)."""
+    return _client
+
+
+class _MasterSide:
+    """The master's authority, its worker watcher and its message handler."""
+
+    def __init__(self, environment: Environment, authority: PermitAuthority):
+        self.environment = environment
+        self.authority = authority
+        self.workers: tuple[str, ...] = ()
+
+    def active_workers(self) -> tuple[str, ...]:
+        clients = self.environment.runner.clients
+        return tuple(sorted(node.id for node in [*clients.ready, *clients.spawning, *clients.running]))
+
+    def publish(self, force: bool = False) -> None:
+        """Send every worker its share when the set of workers changed (or always, at a test start)."""
+        workers = self.active_workers()
+        if not force and workers == self.workers:
+            return
+        self.workers = workers
+        shares = self.authority.set_workers(workers)
+        for worker, share in shares.items():
+            self.environment.runner.send_message(SHARE_MESSAGE, share.__dict__, client_id=worker)
+        if shares:
+            sizes = sorted({(s.group, s.group_size, s.sign_ins) for s in shares.values()})
+            logger.info("sign-in budget shared: " + "; ".join(f"egress {g}: {n} process(es), {q} sign-ins each per "
+                                                             f"{WINDOW_S:g} s" for g, n, q in sizes))  # fmt: skip
+
+    def watch(self) -> None:
+        while True:
+            gevent.sleep(WATCH_INTERVAL_S)
+            self.publish()
+
+    def on_permit(self, environment: Environment, msg, **_kwargs) -> None:
+        data = msg.data
+        granted = self.authority.grant(msg.node_id, data["kind"], bool(data.get("forced")))
+        if not data.get("forced"):
+            environment.runner.send_message(PERMIT_REPLY, {"id": data["id"], "granted": granted},
+                                            client_id=msg.node_id)  # fmt: skip
+
+
+_master: _MasterSide | None = None
+
+
+def reset_for_new_run() -> PermitClient:
+    """A fresh budget for this process (Locust's init does this; tests that build environments by hand call it)."""
+    global _client, _master
+    _client = PermitClient()
+    _master = None
+    return _client
+
+
+def _egress_option(value: str) -> str | int:
+    try:
+        return parse_egress(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser, **_kwargs) -> None:
+    parser.add_argument("--egress-ips", default="shared", type=_egress_option, env_var="LOCUST_EGRESS_IPS",
+                        include_in_web_ui=False,
+                        help="how many addresses the load leaves from, for GoTrue's per-IP sign-in limit: 'shared' "
+                             "(default: every worker signs in from one address), 'per-host' (each worker host has "
+                             "its own), or a number N of addresses the workers are spread over")  # fmt: skip
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
+    global _master
+    client = reset_for_new_run()
+    options = environment.parsed_options
+    egress = getattr(options, "egress_ips", "shared") if options is not None else "shared"
+    if isinstance(runner, WorkerRunner):
+        client.as_worker(runner)
+        runner.register_message(SHARE_MESSAGE, client.on_share)
+        runner.register_message(PERMIT_REPLY, client.on_reply)
+    elif isinstance(runner, MasterRunner):
+        client.authority = PermitAuthority(egress)
+        _master = _MasterSide(environment, client.authority)
+        runner.register_message(PERMIT_MESSAGE, _master.on_permit)
+        gevent.spawn(_master.watch)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs) -> None:
+    # On the master this runs before the first spawn message, so each worker has its share before its users start.
+    if _master is not None:
+        _master.publish(force=True)
+    elif _client.authority is not None and _client.share is not None and environment.runner is not None \
+            and not isinstance(environment.runner, WorkerRunner):  # fmt: skip
+        logger.info(_client.share.describe())
