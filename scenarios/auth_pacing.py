@@ -241,11 +241,11 @@ class _MasterSide:
         workers = self.active_workers()
         if not force and workers == self.workers:
             return
-        self.workers = workers
+        changed, self.workers = workers != self.workers, workers
         shares = self.authority.set_workers(workers)
         for worker, share in shares.items():
             self.environment.runner.send_message(SHARE_MESSAGE, share.__dict__, client_id=worker)
-        if shares:
+        if shares and changed:
             sizes = sorted({(s.group, s.group_size, s.sign_ins) for s in shares.values()})
             logger.info("sign-in budget shared: " + "; ".join(f"egress {g}: {n} process(es), {q} sign-ins each per "
                                                              f"{WINDOW_S:g} s" for g, n, q in sizes))  # fmt: skip
