@@ -16,6 +16,7 @@ import harness.arrivals  # noqa: F401  --arrival-rate: the open workload model
 import harness.gate  # noqa: F401  the in-run verdict (a finalizer of harness.results)
 import harness.intervals  # noqa: F401  intervals.jsonl
 import harness.results  # noqa: F401  --results-dir, manifest.json, results/latest
+import harness.workers  # noqa: F401  a worker of another harness version or scenario is refused before any load
 import scenarios.auth_pacing  # noqa: F401  GoTrue's per-IP sign-in budget, shared by every worker behind one address
 import scenarios.guards  # noqa: F401  target safety and caps
 import scenarios.metrics  # noqa: F401  business_metrics.json

@@ -36,6 +36,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.results import record_stop_reason
+from harness.workers import await_verification
 from scenarios.metrics import business_metrics
 from scenarios.sessions import preminted_tokens
 from scenarios.settings import HarnessSettings, get_settings
@@ -93,13 +94,14 @@ _state = _GuardState()
 
 
 def run_refused() -> bool:
-    """True while the current test is refused: this process must send nothing."""
-    return _state.refusal is not None
+    """True while the current test is refused: this process must send nothing. On a worker the master has not
+    accepted yet (harness/workers.py), this waits for its verdict first."""
+    return _state.refusal is not None or not await_verification()
 
 
 def assert_run_allowed() -> None:
     """Called before every request a virtual user sends: in a refused test the user stops and sends nothing."""
-    if _state.refusal is not None:
+    if _state.refusal is not None or not await_verification():
         raise StopUser()
 
 
