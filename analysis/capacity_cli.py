@@ -26,7 +26,6 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 
 from matplotlib.figure import Figure
 
@@ -59,12 +58,14 @@ from analysis.capacity_plots import (
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from analysis.histogram import Histogram
-from analysis.intervals import INTERVALS_FILE, EndpointSeries, IntervalSeries, load_intervals
+from analysis.intervals import INTERVALS_FILE, IntervalSeries, load_intervals
 from analysis.results import (
     LOCUST_HISTORY_CSV_SUFFIX,
     LOCUST_STATS_CSV_SUFFIX,
     RunResult,
     StatsHistory,
+    history_file_of,
+    history_series,
     load_run,
     load_stats_history,
 )
@@ -136,7 +137,7 @@ def load_capacity_input(results: Path) -> tuple[IntervalSeries, RunResult, Stats
     """The interval series to analyse, the run (sidecars, counts) and, for plain Locust input, its history."""
     if results.is_dir() and (results / INTERVALS_FILE).is_file():
         return load_intervals(results), load_run(results), None
-    history_file = _history_file(results)
+    history_file = history_file_of(results)
     if history_file is None:
         raise InputError(
             ("no intervals.jsonl (the harness's interval recorder) and no Locust stats history (PREFIX"
@@ -150,49 +151,7 @@ def load_capacity_input(results: Path) -> tuple[IntervalSeries, RunResult, Stats
     prefix = history_file.with_name(history_file.name.removesuffix(LOCUST_HISTORY_CSV_SUFFIX))
     has_stats = any(prefix.with_name(prefix.name + suffix).is_file() for suffix in (".json", LOCUST_STATS_CSV_SUFFIX))
     run_result = load_run(results if results.is_dir() else prefix) if has_stats else RunResult(str(history_file), {})
-    return series_from_history(history), run_result, history
-
-
-def _history_file(results: Path) -> Path | None:
-    if results.is_dir():
-        candidate = results / ("locust" + LOCUST_HISTORY_CSV_SUFFIX)
-    elif results.name.endswith(LOCUST_HISTORY_CSV_SUFFIX):
-        candidate = results
-    else:
-        prefix = results.with_name(results.name.removesuffix(LOCUST_STATS_CSV_SUFFIX).removesuffix(".json"))
-        candidate = prefix.with_name(prefix.name + LOCUST_HISTORY_CSV_SUFFIX)
-    return candidate if candidate.is_file() else None
-
-
-def series_from_history(history: StatsHistory) -> IntervalSeries:
-    """One interval between each two consecutive writes of Locust's history file; no histograms.
-
-    Requests and failures per interval are exact: differences of Locust's running totals (a drop means Locust reset
-    its stats, and the new total is what came after). Locust truncates timestamps to whole seconds, so every interval
-    gets the file's mean spacing rather than a jittering 0, 1 or 2 s; the users are those running when an interval
-    closed, as in intervals.jsonl. Plateau detection then runs on throughput alone (no latency to compare).
-    """
-    stamps = np.array(history.timestamps, dtype=np.float64)
-    if len(stamps) < 3 or stamps[-1] <= stamps[0]:
-        raise InputError(f"only {len(stamps)} write(s) of the history over {stamps[-1] - stamps[0]:g} s: nothing to measure",
-                         path=history.source, hint="a capacity run needs steps of several seconds each")  # fmt: skip
-    count = len(stamps) - 1
-    spacing = (stamps[-1] - stamps[0]) / count
-    no_buckets = np.zeros(0, dtype=np.int64)
-    endpoints = {}
-    for key, totals in history.totals.items():
-        if key == StatsHistory.AGGREGATED:
-            continue
-        running = np.array(totals, dtype=np.int64).reshape(-1, 2)
-        steps = np.diff(running, axis=0)
-        steps = np.where(steps < 0, running[1:], steps)
-        endpoints[key] = EndpointSeries(key, steps[:, 0].copy(), steps[:, 1].copy(), np.zeros(count + 1, dtype=np.int64),
-                                        no_buckets, no_buckets)  # fmt: skip
-    return IntervalSeries(
-        path=Path(history.source), interval_s=spacing, started_at=float(stamps[0]), times=stamps[:-1],
-        durations=np.full(count, spacing), user_counts=np.array(history.user_counts[1:], dtype=np.int64),
-        endpoints=endpoints, warnings=history.warnings,
-    )  # fmt: skip
+    return history_series(history), run_result, history
 
 
 def judge_with_locust_percentiles(analysis: CapacityAnalysis, history: StatsHistory, baseline: Baseline) -> CapacityAnalysis:

@@ -104,7 +104,7 @@ def build_report(run: RunResult, baseline: Baseline, reference: RunResult | None
     for key, slug in slugs.items():
         checks = tuple(check for check in decision.checks if check.subject == key)
         latency = None
-        if series is not None and key in series.endpoints:
+        if series is not None and key in series.endpoints and series.endpoints[key].offsets[-1] > 0:  # any timed request
             latency = plots.latency_over_time(series, key, baseline.limits_for(key))
         histograms = {"this run": run.endpoints[key].histogram if key in run.endpoints else None}
         if reference is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+from dataclasses import replace
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -24,7 +25,7 @@ from analysis.exit_codes import ExitCode
 from analysis.intervals import INTERVALS_FILE, IntervalSeries, load_intervals
 from analysis.reference import load_reference
 from analysis.report import RunReport, build_report, render_html, render_markdown
-from analysis.results import RunResult, load_run
+from analysis.results import RunResult, history_file_of, history_series, load_run, load_stats_history
 
 REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
@@ -106,8 +107,21 @@ def _no_baseline() -> Baseline:
 
 
 def _intervals_of(results: str | Path) -> IntervalSeries | None:
+    """The harness's intervals.jsonl; else, for plain Locust output, its --csv-full-history file (counts over time
+    are exact there, but it has no histograms: throughput over time only)."""
     folder = Path(results)
-    return load_intervals(folder) if folder.is_dir() and (folder / INTERVALS_FILE).is_file() else None
+    if folder.is_dir() and (folder / INTERVALS_FILE).is_file():
+        return load_intervals(folder)
+    history_file = history_file_of(results)
+    if history_file is None:
+        return None
+    history = load_stats_history(history_file)
+    if not history.full or len(history.timestamps) < 3:
+        return None  # nothing per endpoint, or too short to plot: the report says there is nothing over time
+    series = history_series(history)
+    note = (f"over time: throughput and failures from Locust's {history_file.name} (exact counts about once a "
+            "second); no latency over time (that file has no histograms; the harness's intervals.jsonl does)")
+    return replace(series, warnings=(*series.warnings, note))
 
 
 def _default_output(results: str | Path) -> Path:

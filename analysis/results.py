@@ -33,10 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from analysis.errors import InputError
 from analysis.histogram import Histogram
+from analysis.intervals import EndpointSeries, IntervalSeries
 from analysis.jsonfiles import parse_model, read_json, read_json_object
 from analysis.openmodel import CORRECTED_JSON
 
@@ -571,6 +573,19 @@ class StatsHistory:
     AGGREGATED = "Aggregated"
 
 
+def history_file_of(results: str | Path) -> Path | None:
+    """The ``_stats_history.csv`` of a results folder, a --csv prefix, its stats CSV or JSON; None if there is none."""
+    results = Path(results)
+    if results.is_dir():
+        candidate = results / ("locust" + LOCUST_HISTORY_CSV_SUFFIX)
+    elif results.name.endswith(LOCUST_HISTORY_CSV_SUFFIX):
+        candidate = results
+    else:
+        prefix = results.with_name(results.name.removesuffix(LOCUST_STATS_CSV_SUFFIX).removesuffix(".json"))
+        candidate = prefix.with_name(prefix.name + LOCUST_HISTORY_CSV_SUFFIX)
+    return candidate if candidate.is_file() else None
+
+
 def load_stats_history(path: str | Path) -> StatsHistory:
     """Read ``<prefix>_stats_history.csv`` (the file itself, a --csv prefix, or a folder holding locust_...)."""
     path = Path(path)
@@ -607,3 +622,35 @@ def load_stats_history(path: str | Path) -> StatsHistory:
     percentiles_by_key = {key: tuple(b[key][2] if key in b else {} for b in blocks) for key in keys}
     max_by_key = {key: tuple(b[key][3] if key in b else None for b in blocks) for key in keys}
     return StatsHistory(str(path), tuple(timestamps), tuple(users), totals, percentiles_by_key, max_by_key, full, table.warnings)
+
+
+def history_series(history: StatsHistory) -> IntervalSeries:
+    """One interval between each two consecutive writes of Locust's history file; no histograms.
+
+    Requests and failures per interval are exact: differences of Locust's running totals (a drop means Locust reset
+    its stats, and the new total is what came after). Locust truncates timestamps to whole seconds, so every interval
+    gets the file's mean spacing rather than a jittering 0, 1 or 2 s; the users are those running when an interval
+    closed, as in intervals.jsonl. Without histograms, anything about latency over time has nothing to work on:
+    plateau detection runs on throughput alone, and the report draws throughput over time only.
+    """
+    stamps = np.array(history.timestamps, dtype=np.float64)
+    if len(stamps) < 3 or stamps[-1] <= stamps[0]:
+        raise InputError(f"only {len(stamps)} write(s) of the history over {stamps[-1] - stamps[0]:g} s: nothing to measure",
+                         path=history.source, hint="a capacity run needs steps of several seconds each")  # fmt: skip
+    count = len(stamps) - 1
+    spacing = (stamps[-1] - stamps[0]) / count
+    no_buckets = np.zeros(0, dtype=np.int64)
+    endpoints = {}
+    for key, totals in history.totals.items():
+        if key == StatsHistory.AGGREGATED:
+            continue
+        running = np.array(totals, dtype=np.int64).reshape(-1, 2)
+        steps = np.diff(running, axis=0)
+        steps = np.where(steps < 0, running[1:], steps)
+        endpoints[key] = EndpointSeries(key, steps[:, 0].copy(), steps[:, 1].copy(), np.zeros(count + 1, dtype=np.int64),
+                                        no_buckets, no_buckets)  # fmt: skip
+    return IntervalSeries(
+        path=Path(history.source), interval_s=spacing, started_at=float(stamps[0]), times=stamps[:-1],
+        durations=np.full(count, spacing), user_counts=np.array(history.user_counts[1:], dtype=np.int64),
+        endpoints=endpoints, warnings=history.warnings,
+    )  # fmt: skip

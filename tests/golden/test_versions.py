@@ -127,6 +127,7 @@ def test_report_and_plot_on_every_version(run: Path, tmp_path, capsys):
     code, out, err = run_verb(capsys, "plot", run / "locust", "--output", tmp_path / "plots")
     assert code == 0 and "Traceback" not in err, err
     drawn = {p.stem for p in (tmp_path / "plots").glob("*.png")}
+    assert "throughput" in drawn  # from Locust's --csv-full-history file: counts over time are exact there
     if (run / "locust.json").is_file():
         assert "latency_cdf" in drawn and "get-slow-detail" in drawn
     else:
@@ -150,3 +151,17 @@ def test_a_truncated_results_copy_is_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "run" / "locust_stats.csv").write_text(text[: len(text) // 2], encoding="utf-8")
     code, out, err = run_verb(capsys, "report", tmp_path / "run" / "locust", "--baseline", BASELINE, "--output", tmp_path / "r")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "locust_stats.csv" in err
+
+
+@pytest.mark.parametrize("run", PLAIN_RUNS, ids=lambda p: p.name)
+def test_record_takes_histograms_and_refuses_csv_in_one_line(run: Path, tmp_path, capsys):
+    code, out, err = run_verb(capsys, "record", run / "locust", "--output", tmp_path / "reference.json")
+    if not (run / "locust.json").is_file():
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "CSV input has no histograms" in err
+        return
+    assert code == 0, err
+    # The run against itself as the reference: every endpoint unchanged, still the same SLA breach.
+    code, out, err = run_verb(capsys, "compare", run / "locust.json", "--baseline", BASELINE, "--reference",
+                              tmp_path / "reference.json", "--format", "json")  # fmt: skip
+    counts = json.loads(out)["counts"]
+    assert code == 3 and counts["breach"] > 0 and counts["regressed"] == counts["improved"] == 0 and counts["unchanged"] > 0
