@@ -33,7 +33,7 @@ def test_the_runbooks_res_time_and_res_code_tests_become_the_baseline():
     collection = load_collection(DISCOVERY)
     request = next(r for r in collection.requests if r.name == LOAD_TEST)
     baseline = tomllib.loads(baseline_text(collection, [request]))
-    assert baseline["endpoints"] == {KEY: {"max_ms": 5000.0, "fail_ratio": 0.0}}
+    assert baseline["endpoints"] == {KEY: {"max_ms": 5000.0, "fail_ratio": 0.01}}
     assert baseline["defaults"] == {"min_samples": 1}
 
 
