@@ -132,10 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             command = locust_command(mode, url, results_dir, locust_args, simulator_flags)
             environment = _locust_environment(mode)
             if mode.locustfiles == "harness/thunder_locust.py":
-                from scenarios.settings import get_settings
-
                 # The variables the settings fill (keys, test users), by environment: never in a file.
-                environment["THUNDER_VARIABLES"] = json.dumps(_health_target(url, get_settings()).variables)
+                environment["THUNDER_VARIABLES"] = json.dumps(_health_target(url).variables)
             exit_code = run_until_done(command, environment)
     except SimulatorStartError as error:
         print(f"error: the simulator did not start: {error}", file=sys.stderr)
@@ -294,36 +292,16 @@ def _write_report(verb: str, results_dir: Path) -> None:
         print(f"report: not written (python -m analysis {verb} exited {completed.returncode})", file=sys.stderr)
 
 
-# --- health, monitor and the perf pre-flight: what the launcher knows that harness/thunder_cli.py must not ---------
-# The Thunder variables filled from the settings (the names the team's collections use), the ones no --env file may
-# change (they name the target), and where responses report what a call cost (for the monitor's spend guard).
-PINNED_VARIABLES = ("SUPABASE_URL", "baseUrl")
-COST_FIELDS = ("$.costs.totalCost", "$.totalCost", "$.cost")
+# --- health, monitor and the perf pre-flight (ProspectPro's side of them: scenarios/thunder_target.py) -------------
 EXPIRED_SESSION_COLLECTION = PROJECT_ROOT / "collections" / "setup" / "expired" / "ProspectPro-Expired-Session.json"
 EXPIRED_TOKEN_TTL_S = 1
 
 
-def _health_target(url: str, settings) -> "HealthTarget":
-    """The target as harness/thunder_cli.py needs it, after the same guards as a load run (scenarios.guards)."""
-    from harness.thunder_cli import HealthTarget
-    from scenarios.guards import TargetRefused, check_target
-    from scenarios.spend import decide_ceiling
+def _health_target(url: str):
+    from scenarios.settings import get_settings
+    from scenarios.thunder_target import health_target  # only the launcher reaches into scenarios (architecture.md)
 
-    try:
-        check_target(url, settings)
-    except TargetRefused as refusal:
-        raise InputError(f"{refusal}") from None
-    users = settings.test_users
-    variables = {"SUPABASE_URL": url, "baseUrl": url, "SUPABASE_ANON_KEY": settings.publishable_key.get_secret_value(),
-                 "TEST_USER_EMAIL": users[0], "TEST_USER_EMAIL_ALT": users[1 % len(users)]}  # fmt: skip
-    if settings.session_jwts:  # pre-minted tokens: nobody signs in (the sign-in request has no password to send)
-        tokens = [token.get_secret_value() for token in settings.session_jwts]
-        variables.update(SUPABASE_SESSION_JWT=tokens[0], jwt=tokens[0], SUPABASE_SESSION_JWT_ALT_USER=tokens[-1])
-    else:
-        variables["TEST_USER_PASSWORD"] = settings.test_password.get_secret_value()
-    return HealthTarget(url, variables, secrets={"SUPABASE_ANON_KEY", "TEST_USER_PASSWORD"},
-                        pinned=set(PINNED_VARIABLES), spend_ceiling_usd=decide_ceiling(url, settings).usd,
-                        cost_paths=COST_FIELDS)  # fmt: skip
+    return health_target(url, get_settings())
 
 
 @contextmanager
@@ -331,11 +309,10 @@ def open_health_target(args: argparse.Namespace, output: Path):
     """health/monitor: the configured target (guarded), else a simulator started here and stopped afterwards."""
     from scenarios.settings import get_settings
 
-    settings = get_settings()
-    configured = args.host or settings.target_url
+    configured = args.host or get_settings().target_url
     if configured:
         print(f"target: {configured} (configured; no simulator started)", file=sys.stderr)
-        yield _health_target(configured.rstrip("/"), settings)
+        yield _health_target(configured.rstrip("/"))
         return
     # Only the team's Auth collection needs an expired token; the project's collections do not.
     wanted = args.verb == "health" and any("{{EXPIRED_SESSION_JWT}}" in Path(p).read_text(errors="replace")
@@ -347,7 +324,7 @@ def open_health_target(args: argparse.Namespace, output: Path):
     except SimulatorStartError as error:
         raise InputError(f"the simulator did not start: {error}") from None
     with stack:
-        target = _health_target(url, settings)
+        target = _health_target(url)
         if expired is not None:
             target.variables["EXPIRED_SESSION_JWT"], minted_at = expired
             target.secrets.add("EXPIRED_SESSION_JWT")
@@ -364,13 +341,8 @@ def _expired_session_token(args: argparse.Namespace) -> tuple[str, float] | None
     twin = start_simulator("--seed", args.seed, "--time-scale", "0", "--jwt-ttl", str(EXPIRED_TOKEN_TTL_S))
     try:
         variables = Variables()
-        from scenarios.settings import get_settings
-
-        settings = get_settings()
-        variables.set("SUPABASE_URL", twin.url)
-        variables.set("SUPABASE_ANON_KEY", settings.publishable_key.get_secret_value())
-        variables.set("TEST_USER_EMAIL", settings.test_users[0])
-        variables.set("TEST_USER_PASSWORD", settings.test_password.get_secret_value())
+        for name, value in _health_target(twin.url).variables.items():
+            variables.set(name, value)
         minted_at = time.time()
         run_collection(load_collection(EXPIRED_SESSION_COLLECTION), variables, setup=True)
     finally:
@@ -382,10 +354,9 @@ def _expired_session_token(args: argparse.Namespace) -> tuple[str, float] | None
 def _preflight(url: str, results_dir: Path) -> tuple[ExitCode, str] | None:
     """Run the health collections before any load: None when healthy, else (exit code, the one line to print)."""
     from harness.thunder_cli import default_collections, default_setup, preflight
-    from scenarios.settings import get_settings
 
     try:
-        target = _health_target(url, get_settings())
+        target = _health_target(url)
         failing = preflight(target, default_collections(), default_setup(), results_dir)
     except InputError as error:
         return ExitCode.BAD_INPUT, f"error: {error.one_line()}"

@@ -77,3 +77,22 @@ def test_perf_against_a_target_in_outage_stops_at_preflight_with_exit_5_and_send
     assert [(r["method"], r["status"]) for r in preflight] == [("POST", 503)]
     assert served["total"] == 1 and served["served"] == {"POST /auth/v1/token?grant_type=password": {"503": 1}}
     assert not (run_dir / "locust.json").exists() and not (run_dir / "manifest.json").exists()
+
+
+def test_a_target_the_guards_refuse_gets_nothing_and_is_one_line(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "harness", "health", "--output", str(tmp_path)], cwd=ROOT,
+                               env=clean_environment(PP_TARGET_URL="https://sriycekxdqnesdsgwiuc.supabase.co"),
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert completed.returncode == 1
+    assert completed.stderr.splitlines()[-1].startswith("error: refusing to send load to sriycekxdqnesdsgwiuc.supabase.co")
+    assert not (tmp_path / "health.json").exists()
+
+
+@pytest.mark.skipif(not TEAM, reason="the team's Thunder environment is not on this machine")
+def test_the_teams_environment_file_cannot_redirect_the_checks_to_production(tmp_path):
+    environment = TEAM[0].parent / "thunder-environment.json"
+    completed = health(tmp_path, str(ROOT / "collections" / "ProspectPro-Database.json"), "--env", str(environment))
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    assert "note: --env SUPABASE_URL=https://sriycekxdqnesdsgwiuc.supabase.co ignored: the target is http://127.0.0.1:" in completed.stderr
+    # Its empty SUPABASE_ANON_KEY did not blank the configured key either: every request was answered by the simulator.
+    assert all(request["status"] for request, _ in checks(tmp_path))
