@@ -85,7 +85,7 @@ MODES = {
 def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m harness", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("mode", choices=sorted(MODES), help="what to run")
+    parser.add_argument("mode", choices=sorted([*MODES, "health", "monitor"]), help="what to run")
     parser.add_argument("--profile", default="healthy", help="simulator fault profile (default healthy)")
     parser.add_argument("--seed", default="1", help="simulator seed (default 1)")
     parser.add_argument("--time-scale", default="1.0", help="simulator latency scale (default 1.0: realistic)")

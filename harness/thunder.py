@@ -54,6 +54,10 @@ _VARIABLE = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _MISSING = object()  # a JSON query that found nothing (Thunder's `undefined`)
 
 
+class UnsupportedQuery(ValueError):
+    """A JSON query this reader cannot follow (Thunder's array filters such as ``json.items[?id=5]``)."""
+
+
 # --- the model ------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Test:
@@ -440,6 +444,8 @@ def evaluate(test: Test, response: Response) -> Outcome:
         return Outcome(False, f"no response: {response.error}")
     try:
         return _EVALUATORS[test.kind](test, response)
+    except UnsupportedQuery as error:
+        return Outcome(False, f"unsupported test: {error}", supported=False)
     except (ValueError, TypeError) as error:
         return Outcome(False, f"cannot evaluate: {error}")
 
@@ -599,13 +605,15 @@ def query(document: Any, path: str) -> Any:
         rest = path[1:]
     else:
         rest = "." + path
-    value, position = document, 0
-    while position < len(rest):
+    steps, position = [], 0
+    while position < len(rest):  # read the whole query first: one Thunder cannot follow is unsupported, not absent
         match = _STEP.match(rest, position)
         if match is None:
-            raise ValueError(f"cannot read the query {path!r} at {rest[position:]!r}")
+            raise UnsupportedQuery(f"cannot read the query {path!r} at {rest[position:]!r}")
         position = match.end()
-        key, index, quoted = match.groups()
+        steps.append(match.groups())
+    value = document
+    for key, index, quoted in steps:
         if index is not None:
             if not isinstance(value, list) or not -len(value) <= int(index) < len(value):
                 return _MISSING

@@ -92,7 +92,8 @@ def test_each_check_passes_and_fails_as_thunder_judges_it(test, response, passes
 
 
 def test_an_unknown_test_type_or_operator_fails_as_unsupported_never_passes():
-    for test in (Test("res-cookie", "session", "equal", "x", ""), Test("json-query", "$.a", "frobnicate", "x", "")):
+    for test in (Test("res-cookie", "session", "equal", "x", ""), Test("json-query", "$.a", "frobnicate", "x", ""),
+                 Test("json-query", "json.items[?id=5].name", "equal", "x", "")):
         outcome = evaluate(test, answer(200, {"a": "x"}))
         assert not outcome.supported and not outcome.passed and outcome.detail.startswith("unsupported test")
 
