@@ -29,8 +29,10 @@ from scenarios.discovery import DiscoveryUser
 from scenarios.enrichment import EnrichmentUser
 from scenarios.export import ExportUser
 from scenarios.journey import ProspectorUser
+from scenarios.realtime import open_connections
 
 harness.intervals.register()  # its listeners are opt-in (tests build environments without them)
+harness.intervals.register_gauge("realtime_connections", open_connections)  # open websockets, per interval
 
 __all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser",
            # open model (--arrival-rate): one arrival of each runs one task of its closed class

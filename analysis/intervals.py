@@ -80,6 +80,9 @@ class IntervalSeries:
     endpoints: dict[str, EndpointSeries]
     truncated: bool = False
     warnings: tuple[str, ...] = field(default=())
+    # The generator's own gauges sampled at each interval's close (e.g. "realtime_connections": open websockets);
+    # NaN where an interval has no reading of that gauge.
+    gauges: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -128,6 +131,7 @@ def load_intervals(path: str | Path) -> IntervalSeries:
     user_counts: list[int] = []
     line_numbers: list[int] = []
     columns: dict[str, _Columns] = {}
+    gauges: dict[str, dict[int, float]] = {}
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
@@ -145,6 +149,10 @@ def load_intervals(path: str | Path) -> IntervalSeries:
         # loading an 8 h run superlinear (measured 12x the 1 h time); columns keep it linear.
         for key, entry in row["endpoints"].items():
             columns.setdefault(key, _Columns()).add(len(times), number, entry)
+        for name, value in (row.get("gauges") or {}).items():
+            if not _is_number(value):
+                raise InputError(f"gauge {name!r} must be a number, got {value!r}", path=path, key=f"line {number}")
+            gauges.setdefault(name, {})[len(times)] = value
         times.append(row["t"])
         durations.append(row.get("duration_s", interval_s))
         user_counts.append(row["user_count"])
@@ -159,6 +167,8 @@ def load_intervals(path: str | Path) -> IntervalSeries:
         endpoints={key: columns[key].series(key, len(times), path) for key in sorted(columns)},
         truncated=bool(warnings),
         warnings=tuple(warnings),
+        gauges={name: np.array([readings.get(i, np.nan) for i in range(len(times))], dtype=np.float64)
+                for name, readings in sorted(gauges.items())},
     )
 
 

@@ -51,6 +51,21 @@ REPORT_KEY = "prospectpro_intervals"
 LOCAL_GRACE_S = 0.25
 MASTER_GRACE_S = 2 * WORKER_REPORT_INTERVAL + 1.0
 
+# Gauges: a value of the generator's own state sampled when each interval closes (e.g. open websockets), by name.
+# A traffic module registers a reader (``register_gauge``); the harness knows nothing of what it measures. Workers
+# send their latest readings with every report; the master sums the latest reading of each worker.
+_gauges: dict[str, Callable[[], float]] = {}
+
+
+def register_gauge(name: str, read: Callable[[], float]) -> None:
+    """Add ``"gauges": {name: read()}`` to every interval line (read when the interval closes, summed over workers)."""
+    _gauges[name] = read
+
+
+def read_gauges() -> dict[str, float]:
+    return {name: read() for name, read in _gauges.items()}
+
+
 # One endpoint in one interval: [requests, failures, {bucket_ms: count}]. A list, not an object: it is mutated on
 # the hot path and a list index is the cheapest mutable slot in CPython.
 Counts = list  # [int, int, dict[int, int]]
@@ -171,9 +186,11 @@ def _keyed_by_string(endpoints: dict[Any, Counts]) -> dict[str, Counts]:
     return keyed
 
 
-def interval_line(start_s: float, user_count: int, endpoints: dict[str, Counts], covered_s: float | None) -> dict:
+def interval_line(start_s: float, user_count: int, endpoints: dict[str, Counts], covered_s: float | None,
+                  gauges: dict[str, float] | None = None) -> dict:  # fmt: skip
     """One line of intervals.jsonl. ``duration_s`` appears only on an interval the run covered partly (its first
-    and last), so that a rate computed from it is not diluted by time the run was not running."""
+    and last), so that a rate computed from it is not diluted by time the run was not running; ``gauges`` only
+    when some are registered."""
     line: dict[str, Any] = {
         "t": start_s,
         "user_count": int(user_count),
@@ -185,6 +202,8 @@ def interval_line(start_s: float, user_count: int, endpoints: dict[str, Counts],
     }  # fmt: skip
     if covered_s is not None:
         line["duration_s"] = round(covered_s, 3)
+    if gauges:
+        line["gauges"] = {name: gauges[name] for name in sorted(gauges)}
     return line
 
 
@@ -202,6 +221,8 @@ class IntervalRecorder:
         self.late_requests = 0  # arrived after their interval was written: counted in the next one written
         self._next_index: int | None = None  # the next interval to write; everything before it is written
         self._user_count_at_close: dict[int, int] = {}
+        self._gauges_at_close: dict[int, dict[str, float]] = {}
+        self._worker_gauges: dict[str, dict[str, float]] = {}  # master: each worker's latest readings
         self._lines: list[str] = []  # closed intervals while no results folder is known (else they are in the file)
         self._progress_path: Path | None = None
         self._finished_path: Path | None = None
@@ -237,12 +258,15 @@ class IntervalRecorder:
         self._greenlet = gevent.spawn(self._close_intervals_as_time_passes)
 
     def on_report_to_master(self, client_id: str, data: dict, **_kwargs) -> None:
-        data[REPORT_KEY] = {"interval_s": self.table.interval_s, "intervals": self.table.drain()}
+        data[REPORT_KEY] = {"interval_s": self.table.interval_s, "intervals": self.table.drain(),
+                            "gauges": read_gauges()}
 
     def on_worker_report(self, client_id: str, data: dict, **_kwargs) -> None:
         shipped = data.get(REPORT_KEY)
         if not shipped:
             return
+        if shipped.get("gauges"):
+            self._worker_gauges[client_id] = shipped["gauges"]
         if shipped["interval_s"] != self.table.interval_s:
             logger.warning("worker %s records %s s intervals, master %s s: realigning", client_id, shipped["interval_s"], self.table.interval_s)
         for index, endpoints in shipped["intervals"]:
@@ -266,10 +290,20 @@ class IntervalRecorder:
         runner = self.environment.runner
         ended_before = self.table.index_at(now)  # intervals with an index below this one have ended
         for index in range(self._next_index, ended_before):
-            self._user_count_at_close.setdefault(index, runner.user_count if runner else 0)
+            if index not in self._user_count_at_close:
+                self._user_count_at_close[index] = runner.user_count if runner else 0
+                self._gauges_at_close[index] = self._gauge_readings()
         while (self._next_index + 1) * interval_s + self.grace_s <= now:
             self._fold_late_counts()
             self._write_interval(self._next_index, end_s=None)
+
+    def _gauge_readings(self) -> dict[str, float]:
+        """This process's readings, plus (on a master) the sum of each worker's latest."""
+        readings = read_gauges()
+        for worker in self._worker_gauges.values():
+            for name, value in worker.items():
+                readings[name] = readings.get(name, 0) + value
+        return readings
 
     def _fold_late_counts(self) -> None:
         """Counts for an interval already written (a worker report later than the grace period, or a clock step
@@ -291,7 +325,11 @@ class IntervalRecorder:
         if user_count is None:
             user_count = self.environment.runner.user_count if self.environment.runner else 0
         endpoints = self.table.pop(index)
-        line = interval_line(start_s, user_count, endpoints, max(0.0, covered_to - covered_from) if partly else None)
+        gauges = self._gauges_at_close.pop(index, None)
+        if gauges is None:
+            gauges = self._gauge_readings()
+        line = interval_line(start_s, user_count, endpoints, max(0.0, covered_to - covered_from) if partly else None,
+                             gauges)  # fmt: skip
         self._append_line(json.dumps(line, separators=(",", ":")))
         self._next_index = index + 1
         for listener in self.interval_listeners:

@@ -35,6 +35,12 @@ class ErrorEnvelope(_Body):
 
 
 # ---- auth (reference §2.2, §3.8) -----------------------------------------------------------------------------------
+class ProfileRow(_Body):
+    """GET /rest/v1/user_profiles?select=id&id=eq.<uid> as a single object (AuthComponent on sign-in)."""
+
+    id: str
+
+
 class GoTrueUser(_Body):
     """GET /auth/v1/user, and the `user` of a token response."""
 

@@ -2,9 +2,10 @@
 
 The background flow is the SPA's (reference §3.1-§3.2):
 1. POST business-discovery-background with the body useBusinessDiscovery sends -> 200 {jobId, campaignId};
-2. poll GET /rest/v1/discovery_jobs?select=*&id=eq.<jobId> as a single object (supabase-js ``.single()``:
-   ``Accept: application/vnd.pgrst.object+json``) once at once, then every PP_POLL_INTERVAL_S (the SPA: 4 s)
-   until completed or failed, or PP_JOB_TIMEOUT_S;
+2. follow the job as useJobProgress does: GET /rest/v1/discovery_jobs?select=*&id=eq.<jobId> as a single object
+   (supabase-js ``.single()``: ``Accept: application/vnd.pgrst.object+json``) once on mount, then its changes over
+   Supabase Realtime (scenarios/realtime.py), REST polling every PP_POLL_INTERVAL_S (the SPA: 4 s) only while the
+   channel is not SUBSCRIBED, until completed or failed, or PP_JOB_TIMEOUT_S;
 3. read the campaign and its leads as CampaignProgress does, up to 5 attempts 2 s apart until leads appear.
 The time from sending the submit to seeing ``completed`` is recorded as its own Locust entry (request type JOB),
 a failure when the job failed or timed out, so job completion time has percentiles like any request.
@@ -19,13 +20,16 @@ from dataclasses import dataclass
 
 import gevent
 from locust import tag, task
+from pydantic import ValidationError
 
 from scenarios import guards, names
 from scenarios.base import ProspectProUser
 from scenarios.contracts import CampaignRows, DiscoveryJob, DiscoveryOptimized, DiscoverySubmitted, LeadRow, LeadRows
 from scenarios.metrics import business_metrics, estimated_discovery_spend
+from scenarios.realtime import JobChannel, reconnect_delay
 
 SINGLE_OBJECT = {"Accept": "application/vnd.pgrst.object+json"}
+SPA_POLL_INTERVAL_S = 4.0  # useJobProgress's interval, which supabase-js's reconnect back-off is measured against
 CAMPAIGN_COLUMNS = "id,business_type,location,status,total_cost,results_count,created_at,updated_at"
 LEAD_COLUMNS = ("id,campaign_id,business_name,address,phone,website,email,confidence_score,validation_cost,"
                 "enrichment_data,created_at")  # fmt: skip
@@ -53,7 +57,7 @@ def discover_in_background(user: ProspectProUser) -> Discovery | None:
     if submitted is None:
         return None
     metrics.count("discovery_accepted")
-    job = poll_job(user, submitted.jobId, started)
+    job = follow_job(user, submitted.jobId, started)
     if job is None:
         return None
     _book_discovery_cost(user, job)
@@ -64,31 +68,89 @@ def discover_in_background(user: ProspectProUser) -> Discovery | None:
     return Discovery(submitted.campaignId, leads)
 
 
-def poll_job(user: ProspectProUser, job_id: str, started: float) -> DiscoveryJob | None:
-    """Poll until the job ends; record the JOB entry; the completed job, or None (failed, timed out)."""
-    metrics = business_metrics()
+def follow_job(user: ProspectProUser, job_id: str, started: float) -> DiscoveryJob | None:
+    """useJobProgress: follow the job until it ends; record the JOB entry; the completed job, or None.
+
+    One REST read on mount, then the job's Realtime channel (scenarios/realtime.py); REST polling every
+    PP_POLL_INTERVAL_S only while the channel is not SUBSCRIBED (it failed to open, or closed), with supabase-js's
+    reconnect back-off (1, 2, 5, 10 s, scaled like the polling interval) between attempts to open it again.
+    PP_REALTIME=false polls only, as the harness did before Realtime.
+    """
+    settings = user.settings
     path = f"/rest/v1/discovery_jobs?select=*&id=eq.{job_id}"
-    deadline = time.monotonic() + user.settings.job_timeout_s
-    last: DiscoveryJob | None = None
-    while True:
-        job = user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT)
-        if job is not None:  # a failed poll is recorded; the SPA keeps polling, so do we
-            last = job
-            if job.status == "completed":
-                user.record_timing(names.JOB_COMPLETION, started)
-                metrics.count("jobs_completed")
-                return job
-            if job.status == "failed":
-                user.record_timing(names.JOB_COMPLETION, started, f"job failed: {job.error or 'no error text'}")
-                metrics.count("jobs_failed")
-                return None
-        if time.monotonic() + user.settings.poll_interval_s > deadline:
-            state = f"last status {last.status}, progress {last.progress}" if last else "no successful poll"
-            user.record_timing(names.JOB_COMPLETION, started,
-                               f"timeout: job not completed after {user.settings.job_timeout_s:g} s ({state})")
-            metrics.count("jobs_timed_out")
-            return None
-        gevent.sleep(user.settings.poll_interval_s)
+    deadline = time.monotonic() + settings.job_timeout_s
+    state = _JobState(user, started)
+    if state.ended(user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT)):
+        return state.result
+    channel = JobChannel(user, job_id) if settings.realtime else None
+    backoff_scale = settings.poll_interval_s / SPA_POLL_INTERVAL_S
+    reconnect_at = time.monotonic()
+    try:
+        while True:
+            if channel is not None and not channel.subscribed and time.monotonic() >= reconnect_at:
+                if not channel.subscribe():
+                    reconnect_at = time.monotonic() + reconnect_delay(channel.attempts, backoff_scale)
+            if channel is not None and channel.subscribed:
+                record = channel.next_change(deadline - time.monotonic())
+                if record is not None:
+                    if state.ended(_job_from_change(record)):
+                        return state.result
+                    continue
+                if channel.subscribed:  # no change before the deadline
+                    return state.timed_out(settings.job_timeout_s)
+                # the channel closed (already recorded): poll from here, as the SPA does when not SUBSCRIBED
+                reconnect_at = time.monotonic() + reconnect_delay(channel.attempts, backoff_scale)
+            if time.monotonic() + settings.poll_interval_s > deadline:
+                return state.timed_out(settings.job_timeout_s)
+            gevent.sleep(settings.poll_interval_s)
+            if state.ended(user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT)):
+                return state.result
+    finally:
+        if channel is not None:
+            channel.leave()
+
+
+class _JobState:
+    """What the follower has seen of one job, and the JOB entry and counts once it ends."""
+
+    def __init__(self, user: ProspectProUser, started: float):
+        self.user = user
+        self.started = started
+        self.last: DiscoveryJob | None = None
+        self.result: DiscoveryJob | None = None
+
+    def ended(self, job: DiscoveryJob | None) -> bool:
+        """Note a read of the job (None: a failed read, already recorded); True when it completed or failed."""
+        if job is None:
+            return False
+        self.last = job
+        if job.status == "completed":
+            self.user.record_timing(names.JOB_COMPLETION, self.started)
+            business_metrics().count("jobs_completed")
+            self.result = job
+            return True
+        if job.status == "failed":
+            self.user.record_timing(names.JOB_COMPLETION, self.started, f"job failed: {job.error or 'no error text'}")
+            business_metrics().count("jobs_failed")
+            return True
+        return False
+
+    def timed_out(self, timeout_s: float) -> None:
+        last = self.last
+        seen = f"last status {last.status}, progress {last.progress}" if last else "no successful read"
+        self.user.record_timing(names.JOB_COMPLETION, self.started,
+                                f"timeout: job not completed after {timeout_s:g} s ({seen})")
+        business_metrics().count("jobs_timed_out")
+        return None
+
+
+def _job_from_change(record: dict) -> DiscoveryJob | None:
+    """A postgres_changes record as the DiscoveryJob the REST read gives (a bad one is a recorded delivery failure
+    already, so it is skipped here)."""
+    try:
+        return DiscoveryJob.model_validate(record)
+    except ValidationError:
+        return None
 
 
 def read_results(user: ProspectProUser, campaign_id: str, exhausted: bool) -> list[LeadRow] | None:

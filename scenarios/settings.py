@@ -63,6 +63,8 @@ class HarnessSettings(BaseSettings):
     job_timeout_s: float = Field(180.0, gt=0, description="give up on a discovery job after this long")
     request_timeout_s: float = Field(30.0, gt=0, description="network and connection timeout per request")
     think_time_scale: float = Field(1.0, ge=0, description="multiplies the workload's think times (0 = none)")
+    realtime: bool = Field(True, description="follow jobs over Supabase Realtime as the SPA does; false = REST polling only")
+    new_user_share: float = Field(0.05, ge=0, le=1, description="share of journeys that take the sign-up path")
 
     # -- safety ----------------------------------------------------------------------------------------------------
     allow_remote_target: bool = False

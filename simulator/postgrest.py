@@ -1,8 +1,8 @@
 """The PostgREST subset ProspectPro's clients use: GET with select, filters, order, limit, offset, the
 single-object Accept header and `Prefer: count=exact`, under row-level security by the JWT's user.
 
-Writes through REST are not simulated (ProspectPro writes through its edge functions); they get PostgREST's
-"Unsupported HTTP method" answer.
+Writes through REST are not simulated (ProspectPro writes through its edge functions), except the one the SPA makes:
+a new user's `user_profiles` insert (or upsert). Other writes get PostgREST's "Unsupported HTTP method" answer.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from simulator.config import SimulatorConfig
 from simulator.gotrue import GoTrue, TokenError, TOKEN_EXPIRED
 from simulator.httpserver import Request, Response
-from simulator.jsonbody import compact_json, json_response, parse_json_object
+from simulator.jsonbody import compact_json, json_response, parse_json_object, pg_timestamp
 from simulator.store import OWNER_COLUMN, TABLES, Store
 
 SINGLE_OBJECT = "application/vnd.pgrst.object+json"
@@ -73,12 +73,51 @@ class PostgREST:
         try:
             if table not in TABLES:
                 raise RestError(404, "PGRST205", f"Could not find the table 'public.{table}' in the schema cache")
+            if request.method == "POST" and table == "user_profiles":
+                return self._insert_profile(request, self._viewer(request))
             if request.method not in ("GET", "HEAD"):
                 raise RestError(405, "PGRST117", f"Unsupported HTTP method: {request.method}")
             viewer = self._viewer(request)
             return self._read(request, table, viewer)
         except RestError as error:
             return error.response
+
+    def _insert_profile(self, request: Request, viewer) -> Response:
+        """The one REST write the SPA makes: a new user's `user_profiles` row on first sign-in (reference §2.2, §4).
+        Policy: a user inserts only their own row (`auth.uid() = id`); a second insert of one id is 409, unless
+        `Prefer: resolution=merge-duplicates` (supabase-js `.upsert()`) makes it an update."""
+        try:
+            body = parse_json_object(request.body)
+        except ValueError as error:
+            raise RestError(400, "PGRST102", f"Empty or invalid json: {error}") from None
+        rows = body if isinstance(body, list) else [body]
+        kinds = TABLES["user_profiles"]
+        prefer = request.headers.get("prefer", "")
+        written = []
+        for row in rows:
+            if not isinstance(row, dict) or "id" not in row:
+                raise RestError(400, "23502", 'null value in column "id" of relation "user_profiles" violates not-null constraint')
+            unknown = sorted(set(row) - set(kinds))
+            if unknown:
+                raise RestError(400, "PGRST204", f"Could not find the '{unknown[0]}' column of 'user_profiles' in the schema cache")
+            if viewer is not SERVICE_ROLE and row["id"] != viewer:
+                raise RestError(403 if viewer else 401, "42501",
+                                'new row violates row-level security policy for table "user_profiles"')
+            now = pg_timestamp()
+            if self._store.get("user_profiles", row["id"]) is not None:
+                if "resolution=merge-duplicates" not in prefer:
+                    raise RestError(409, "23505", 'duplicate key value violates unique constraint "user_profiles_pkey"',
+                                    details=f"Key (id)=({row['id']}) already exists.")
+                self._store.update("user_profiles", row["id"], {**{k: v for k, v in row.items() if k != "id"},
+                                                                "updated_at": now})
+            else:
+                self._store.insert("user_profiles", {"subscription_tier": "free", "total_spent": 0,
+                                                     "monthly_budget": 100.0, "created_at": now, "updated_at": now,
+                                                     **row})  # fmt: skip
+            written.append(self._store.get("user_profiles", row["id"]))
+        if "return=representation" in prefer:
+            return json_response(201, written, content_type=JSON_TYPE)
+        return Response(201, b"", content_type=None)
 
     def rpc(self, request: Request, function: str) -> Response:
         """No RPC the clients call exists in ProspectPro's schema (reference §10): PostgREST answers 404."""

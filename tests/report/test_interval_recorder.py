@@ -168,3 +168,24 @@ def test_without_a_results_folder_until_the_end_the_whole_file_is_written_there(
     first, second = (load_intervals(tmp_path / name) for name in ("first", "second"))
     assert first.times.tolist() == second.times.tolist() == [700.0, 705.0, 710.0]
     assert first.endpoints["GET /a"].requests.tolist() == [1, 0, 0]
+
+
+def test_gauges_are_sampled_when_the_interval_closes_and_summed_over_workers(local_environment, tmp_path, monkeypatch):
+    import harness.intervals as intervals
+
+    monkeypatch.setattr(intervals, "_gauges", {})
+    open_now = {"sockets": 3}
+    intervals.register_gauge("open_sockets", lambda: open_now["sockets"])
+    clock = FakeClock(4000.0)
+    recorder = attach(local_environment, interval_s=5.0, clock=clock)
+    local_environment.events.test_start.fire(environment=local_environment)
+    recorder.on_worker_report("worker-a", {intervals.REPORT_KEY: {"interval_s": 5.0, "intervals": [],
+                                                                   "gauges": {"open_sockets": 4}}})
+    clock.now = 4005.1
+    recorder.close_due(clock.now)  # 4000..4005 closes with 3 here + 4 on the worker
+    open_now["sockets"] = 1
+    clock.now = 4007.0
+    recorder.finish(tmp_path)
+    lines = [json.loads(line) for line in (tmp_path / INTERVALS_FILE).read_text().splitlines()[1:]]
+    assert [line["gauges"] for line in lines] == [{"open_sockets": 7}, {"open_sockets": 5}]
+    assert load_intervals(tmp_path).gauges["open_sockets"].tolist() == [7, 5]

@@ -60,6 +60,8 @@ def simulator_key(locust_key: str) -> str | None:
     method, name = locust_key.split(" ", 1)
     if method == "JOB":
         return None  # a derived timing, not a request
+    if method == "WS":
+        return f"WS {name.split(' ', 1)[0]}"  # "WS phx_join realtime:..." -> the simulator's "WS phx_join"
     path = name.split(" [", 1)[0]  # "[csv]" / "[json]" tell two downloads of one URL apart
     if not path.startswith("/auth/v1/token"):
         path = path.split("?", 1)[0]

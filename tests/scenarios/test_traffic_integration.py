@@ -24,7 +24,11 @@ EXPECTED = {
     "ProspectorUser": ["GET /auth/v1/user", "POST /functions/v1/business-discovery-background",
                        "GET /rest/v1/discovery_jobs?id=eq.[jobId]", "JOB business-discovery-background submit->completed",
                        "GET /rest/v1/leads?campaign_id=eq.[campaignId]", "POST /functions/v1/enrichment-orchestrator",
-                       "POST /functions/v1/campaign-export-user-aware?download=true [csv]"],
+                       "POST /functions/v1/campaign-export-user-aware?download=true [csv]",
+                       "GET /rest/v1/user_profiles?id=eq.[userId]", "WS /realtime/v1/websocket",
+                       "WS phx_join realtime:discovery_jobs_[jobId]", "WS postgres_changes discovery_jobs id=eq.[jobId]",
+                       "GET /rest/v1/leads?campaign_id=eq.[campaignId]&limit=50 [count=exact]",
+                       "GET /rest/v1/campaigns?user_id=eq.[userId]", "GET /rest/v1/leads?user_id=eq.[userId]"],
 }  # fmt: skip
 
 

@@ -108,3 +108,17 @@ def test_rpc_functions_the_thunder_tests_call_do_not_exist(api):
     reply = api.request("POST", "/rest/v1/rpc/get_campaign_statistics", {"campaign_id": "x"})
     assert reply.status == 404 and reply.json()["code"] == "PGRST202"
     assert "public.get_campaign_statistics(campaign_id)" in reply.json()["message"]
+
+
+def test_a_new_users_profile_insert_is_201_once_409_twice_and_an_upsert_always(api):
+    user_id = api.request("GET", "/auth/v1/user").json()["id"]
+    profile = {"id": user_id, "email": "loadtest-1@prospectpro.test", "full_name": "Load Test", "avatar_url": None}
+    # The seeded user already has a row: a plain insert is the duplicate the SPA would get on a reused account.
+    duplicate = api.request("POST", "/rest/v1/user_profiles", profile)
+    assert duplicate.status == 409 and duplicate.json()["code"] == "23505"
+    upsert = api.request("POST", "/rest/v1/user_profiles?on_conflict=id", {**profile, "full_name": "Renamed"},
+                         headers={"Prefer": "resolution=merge-duplicates,return=representation"})
+    assert upsert.status == 201 and upsert.json()[0]["full_name"] == "Renamed"
+    assert api.single(f"user_profiles?select=full_name&id=eq.{user_id}").json() == {"full_name": "Renamed"}
+    others = api.request("POST", "/rest/v1/user_profiles", {**profile, "id": "00000000-0000-4000-8000-000000000000"})
+    assert others.status == 403 and others.json()["code"] == "42501"  # RLS: only one's own row
