@@ -9,6 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis import sequential
 from analysis.baseline import load_baseline
 from analysis.decide import decide
 from analysis.errors import InputError
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> ExitCode:
     baseline = load_baseline(args.baseline)  # first: a bad baseline is reported before any run is read
     results = load_run(args.results)
     reference = load_reference(args.reference) if args.reference else None
-    decision = decide(results, baseline, reference)
+    decision = sequential.apply_recorded(decide(results, baseline, reference), args.results)  # until-decided runs
     rendered = RENDERERS[args.format](decision)
     if args.output:
         output = Path(args.output)

@@ -21,7 +21,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from analysis import plots
+from analysis import plots, sequential
 from analysis.baseline import Baseline
 from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, decide
 from analysis.histogram import Histogram
@@ -79,7 +79,7 @@ class RunReport:
 def build_report(run: RunResult, baseline: Baseline, reference: RunResult | None = None,
                  series: IntervalSeries | None = None, history: Sequence[tuple[str, RunResult]] = ()) -> RunReport:  # fmt: skip
     """Decide (through analysis.decide) and draw everything the report shows."""
-    decision = decide(run, baseline, reference)
+    decision = sequential.apply_recorded(decide(run, baseline, reference), run.source)  # an until-decided run's verdicts
     warnings = list(run.warnings) + (list(series.warnings) if series is not None else [])
     if series is None:
         warnings.append("no intervals.jsonl: latency and throughput over time are not available for this run")

@@ -28,9 +28,12 @@ confidence sequence for theta (Howard, Ramdas, McAuliffe & Sekhon 2021; Robbins 
 - Each "pass" / "not regressed" claim has its own ``PASS_ALPHA`` = 5 %: the chance of passing one check whose true
   value is at or past its limit. ``min_samples`` of the baseline stays a floor for a pass.
 
-**The reference's own uncertainty.** A regression compares with the reference run's percentile, which is itself an
-estimate. Its order-statistic confidence bounds [r_lo, r_hi] (half of each budget) are used conservatively:
-"regressed" needs the current percentile above (1 + band) x r_hi, "not regressed" below (1 + band) x r_lo.
+**The reference's own uncertainty.** A regression compares with the reference run's percentile r, itself an
+estimate. "Regressed" needs the current percentile above (1 + band) x r_hi, where r_hi is the reference's exact
+order-statistic upper bound (at half the alarm's level, the test taking the other half): a false alarm needs both
+the reference and the current run to mislead. "Unchanged" needs the current percentile shown below (1 + band) x
+the reference's own value: the band (baseline [regression] min_relative_change) is the allowance for the
+reference's sampling error and for run-to-run variation; a pass-side claim, at PASS_ALPHA.
 
 Pure functions and one small state object (``SequentialJudge``) that remembers when each check was first decided.
 Nothing here reads files except ``load_record``/``write_record`` for ``sequential.json`` (this module owns it).
@@ -209,10 +212,13 @@ def _exceedances(counts: EndpointCounts, threshold_ms: float | None) -> tuple[in
 
 
 class SequentialJudge:
-    """Judges a growing run look after look; remembers when each check was first decided.
+    """Judges a growing run look after look; remembers since when each check has been decided.
 
-    A decided pass / unchanged stands unless its alarm test fires later (a system that degrades mid-run is still
-    caught: the alarm test keeps running at its own level); a breach / regression stands for the rest of the run.
+    Each look judges the cumulative counts afresh: a check is decided while its evidence crosses a threshold, and
+    ``decided_after_s`` is the look at which its current verdict was first reached. A verdict that the later data
+    no longer supports (a burst of slow responses that was diluted, a pass that a degradation undid) goes back to
+    undecided, and the run goes on. Valid: whatever look the run stops at, each claim is wrong with at most its
+    alpha, because Ville's inequality bounds the chance that the evidence EVER crosses wrongly.
     """
 
     def __init__(self, baseline: Baseline, reference: Mapping[str, EndpointCounts] | None = None):
@@ -260,13 +266,13 @@ class SequentialJudge:
         rule = self.baseline.regression
         q = 1 - test.theta0
         histogram = self.reference[test.subject].histogram  # type: ignore[index]
-        upper = percentile_bounds(histogram, q, alarm_alpha / 2)
-        lower = percentile_bounds(histogram, q, PASS_ALPHA / 2)
-        if upper is None or lower is None or lower[0] == 0:
+        bounds = percentile_bounds(histogram, q, alarm_alpha / 2)
+        point = histogram.percentile(q)
+        if bounds is None or not point:
             return None
         band = rule.min_relative_change
-        return replace(test, threshold_ms=(1 + band) * upper[1], pass_threshold_ms=(1 + band) * lower[0],
-                       improved_threshold_ms=(1 - band) * lower[0])  # fmt: skip
+        return replace(test, threshold_ms=(1 + band) * bounds[1], pass_threshold_ms=(1 + band) * point,
+                       improved_threshold_ms=(1 - band) * point)  # fmt: skip
 
     # ---- one look ----------------------------------------------------------------------------------------------
     def look(self, elapsed_s: float, endpoints: Mapping[str, EndpointCounts]) -> list[SequentialCheck]:
@@ -302,21 +308,20 @@ class SequentialJudge:
         pass_threshold = test.pass_threshold_ms if test.pass_threshold_ms is not None else test.threshold_ms
         pass_exceed, pass_n = _exceedances(counts, pass_threshold)
         passed = pass_n >= test.min_samples and log_evidence(pass_exceed, pass_n, test.theta0, "below") >= math.log(1 / PASS_ALPHA)
-        verdict = self._verdicts.get(ident)
-        if verdict in (Verdict.BREACH, Verdict.REGRESSED):
-            pass  # an alarm stands
-        elif alarm:
+        verdict: Verdict | None = None
+        if alarm:
             verdict = Verdict.BREACH if test.kind == "sla" else Verdict.REGRESSED
-            self._first_decided[ident] = elapsed_s  # the alarm is the decision that counts
-        elif passed or verdict is not None:
-            if verdict is None:
-                self._first_decided[ident] = elapsed_s
+        elif passed:
             verdict = Verdict.PASS if test.kind == "sla" else Verdict.UNCHANGED
             if test.improved_threshold_ms is not None:
                 better, better_n = _exceedances(counts, test.improved_threshold_ms)
                 if better_n >= test.min_samples and log_evidence(better, better_n, test.theta0, "below") >= math.log(1 / PASS_ALPHA):
                     verdict = Verdict.IMPROVED
-        if verdict is not None:
+        if verdict is None:
+            self._verdicts.pop(ident, None)
+        else:
+            if self._verdicts.get(ident) is not verdict:  # a new decision (or a changed one) starts its clock now
+                self._first_decided[ident] = elapsed_s
             self._verdicts[ident] = verdict
             return SequentialCheck(test.subject, test.metric, required, verdict, n, self._first_decided[ident],
                                    reason=_threshold_text(test))  # fmt: skip
@@ -336,7 +341,8 @@ def _threshold_text(test: _Test) -> str:
     if test.threshold_ms is None:
         return f"failures vs {share}"
     if test.kind == "regression":
-        return f"share above {test.threshold_ms:.0f} ms vs {share} (reference x (1 + band), upper bound)"
+        return (f"share above {test.threshold_ms:.0f} ms (regressed) / {test.pass_threshold_ms:.0f} ms (unchanged) "
+                f"vs {share}: the reference's upper bound / value x (1 + band)")
     return f"share above {test.threshold_ms:g} ms vs {share}"
 
 
@@ -379,11 +385,29 @@ def apply_to_decision(decision, record: dict):
                    notes=(*decision.notes, note))  # fmt: skip
 
 
+def apply_recorded(decision, source: str | Path):
+    """``decision`` with the sequential verdicts of ``source``'s sequential.json, when the folder has one and it was
+    judged against the same baseline (and with a reference exactly when this decision has one): the offline
+    ``compare`` and ``report`` then say what the in-run gate said. Otherwise ``decision`` unchanged (with a note
+    when a record exists but does not match)."""
+    folder = Path(source)
+    record = load_record(folder) if folder.is_dir() else None
+    if record is None:
+        return decision
+    if record.get("baseline") != decision.baseline_name or (record.get("reference") is None) != (decision.reference_source is None):
+        note = ("sequential.json not applied: the run was judged until decided against another baseline or reference; "
+                "these verdicts are fixed-sample ones")  # fmt: skip
+        return replace(decision, notes=(*decision.notes, note))
+    return apply_to_decision(decision, record)
+
+
 # ---- sequential.json ---------------------------------------------------------------------------------------------
-def record_of(judge: SequentialJudge, *, stop: str, min_s: float, max_s: float | None) -> dict:
+def record_of(judge: SequentialJudge, *, stop: str, min_s: float, max_s: float | None, reference: str | None = None) -> dict:
     """What sequential.json holds: the settings, why the run stopped, and every check at the last look."""
     return {
         "schema_version": SCHEMA_VERSION,
+        "baseline": judge.baseline.name,
+        "reference": reference,
         "method": "mixture SPRT test martingales (always-valid, Ville's inequality)",
         "alarm_alpha": ALARM_ALPHA,
         "pass_alpha": PASS_ALPHA,
@@ -458,6 +482,6 @@ def counts_from_run(run) -> dict[str, EndpointCounts]:
 
 __all__ = [
     "ALARM_ALPHA", "PASS_ALPHA", "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
-    "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run", "load_record",
+    "apply_recorded", "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run", "load_record",
     "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "write_record",
 ]  # fmt: skip

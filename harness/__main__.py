@@ -22,10 +22,18 @@ Launcher flags (everything else goes to Locust unchanged; -u/-r/-t given there o
     --no-preflight                                                perf: no health check before the load
 
 Why perf runs the full mix and compresses think times: the production baseline (baselines/production.toml)
-requires at least 20 samples of every endpoint it lists, including the synchronous discovery and the export
-metadata call, which the journey alone does not send. So perf names every class (weights from workload.toml
-[mix]) and sets PP_THINK_TIME_SCALE=0.25 unless it is set, and the simulator's --job-time-scale 0.05 makes a
-discovery job take seconds instead of 1-2 minutes while request latencies stay realistic (--time-scale 1).
+judges every endpoint it lists, including the synchronous discovery and the export metadata call, which the
+journey alone does not send. So perf names every class and sets PP_THINK_TIME_SCALE=0.25 unless it is set, and the
+simulator's --job-time-scale 0.05 makes a discovery job take seconds instead of 1-2 minutes while request
+latencies stay realistic (--time-scale 1).
+
+Until decided (perf's default): the in-run gate stops the run once every required check is decided
+(``--until-decided``; harness/gate.py), after at least --min-run-time (default 30 s, or --run-time if that is
+shorter) and at most --run-time (300 s unless given). The
+check that needs most data is "fail ratio <= 1 %": with no failure at all it takes ~400 requests of an endpoint to
+show (analysis/sequential.py). So perf's mix (PERF_MIX, Locust's own --config-users) gives the endpoints that are
+rare in the everyday mix (the synchronous discovery, the export metadata call) enough users to reach that in a
+typical run. ``--fixed-duration`` turns it off: then --run-time (default 100 s) is the run's exact length.
 
 Only this module of ``harness`` reads scenarios.settings (to learn the target); it never imports the simulator.
 """
@@ -55,6 +63,16 @@ BASELINE = "baselines/production.toml"
 ALL_USER_CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser")
 
 
+# make perf's user mix (Locust --config-users, over workload.toml [mix]) and size: 80 users. Measured at 60 users
+# with the everyday mix, a DiscoveryUser sends ~0.12 synchronous discoveries/s and an ExportUser ~0.24 export
+# metadata calls/s; ~400 of each are needed for a decision, so ~20 DiscoveryUsers and ~11 ExportUsers make both
+# decide in under ~3 minutes, while the journey (ProspectorUser) keeps most of the users.
+PERF_MIX = '[{"user_class_name": "ProspectorUser", "weight": 32}, {"user_class_name": "DiscoveryUser", "weight": 22}, ' \
+           '{"user_class_name": "ExportUser", "weight": 12}, {"user_class_name": "EnrichmentUser", "weight": 6}, ' \
+           '{"user_class_name": "AuthUser", "weight": 8}]'
+PERF_MAX_RUN_TIME = "300s"
+
+
 @dataclass(frozen=True)
 class Mode:
     """What one launcher verb runs."""
@@ -68,13 +86,17 @@ class Mode:
     gate: bool = False  # the in-run verdict against the baseline (a step run mixes load levels: no single verdict)
     report: str | None = None  # the analysis verb that writes this run's report afterwards
     preflight: bool = False  # the health collections run first; an unhealthy target gets no load (exit 5)
+    until_decided: bool = False  # the gate stops the run once decided; --run-time is the maximum (--fixed-duration: off)
 
 
 MODES = {
-    # ~2 minutes: 30 users for 100 s plus start-up, report and shut-down.
+    # Until decided: typically 2-4 minutes, at most 300 s plus start-up, report and shut-down. --fixed-duration:
+    # exactly --run-time (100 s unless given).
     "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", user_classes=ALL_USER_CLASSES,
-                 defaults=((("-u", "--users"), "30"), (("-r", "--spawn-rate"), "5"), (("-t", "--run-time"), "100s")),
-                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True),
+                 defaults=((("-u", "--users"), "80"), (("-r", "--spawn-rate"), "10"), (("-t", "--run-time"), "100s"),
+                           (("--config-users",), PERF_MIX)),
+                 environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True,
+                 until_decided=True),
     "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=()),
     # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself.
     "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05", defaults=(),
@@ -96,6 +118,9 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--results-root", default="results", help="folder for run folders (default results)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report after the run")
     parser.add_argument("--no-preflight", action="store_true", help="perf: skip the health check before the load")
+    parser.add_argument("--fixed-duration", action="store_true",
+                        help="perf: run exactly --run-time (default 100 s) instead of until every required check is "
+                             "decided (default: --min-run-time 30s, --run-time 300s as the maximum)")  # fmt: skip
     return parser.parse_known_args(argv)
 
 
@@ -129,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 if refusal is not None:
                     print(refusal[1], file=sys.stderr)
                     return int(refusal[0])
-            command = locust_command(mode, url, results_dir, locust_args, simulator_flags)
-            environment = _locust_environment(mode)
+            command = locust_command(mode, url, results_dir, locust_args, simulator_flags,
+                                     fixed_duration=args.fixed_duration)
+            environment = _locust_environment(mode, simulator=not configured_target)
             if mode.locustfiles == "harness/thunder_locust.py":
                 # The variables the settings fill (keys, test users), by environment: never in a file.
                 environment["THUNDER_VARIABLES"] = json.dumps(_health_target(url).variables)
@@ -184,7 +210,8 @@ def _target(configured: str | None, args: argparse.Namespace, mode: Mode, result
         simulator.stop()
 
 
-def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[str], simulator_flags: list[str]) -> list[str]:
+def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[str], simulator_flags: list[str],
+                   *, fixed_duration: bool = False) -> list[str]:
     """The Locust command line: results files in the run folder, the target, bounded defaults, then the user's args."""
     # Absolute paths, because Locust runs in the caller's folder (see run_until_done).
     locustfiles = ",".join(str(PROJECT_ROOT / name) for name in mode.locustfiles.split(","))
@@ -200,9 +227,15 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
         command += ["--web-host", "127.0.0.1", "--class-picker"]
     if mode.gate and not _has_option(locust_args, ("--baseline",)):
         command += ["--baseline", str(PROJECT_ROOT / BASELINE)]
+    until_decided = mode.until_decided and not fixed_duration and not _has_option(locust_args, ("--until-decided",))
+    if until_decided:
+        command += ["--until-decided"]  # the gate's own --min-run-time default (30 s, or --run-time if shorter)
     for spellings, default in mode.defaults:
+        if spellings == ("-t", "--run-time") and (until_decided or _has_option(locust_args, ("--until-decided",))):
+            default = PERF_MAX_RUN_TIME  # the maximum duration
         if not _has_option(locust_args, spellings):
-            command += [spellings[-1], default]
+            # An option that takes several values (nargs="*") would swallow the class names that follow it.
+            command += [f"{spellings[-1]}={default}"] if spellings[-1] in _MANY_VALUED else [spellings[-1], default]
     command += _private_master_port(locust_args)
     names_a_class = any(not arg.startswith("-") for arg in _positionals(locust_args))
     tags_given = _has_option(locust_args, ("-T", "--tags"))
@@ -243,15 +276,22 @@ def _positionals(arguments: list[str]) -> list[str]:
     return positionals
 
 
+_MANY_VALUED = {"--config-users"}
+
 # Locust flags that take no value (the rest take one), enough to tell class names from option values.
 _LOCUST_FLAGS_WITHOUT_VALUE = {"--headless", "--autostart", "--class-picker", "--only-summary", "--print-stats",
                                "--csv-full-history", "--reset-stats", "--equal-weights", "--skip-log-setup",
                                "--json", "--master", "--worker", "--stop-timeout-ignored", "-L"}  # fmt: skip
 
 
-def _locust_environment(mode: Mode) -> dict[str, str]:
+# Against the embedded simulator only (it costs nothing): room for the discoveries of a run until decided, which
+# sends ~6 a second for up to 300 s; the settings' default cap (1000) stays for every real target.
+SIMULATOR_ENVIRONMENT = (("PP_MAX_DISCOVERY_JOBS", "5000"),)
+
+
+def _locust_environment(mode: Mode, *, simulator: bool = False) -> dict[str, str]:
     environment = dict(os.environ)
-    for key, value in mode.environment:
+    for key, value in mode.environment + (SIMULATOR_ENVIRONMENT if simulator and mode.until_decided else ()):
         environment.setdefault(key, value)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
     return environment

@@ -109,7 +109,8 @@ def _add_options(parser, **_kwargs) -> None:
         default=None,
         env_var="LOCUST_MIN_RUN_TIME",
         include_in_web_ui=False,
-        help=f"with --until-decided: never stop before this long (e.g. 60s, 2m; default {DEFAULT_MIN_RUN_TIME_S:g}s)",
+        help=f"with --until-decided: never stop before this long (e.g. 60s, 2m; default {DEFAULT_MIN_RUN_TIME_S:g}s, "
+        "or --run-time if that is shorter)",
     )
 
 
@@ -148,7 +149,7 @@ def _until_decided(environment: Environment, baseline: Baseline, reference: RunR
         _exit_bad_input("--until-decided needs --run-time: the maximum duration, so that an undecided run still ends")
     text = getattr(options, "min_run_time", None)
     try:
-        min_s = float(parse_timespan(str(text))) if text else DEFAULT_MIN_RUN_TIME_S
+        min_s = float(parse_timespan(str(text))) if text else min(DEFAULT_MIN_RUN_TIME_S, float(max_s))
     except ValueError:
         _exit_bad_input(f"--min-run-time: {text!r} is not a duration (e.g. 60s, 2m)")
     if min_s > max_s:
@@ -244,7 +245,8 @@ def finalize_gate(environment: Environment, results_dir: Path | None, manifest: 
         if gate.until_decided is not None:
             state = gate.until_decided
             stop = manifest.get("stop_reason") or "unknown"
-            record = sequential.record_of(state.judge, stop=stop, min_s=state.min_s, max_s=state.max_s)
+            record = sequential.record_of(state.judge, stop=stop, min_s=state.min_s, max_s=state.max_s,
+                                          reference=gate.reference.source if gate.reference is not None else None)
             decision = sequential.apply_to_decision(decision, record)
         if results_dir is not None:
             write_verdict_files(decision, results_dir)

@@ -12,11 +12,13 @@ The harness adds, as Locust ``init`` / ``test_start`` listeners:
 * with no class named, no ``-T`` and no ``--class-picker``: only ``ProspectorUser`` (the default mix), decided on
   the master (or local runner): workers keep every class, since they spawn whatever the master dispatches;
 * with ``-T`` and no class named: every class that still has a task (``-T export`` runs ExportUser alone);
-* class weights from workload.toml [mix], so a run of several classes has a stated mix.
+* class weights from workload.toml [mix], so a run of several classes has a stated mix; a weight (or fixed_count)
+  given with Locust's ``--config-users`` wins (``make perf`` sets its mix that way).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 from locust import events
@@ -36,8 +38,13 @@ def _choose_default_mix(environment: Environment, **_kwargs) -> None:
     if options is None:
         return
     mix = get_workload().mix
+    configured = {
+        config.get("user_class_name")
+        for config in itertools.chain(*(getattr(options, "config_users", None) or []))
+        if isinstance(config, dict) and ("weight" in config or "fixed_count" in config)
+    }
     for user_class in environment.user_classes:
-        if user_class.__name__ in mix:
+        if user_class.__name__ in mix and user_class.__name__ not in configured:
             user_class.weight = mix[user_class.__name__]
     named = bool(getattr(options, "user_classes", None))
     if named or getattr(options, "tags", None) or getattr(options, "class_picker", False):

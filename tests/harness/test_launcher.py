@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.__main__ import MODES, locust_command
+from harness.__main__ import ALL_USER_CLASSES, MODES, locust_command
 from tests.scenarios.locust_runs import clean_environment, secrets_found
 
 pytestmark = pytest.mark.integration
@@ -128,7 +128,14 @@ def test_user_arguments_override_the_defaults_and_name_classes():
     command = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["-u", "7", "ExportUser"], [])
     assert command.count("-u") == 1 and command[command.index("-u") + 1] == "7"
     assert "--users" not in command and "ProspectorUser" not in command and command[-1] == "ExportUser"
-    assert command[command.index("--run-time") + 1] == "100s" and "--baseline" in command
+    assert "--baseline" in command
+    # Until decided by default: --run-time is the maximum; --fixed-duration makes it the exact length again.
+    assert command[command.index("--run-time") + 1] == "300s" and "--until-decided" in command
+    assert "--min-run-time" not in command  # the gate's default: 30 s, or --run-time if that is shorter
+    fixed = locust_command(perf, "http://127.0.0.1:9", Path("/r"), [], [], fixed_duration=True)
+    assert fixed[fixed.index("--run-time") + 1] == "100s" and "--until-decided" not in fixed
+    assert any(arg.startswith("--config-users=[") for arg in fixed)  # one argument: it must not swallow the classes
+    assert fixed[-len(ALL_USER_CLASSES):] == list(ALL_USER_CLASSES)
     tagged = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["-T", "export"], [])
     assert "ProspectorUser" not in tagged  # tags select the classes, not the full mix
 

@@ -35,3 +35,12 @@ def test_named_classes_get_the_workload_weights(simulator, tmp_path):
     run = run_locust(simulator.url, tmp_path / "run", "ProspectorUser", "AuthUser", users=11, seconds=3)
     assert run.returncode == 0, run.output[-2000:]
     assert '"AuthUser": 1' in run.output and '"ProspectorUser": 10' in run.output
+
+
+def test_weights_given_with_config_users_win_over_the_workload_mix(simulator, tmp_path):
+    # make perf sets its mix this way (harness/__main__.py PERF_MIX); AuthUser keeps its [mix] weight of 1.
+    config = '[{"user_class_name": "ProspectorUser", "weight": 1}, {"user_class_name": "ExportUser", "weight": 3}]'
+    run = run_locust(simulator.url, tmp_path / "run", f"--config-users={config}", "ProspectorUser", "ExportUser",
+                     "AuthUser", users=5, seconds=3)  # fmt: skip
+    assert run.returncode == 0, run.output[-2000:]
+    assert '"ExportUser": 3' in run.output and '"ProspectorUser": 1' in run.output and '"AuthUser": 1' in run.output

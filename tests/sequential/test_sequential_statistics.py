@@ -116,3 +116,17 @@ def test_regression_against_the_reference_and_its_uncertainty():
     small_reference = {"GET /a": counts(rng.lognormal(5, 0.3, 30))}
     check = next(c for c in SequentialJudge(BASELINE, small_reference).look(60, {"GET /a": counts(rng.lognormal(5, 0.3, 500))}) if c.metric == "p50 change")
     assert check.verdict is None and not check.decidable  # no amount of this run's data helps: it does not hold the run
+
+
+def test_a_burst_that_later_data_dilutes_is_no_longer_a_breach():
+    # Decided on what the data says at each look: a short burst of slow responses (a busy shared machine) can make
+    # a breach for a while; once the run's data as a whole no longer shows it, the check is undecided again and
+    # then passes, with its clock restarted.
+    judge = SequentialJudge(BASELINE)
+    rng = np.random.default_rng(5)
+    burst = np.concatenate([rng.uniform(10, 20, 200), np.full(60, 1500.0)])
+    first = {c.metric: c for c in judge.look(20, {"GET /a": counts(burst)}) if c.subject == "GET /a"}
+    assert first["p95_ms"].verdict is Verdict.BREACH
+    diluted = np.concatenate([burst, rng.uniform(10, 20, 3000)])
+    later = {c.metric: c for c in judge.look(200, {"GET /a": counts(diluted)}) if c.subject == "GET /a"}
+    assert later["p95_ms"].verdict is Verdict.PASS and later["p95_ms"].decided_after_s == 200

@@ -51,7 +51,7 @@ def run(tmp_path: Path, url: str, baseline_text: str, *extra: str, profile: str 
     command = [
         sys.executable, "-m", "locust", "-f", str(HERE / "sequential_locustfile.py"), "--headless", "--host", url,
         "--users", "2", "--spawn-rate", "2", "--run-time", f"{max_s}s", "--results-dir", str(results),
-        "--json-file", str(tmp_path / "locust"), "--only-summary", "--baseline", str(baseline),
+        "--json-file", str(results / "locust"), "--only-summary", "--baseline", str(baseline),
         "--interval-seconds", "1", "--until-decided", *extra,
     ]  # fmt: skip
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(GOLDEN)]), "GOLDEN_PROFILE": profile}
@@ -147,5 +147,21 @@ def test_master_and_workers_stop_once_on_the_masters_decision(tmp_path):
     assert duration_s(manifest) < 25  # the master's 7 s grace for worker reports, then the decision; max was 30 s
     # The decision was taken on both workers' requests: the master's merged count, not one worker's.
     leads = by_check(results)[(LEADS, "p50_ms")]
-    final = {f"{e['method']} {e['name']}": e["num_requests"] for e in json.loads((tmp_path / "locust.json").read_text())}
+    final = {f"{e['method']} {e['name']}": e["num_requests"] for e in json.loads((results / "locust.json").read_text())}
     assert leads["verdict"] == "breach" and leads["samples"] >= 0.9 * final[LEADS]
+
+
+def test_offline_compare_of_the_results_folder_says_what_the_gate_said(breach_run, tmp_path):
+    _, results = breach_run
+    baseline = results.parent / "baseline.toml"
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    compare = [sys.executable, "-m", "analysis", "compare", str(results), "--baseline", str(baseline), "--format", "json"]
+    same = subprocess.run(compare, env=environment, capture_output=True, text=True, timeout=60)
+    assert same.returncode == 3, same.stderr
+    checks = {(c["subject"], c["metric"]): c for c in json.loads(same.stdout)["checks"]}
+    assert checks[(LEADS, "p50_ms")]["reason"].startswith("decided after")
+    other = tmp_path / "other.toml"
+    other.write_text(BREACH_BASELINE.replace('name = "until-decided-test"', 'name = "another"'))
+    different = subprocess.run([*compare[:-4], "--baseline", str(other), "--format", "json"], env=environment,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert any("sequential.json not applied" in note for note in json.loads(different.stdout)["notes"])

@@ -1,0 +1,148 @@
+"""Fixed-length runs against runs until decided, measured on real runs of the simulator (`make perf` as it is).
+
+    .venv/bin/python benchmarks/bench_sequential.py [--aa N] [--slowed N] [--modes fixed,until] [--quick]
+
+For each mode (``fixed``: `make perf --fixed-duration`, 100 s; ``until``: `make perf`, until every required check is
+decided, 30-300 s) it records one reference run (seed 1000), then makes real headless runs against the embedded
+simulator, each with its own simulator seed, compared with that reference by the in-run gate:
+- A/A: the unchanged system; a "false alarm" is any breach or regressed verdict in the run;
+- slowed: one function 30 % slower (simulator ``--slow FUNCTION=1.3``): the CSV export
+  (campaign-export-user-aware: its CSV download is the endpoint watched), then the enrichment orchestrator;
+  "detected" means that endpoint got a regressed verdict.
+It prints, per mode: the share of A/A runs with any false alarm (target <= 5 %), the share of slowed runs in which
+the slowed endpoint was called regressed (target >= 95 %), and the median and maximum run length, with the
+number of runs behind each figure. Every run is a real `python -m harness perf` (80 users), one after the other:
+~2 minutes per fixed run, up to ~5.5 per until-decided run; on a shared 2-core machine size --aa/--slowed to the
+time you have. Without arguments (and with --quick, as `make bench` runs it) it is a smoke: one A/A and one
+export-slowed run per mode, with shorter durations (fixed 40 s; until decided at most 120 s), figures that only
+show that the pipeline works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOWED = {
+    "campaign-export-user-aware": "POST /functions/v1/campaign-export-user-aware?download=true [csv]",
+    "enrichment-orchestrator": "POST /functions/v1/enrichment-orchestrator",
+}
+ALARMS = ("breach", "regressed", "missing")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    mode: str
+    case: str  # "A/A" or the slowed function
+    seed: int
+    exit_code: int
+    seconds: float
+    stop_reason: str | None
+    alarms: tuple[str, ...]  # "<endpoint> <metric>: <verdict>"
+    regressed_endpoints: frozenset[str]
+    folder: Path
+
+
+def perf(results_root: Path, seed: int, mode: str, durations: dict[str, str], *extra: str) -> Path:
+    """One real `python -m harness perf` run; returns its results folder."""
+    command = [sys.executable, "-m", "harness", "perf", "--seed", str(seed), "--results-root", str(results_root),
+               "--no-report", *extra]  # fmt: skip
+    if mode == "fixed":
+        command += ["--fixed-duration", "-t", durations["fixed"]]
+    else:
+        command += ["-t", durations["until"]]
+    before = set(results_root.iterdir()) if results_root.exists() else set()
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    created = sorted(path for path in set(results_root.iterdir()) - before if path.is_dir() and not path.is_symlink())
+    if not created or not (created[-1] / "manifest.json").exists():
+        raise SystemExit(f"error: the run did not write its results (exit {completed.returncode}):\n{completed.stderr[-2000:]}")
+    return created[-1]
+
+
+def outcome(folder: Path, mode: str, case: str, seed: int) -> RunOutcome:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    verdict = json.loads((folder / "verdict.json").read_text())
+    started, ended = (datetime.fromisoformat(manifest[key]) for key in ("started_at", "ended_at"))
+    alarms = tuple(f"{c['subject']} {c['metric']}: {c['verdict']}" for c in verdict["checks"] if c["verdict"] in ALARMS)
+    regressed = frozenset(c["subject"] for c in verdict["checks"] if c["verdict"] == "regressed")
+    return RunOutcome(mode, case, seed, verdict["exit_code"], (ended - started).total_seconds(), manifest["stop_reason"],
+                      alarms, regressed, folder)  # fmt: skip
+
+
+def share(hits: int, runs: int) -> str:
+    return f"{hits}/{runs} = {hits / runs:.0%}" if runs else "no runs"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aa", type=int, default=None, help="A/A runs per mode (default 1 in the smoke)")
+    parser.add_argument("--slowed", type=int, default=None, help="runs per slowed function per mode (default 1 in the smoke)")
+    parser.add_argument("--modes", default="fixed,until", help="fixed, until or both (default fixed,until)")
+    parser.add_argument("--functions", default=",".join(SLOWED), help="functions to slow, in order (default: export, orchestrator)")
+    parser.add_argument("--quick", action="store_true", help="the smoke (also without --aa/--slowed)")
+    parser.add_argument("--results-root", default=None, help="keep the run folders here (default: a temporary folder)")
+    parser.add_argument("--log", default=None, help="append one JSON line per run to this file")
+    args = parser.parse_args(argv)
+    quick = args.quick or (args.aa is None and args.slowed is None)
+    aa = 1 if quick and args.aa is None else (args.aa or 0)
+    slowed_runs = 1 if quick and args.slowed is None else (args.slowed or 0)
+    functions = ["campaign-export-user-aware"] if quick else [f for f in args.functions.split(",") if f]
+    unknown = [f for f in functions if f not in SLOWED]
+    if unknown:
+        parser.error(f"--functions: unknown {unknown}; choose from {', '.join(SLOWED)}")
+    modes = [m for m in args.modes.split(",") if m]
+    if not set(modes) <= {"fixed", "until"}:
+        parser.error("--modes: fixed, until or fixed,until")
+    durations = {"fixed": "40s", "until": "120s"} if quick else {"fixed": "100s", "until": "300s"}
+    root = Path(args.results_root) if args.results_root else Path(tempfile.mkdtemp(prefix="bench-sequential-"))
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"bench_sequential: {'smoke' if quick else 'full'}; modes {modes}; {aa} A/A and {slowed_runs} slowed run(s) "
+          f"per function {functions} per mode; durations {durations}; run folders in {root}", flush=True)  # fmt: skip
+    outcomes: list[RunOutcome] = []
+    started = time.monotonic()
+    for mode in modes:
+        reference_folder = perf(root / mode, 1000, mode, durations)
+        reference = root / f"reference-{mode}.json"
+        subprocess.run([sys.executable, "-m", "analysis", "record", str(reference_folder), "--output", str(reference)],
+                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        cases = [("A/A", ())] * aa + [(f, (f"--simulator-arg=--slow={f}=1.3",)) for f in functions for _ in range(slowed_runs)]
+        for index, (case, extra) in enumerate(cases):
+            seed = 2000 + index
+            folder = perf(root / mode, seed, mode, durations, *extra, "--reference", str(reference))
+            result = outcome(folder, mode, case, seed)
+            outcomes.append(result)
+            print(f"  {mode:5} {case:27} seed {seed}: exit {result.exit_code}, {result.seconds:5.0f} s "
+                  f"({result.stop_reason}); alarms: {'; '.join(result.alarms) or 'none'}", flush=True)  # fmt: skip
+            if args.log:
+                with open(args.log, "a", encoding="utf-8") as log:
+                    log.write(json.dumps({"mode": mode, "case": case, "seed": seed, "exit": result.exit_code,
+                                          "seconds": result.seconds, "stop_reason": result.stop_reason,
+                                          "alarms": list(result.alarms), "folder": str(folder)}) + "\n")  # fmt: skip
+    print(f"\nResults ({time.monotonic() - started:.0f} s of runs):")
+    for mode in modes:
+        mine = [o for o in outcomes if o.mode == mode]
+        aa_runs = [o for o in mine if o.case == "A/A"]
+        lengths = [o.seconds for o in mine]
+        print(f"- {mode}: A/A runs with any false alarm {share(sum(bool(o.alarms) for o in aa_runs), len(aa_runs))} "
+              f"(target <= 5 %)")  # fmt: skip
+        for function in functions:
+            slowed = [o for o in mine if o.case == function]
+            hits = sum(SLOWED[function] in o.regressed_endpoints for o in slowed)
+            print(f"  {function} x1.3: {SLOWED[function]} called regressed in {share(hits, len(slowed))} (target >= 95 %)")
+        if lengths:
+            print(f"  run length: median {statistics.median(lengths):.0f} s, max {max(lengths):.0f} s over {len(lengths)} runs "
+                  f"(stop reasons: {', '.join(sorted({o.stop_reason or '?' for o in mine}))})")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
