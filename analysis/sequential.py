@@ -23,17 +23,21 @@ mirror image (alternatives theta_i < theta0) tests H0 "theta >= theta0". Togethe
 confidence sequence for theta (Howard, Ramdas, McAuliffe & Sekhon 2021; Robbins 1970).
 
 **Two error budgets.**
-- Alarms (breach, regressed) share ``ALARM_ALPHA`` = 5 % across the whole run (Bonferroni over every alarm test):
-  a run of a healthy, unchanged system gets any false alarm with probability <= 5 %.
-- Each "pass" / "not regressed" claim has its own ``PASS_ALPHA`` = 5 %: the chance of passing one check whose true
-  value is at or past its limit. ``min_samples`` of the baseline stays a floor for a pass.
+The same two budgets as the fixed-sample gate (the baseline's [decision]; analysis/bounds.py says why they differ):
+- Alarms (breach, regressed) share 1 - breach_confidence (5 %) across the whole run (Bonferroni over every alarm
+  test): a run of a healthy, unchanged system gets any false alarm with probability <= 5 %.
+- Each "pass" / "not regressed" claim has its own 1 - pass_confidence (20 %): the chance of passing one check whose
+  true value sits at its limit. ``min_samples`` of the baseline stays a floor for a pass.
+Latency counts are bracketed against Locust's bucket rounding exactly as the fixed-sample gate brackets them
+(analysis.bounds.count_above). The exact Clopper-Pearson bounds of analysis/bounds.py are NOT reused for the
+looks themselves: they are valid once, and looked at every interval they would alarm far too often.
 
 **The reference's own uncertainty.** A regression compares with the reference run's percentile r, itself an
 estimate. "Regressed" needs the current percentile above (1 + band) x r_hi, where r_hi is the reference's exact
 order-statistic upper bound (at half the alarm's level, the test taking the other half): a false alarm needs both
 the reference and the current run to mislead. "Unchanged" needs the current percentile shown below (1 + band) x
 the reference's own value: the band (baseline [regression] min_relative_change) is the allowance for the
-reference's sampling error and for run-to-run variation; a pass-side claim, at PASS_ALPHA.
+reference's sampling error and for run-to-run variation; a pass-side claim.
 
 Pure functions and one small state object (``SequentialJudge``) that remembers when each check was first decided.
 Nothing here reads files except ``load_record``/``write_record`` for ``sequential.json`` (this module owns it).
@@ -46,20 +50,21 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Literal
 
 import numpy as np
 from scipy.stats import binom
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
+from analysis.bounds import count_above
+from analysis.decide import JOB_METHOD, RUN_SUBJECT, TOO_FEW_SAMPLES, run_limits, statistical_check_count
 from analysis.errors import InputError
 from analysis.histogram import Histogram
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
 SCHEMA_VERSION = 1
-ALARM_ALPHA = 0.05  # run-wide: P(any false breach or regression) in a run
-PASS_ALPHA = 0.05  # per claim: P(passing one check that is really at or past its limit)
 # The mixture's alternatives, as log-odds steps away from theta0: from a fine step (~+28 % in odds, what a 30 %
 # slowdown does to a median) to a gross one (x55 in odds: a limit missed by far decides in a few dozen requests).
 _SHIFTS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -191,24 +196,30 @@ class SequentialCheck:
 
 @dataclass(frozen=True)
 class _Test:
-    """One planned Bernoulli test: exceedances over ``threshold_ms`` (None: failures) against ``theta0``."""
+    """One planned Bernoulli test. A latency test counts samples above ``threshold_ms`` (the regression kind has
+    separate alarm / pass / improved thresholds); a failure test (threshold None) counts failures."""
 
     subject: str
     metric: str
     kind: Literal["sla", "regression"]
     theta0: float
-    threshold_ms: float | None = None  # alarm-side threshold (and pass-side unless pass_threshold_ms is set)
+    threshold_ms: float | None = None  # alarm side (and pass side unless pass_threshold_ms is set)
     pass_threshold_ms: float | None = None
     improved_threshold_ms: float | None = None
+    warning: float | None = None  # the warning level: a threshold in ms, or a failure share for fail_ratio
     min_samples: int = 0
 
 
-def _exceedances(counts: EndpointCounts, threshold_ms: float | None) -> tuple[int, int]:
+def _exceedances(counts: EndpointCounts, threshold_ms: float | None, side: Literal["alarm", "pass"]) -> tuple[int, int]:
+    """(events, trials). Latency: samples above the threshold, bracketed against Locust's bucket rounding as the
+    fixed-sample gate does (analysis.bounds.count_above): an alarm counts only samples certainly above it, a pass
+    every sample possibly above it, so rounding alone never decides either way."""
     if threshold_ms is None:
         return counts.failures, counts.requests
-    histogram = counts.histogram
-    above = int(histogram.counts[histogram.buckets > threshold_ms].sum()) if histogram.count else 0
-    return above, histogram.count
+    if not counts.histogram.count:
+        return 0, 0
+    certain, possible = count_above(counts.histogram, threshold_ms)
+    return (certain if side == "alarm" else possible), counts.histogram.count
 
 
 class SequentialJudge:
@@ -219,11 +230,18 @@ class SequentialJudge:
     no longer supports (a burst of slow responses that was diluted, a pass that a degradation undid) goes back to
     undecided, and the run goes on. Valid: whatever look the run stops at, each claim is wrong with at most its
     alpha, because Ville's inequality bounds the chance that the evidence EVER crosses wrongly.
+
+    Error budgets come from the baseline's [decision] rule, as for the fixed-sample gate: alarms share
+    1 - breach_confidence over the run (Bonferroni over every statistical SLA limit, as
+    analysis.decide.statistical_check_count counts them, plus every regression test); each pass has
+    1 - pass_confidence.
     """
 
     def __init__(self, baseline: Baseline, reference: Mapping[str, EndpointCounts] | None = None):
         self.baseline = baseline
         self.reference = reference
+        self.alarm_alpha = 1 - baseline.decision.breach_confidence  # run-wide
+        self.pass_alpha = 1 - baseline.decision.pass_confidence  # per claim
         self._first_decided: dict[tuple[str, str], float] = {}
         self._verdicts: dict[tuple[str, str], Verdict] = {}
         self._alarm_tests_max = 1
@@ -236,18 +254,16 @@ class SequentialJudge:
         """The Bernoulli tests of one endpoint, and checks that cannot be decided by more data (reference too small)."""
         limits = self.baseline.limits_for(key)
         minimum = limits.min_samples or 0
+        required = self.baseline.is_required(key)
         tests: list[_Test] = []
         fixed: list[SequentialCheck] = []
         for metric, q in PERCENTILE_LIMITS.items():
             limit = getattr(limits, metric)
             if limit is not None:
-                tests.append(_Test(key, metric, "sla", 1 - q, threshold_ms=limit, min_samples=minimum))
+                tests.append(_Test(key, metric, "sla", 1 - q, threshold_ms=limit, warning=limits.warning_for(metric), min_samples=minimum))
         if limits.fail_ratio is not None:
-            if 0 < limits.fail_ratio < 1:
-                tests.append(_Test(key, "fail_ratio", "sla", limits.fail_ratio, min_samples=minimum))
-            else:  # 0 or 1: no statistics needed (any failure breaches a 0 limit; a limit of 1 always passes)
-                fixed.append(SequentialCheck(key, "fail_ratio", self.baseline.is_required(key), None, 0, decidable=False,
-                                             reason="a fail_ratio limit of 0 or 1 is judged at the end of the run"))  # fmt: skip
+            test = _fail_ratio_test(key, limits.fail_ratio, limits.warning_for("fail_ratio"), minimum, required)
+            (tests if isinstance(test, _Test) else fixed).append(test)
         if self.reference is not None:
             rule = self.baseline.regression
             previous = self.reference.get(key)
@@ -256,11 +272,22 @@ class SequentialJudge:
                 if previous is None:
                     continue  # decide.py says "not comparable"; nothing to wait for
                 if previous.histogram.count < rule.min_samples:
-                    fixed.append(SequentialCheck(key, metric, self.baseline.is_required(key), None, 0, decidable=False,
+                    fixed.append(SequentialCheck(key, metric, required, None, 0, decidable=False,
                                                  reason=f"the reference has {previous.histogram.count} samples, fewer than {rule.min_samples}"))  # fmt: skip
                     continue
                 tests.append(_Test(key, metric, "regression", 1 - q, min_samples=rule.min_samples))
         return tests, fixed
+
+    def _run_tests(self, endpoints: Mapping[str, EndpointCounts]) -> tuple[list[_Test], dict[str, EndpointCounts]]:
+        """The run-wide failure ratio over every HTTP request (JOB timings are not requests), as decide.run_checks."""
+        limits = run_limits(self.baseline)
+        if limits.fail_ratio is None:
+            return [], {}
+        http = [counts for key, counts in endpoints.items() if not key.startswith(JOB_METHOD + " ")]
+        total = EndpointCounts(sum(c.requests for c in http), sum(c.failures for c in http), Histogram.empty())
+        test = _fail_ratio_test(RUN_SUBJECT, limits.fail_ratio, limits.warning_for("fail_ratio"),
+                                self.baseline.defaults.min_samples or 0, True)  # fmt: skip
+        return ([test] if isinstance(test, _Test) else []), {RUN_SUBJECT: total}
 
     def _reference_thresholds(self, test: _Test, alarm_alpha: float) -> _Test | None:
         rule = self.baseline.regression
@@ -274,6 +301,9 @@ class SequentialJudge:
         return replace(test, threshold_ms=(1 + band) * bounds[1], pass_threshold_ms=(1 + band) * point,
                        improved_threshold_ms=(1 - band) * point)  # fmt: skip
 
+    def _is_required(self, subject: str) -> bool:
+        return subject == RUN_SUBJECT or self.baseline.is_required(subject)
+
     # ---- one look ----------------------------------------------------------------------------------------------
     def look(self, elapsed_s: float, endpoints: Mapping[str, EndpointCounts]) -> list[SequentialCheck]:
         """Judge every check on the cumulative counts so far; ``elapsed_s`` is the run's age at this look."""
@@ -285,15 +315,28 @@ class SequentialJudge:
             tests, fixed = self._tests_for(key)
             planned += tests
             checks += fixed
-        self._alarm_tests_max = max(self._alarm_tests_max, len(planned))
-        alarm_alpha = ALARM_ALPHA / self._alarm_tests_max
+        run_tests, run_counts = self._run_tests(endpoints)
+        planned += run_tests
+        counts = {**endpoints, **run_counts}
+        # The Bonferroni divisor: the fixed-sample gate's count of statistical SLA limits (warning levels included),
+        # plus this run's regression tests; never smaller than at an earlier look.
+        sla_limits = statistical_check_count(SimpleNamespace(endpoints=endpoints), self.baseline)
+        regressions = sum(test.kind == "regression" for test in planned)
+        self._alarm_tests_max = max(self._alarm_tests_max, sla_limits + regressions)
+        alarm_alpha = self.alarm_alpha / self._alarm_tests_max
         for test in planned:
-            checks.append(self._judge(test, endpoints[test.subject], elapsed_s, alarm_alpha))
+            checks.append(self._judge(test, counts[test.subject], elapsed_s, alarm_alpha))
         self.last = checks
         return checks
 
+    def _alarm(self, events: int, trials: int, theta0: float, alpha: float) -> bool:
+        return trials > 0 and log_evidence(events, trials, theta0, "above") >= math.log(1 / alpha)
+
+    def _passes(self, events: int, trials: int, theta0: float, minimum: int) -> bool:
+        return trials >= max(minimum, 1) and log_evidence(events, trials, theta0, "below") >= math.log(1 / self.pass_alpha)
+
     def _judge(self, test: _Test, counts: EndpointCounts, elapsed_s: float, alarm_alpha: float) -> SequentialCheck:
-        required = self.baseline.is_required(test.subject)
+        required = self._is_required(test.subject)
         ident = (test.subject, test.metric)
         if test.kind == "regression":
             with_thresholds = self._reference_thresholds(test, alarm_alpha)
@@ -301,22 +344,22 @@ class SequentialJudge:
                 return SequentialCheck(test.subject, test.metric, required, None, counts.histogram.count, decidable=False,
                                        reason="the reference percentile has no finite confidence bound (too few samples or 0 ms)")  # fmt: skip
             test = with_thresholds
-        exceed, n = _exceedances(counts, test.threshold_ms)
-        alarm = log_evidence(exceed, n, test.theta0, "above") >= math.log(1 / alarm_alpha)
-        if test.kind == "regression" and n < test.min_samples:
-            alarm = False
+        exceed, n = _exceedances(counts, test.threshold_ms, "alarm")
+        alarm = self._alarm(exceed, n, test.theta0, alarm_alpha) and (test.kind == "sla" or n >= test.min_samples)
         pass_threshold = test.pass_threshold_ms if test.pass_threshold_ms is not None else test.threshold_ms
-        pass_exceed, pass_n = _exceedances(counts, pass_threshold)
-        passed = pass_n >= test.min_samples and log_evidence(pass_exceed, pass_n, test.theta0, "below") >= math.log(1 / PASS_ALPHA)
+        pass_exceed, pass_n = _exceedances(counts, pass_threshold, "pass")
+        passed = self._passes(pass_exceed, pass_n, test.theta0, test.min_samples)
         verdict: Verdict | None = None
         if alarm:
             verdict = Verdict.BREACH if test.kind == "sla" else Verdict.REGRESSED
         elif passed:
             verdict = Verdict.PASS if test.kind == "sla" else Verdict.UNCHANGED
             if test.improved_threshold_ms is not None:
-                better, better_n = _exceedances(counts, test.improved_threshold_ms)
-                if better_n >= test.min_samples and log_evidence(better, better_n, test.theta0, "below") >= math.log(1 / PASS_ALPHA):
+                better, better_n = _exceedances(counts, test.improved_threshold_ms, "pass")
+                if self._passes(better, better_n, test.theta0, test.min_samples):
                     verdict = Verdict.IMPROVED
+            if test.warning is not None and self._warning_proven(test, counts, alarm_alpha):
+                verdict = Verdict.WARNING
         if verdict is None:
             self._verdicts.pop(ident, None)
         else:
@@ -325,15 +368,30 @@ class SequentialJudge:
             self._verdicts[ident] = verdict
             return SequentialCheck(test.subject, test.metric, required, verdict, n, self._first_decided[ident],
                                    reason=_threshold_text(test))  # fmt: skip
-        more = samples_to_decide(exceed, n, test.theta0, alarm_alpha, PASS_ALPHA)
+        more = samples_to_decide(exceed, n, test.theta0, alarm_alpha, self.pass_alpha)
         if n < test.min_samples:
             more = max(more or 0, test.min_samples - n)
         return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test))
+
+    def _warning_proven(self, test: _Test, counts: EndpointCounts, alarm_alpha: float) -> bool:
+        """The warning level proven passed (as an alarm, at the alarm's level): the check is a warning, not a pass."""
+        if test.threshold_ms is None:  # fail_ratio: the warning is a lower failure share
+            return self._alarm(counts.failures, counts.requests, test.warning, alarm_alpha)  # type: ignore[arg-type]
+        events, trials = _exceedances(counts, test.warning, "alarm")
+        return self._alarm(events, trials, test.theta0, alarm_alpha)
 
     # ---- summary -----------------------------------------------------------------------------------------------
     def undecided_required(self) -> list[SequentialCheck]:
         """Required checks that more data could still decide: while any is left, the run goes on."""
         return [check for check in self.last if check.required and check.decidable and not check.decided]
+
+
+def _fail_ratio_test(subject: str, limit: float, warning: float | None, minimum: int, required: bool) -> _Test | SequentialCheck:
+    if 0 < limit < 1:
+        return _Test(subject, "fail_ratio", "sla", limit, warning=warning if warning and 0 < warning < 1 else None, min_samples=minimum)
+    # 0 or 1: no statistics needed (any failure breaches a 0 limit; a limit of 1 always passes)
+    return SequentialCheck(subject, "fail_ratio", required, None, 0, decidable=False,
+                           reason="a fail_ratio limit of 0 or 1 is judged at the end of the run")  # fmt: skip
 
 
 def _threshold_text(test: _Test) -> str:
@@ -355,8 +413,6 @@ def apply_to_decision(decision, record: dict):
     Checks it does not cover (max_ms, presence, business, min_rps, not comparable) keep decide()'s verdict.
     Required endpoints left undecided are the run's "too few samples" endpoints.
     """
-    from analysis.decide import TOO_FEW_SAMPLES  # local: decide imports nothing of this module, keep it that way
-
     by_ident = {(c["subject"], c["metric"]): c for c in record.get("checks", [])}
     checks = []
     undersampled = set()
@@ -409,8 +465,8 @@ def record_of(judge: SequentialJudge, *, stop: str, min_s: float, max_s: float |
         "baseline": judge.baseline.name,
         "reference": reference,
         "method": "mixture SPRT test martingales (always-valid, Ville's inequality)",
-        "alarm_alpha": ALARM_ALPHA,
-        "pass_alpha": PASS_ALPHA,
+        "alarm_alpha": round(judge.alarm_alpha, 6),
+        "pass_alpha": round(judge.pass_alpha, 6),
         "min_s": min_s,
         "max_s": max_s,
         "looks": judge.looks,
@@ -481,7 +537,7 @@ def counts_from_run(run) -> dict[str, EndpointCounts]:
 
 
 __all__ = [
-    "ALARM_ALPHA", "PASS_ALPHA", "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
+    "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
     "apply_recorded", "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run", "load_record",
     "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "write_record",
 ]  # fmt: skip

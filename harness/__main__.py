@@ -30,7 +30,7 @@ latencies stay realistic (--time-scale 1).
 Until decided (perf's default): the in-run gate stops the run once every required check is decided
 (``--until-decided``; harness/gate.py), after at least --min-run-time (default 30 s, or --run-time if that is
 shorter) and at most --run-time (300 s unless given). The
-check that needs most data is "fail ratio <= 1 %": with no failure at all it takes ~400 requests of an endpoint to
+check that needs most data is "fail ratio <= 1 %": with no failure at all it takes ~230 requests of an endpoint to
 show (analysis/sequential.py). So perf's mix (PERF_MIX, Locust's own --config-users) gives the endpoints that are
 rare in the everyday mix (the synchronous discovery, the export metadata call) enough users to reach that in a
 typical run. ``--fixed-duration`` turns it off: then --run-time (default 100 s) is the run's exact length.
@@ -65,8 +65,8 @@ ALL_USER_CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "Export
 
 # make perf's user mix (Locust --config-users, over workload.toml [mix]) and size: 80 users. Measured at 60 users
 # with the everyday mix, a DiscoveryUser sends ~0.12 synchronous discoveries/s and an ExportUser ~0.24 export
-# metadata calls/s; ~400 of each are needed for a decision, so ~20 DiscoveryUsers and ~11 ExportUsers make both
-# decide in under ~3 minutes, while the journey (ProspectorUser) keeps most of the users.
+# metadata calls/s; ~230 of each are needed for a decision, so ~20 DiscoveryUsers and ~11 ExportUsers make both
+# decide in about 2 minutes, while the journey (ProspectorUser) keeps most of the users.
 PERF_MIX = '[{"user_class_name": "ProspectorUser", "weight": 32}, {"user_class_name": "DiscoveryUser", "weight": 22}, ' \
            '{"user_class_name": "ExportUser", "weight": 12}, {"user_class_name": "EnrichmentUser", "weight": 6}, ' \
            '{"user_class_name": "AuthUser", "weight": 8}]'

@@ -97,7 +97,8 @@ def test_the_judge_remembers_when_each_check_was_decided_and_which_hold_the_run(
     by = {(c.subject, c.metric): c for c in checks}
     assert by[("GET /a", "p95_ms")].verdict is Verdict.PASS and by[("GET /a", "p95_ms")].decided_after_s == 10
     assert by[("GET /a", "fail_ratio")].verdict is None  # 100 clean requests do not show <= 1 %
-    assert [(c.subject, c.metric) for c in judge.undecided_required()] == [("GET /a", "fail_ratio")]  # /b is optional
+    # /b is optional; the run-wide error rate ([defaults] fail_ratio over every request) is required, as in decide.
+    assert [(c.subject, c.metric) for c in judge.undecided_required()] == [("GET /a", "fail_ratio"), ("run", "fail_ratio")]
     checks = judge.look(60, {"GET /a": counts(rng.uniform(10, 20, 700)), "GET /b": counts(rng.uniform(10, 20, 5))})
     by = {(c.subject, c.metric): c for c in checks}
     assert by[("GET /a", "fail_ratio")].verdict is Verdict.PASS and by[("GET /a", "fail_ratio")].decided_after_s == 60
