@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from analysis import plots, sequential
@@ -206,6 +207,19 @@ def business_rows(run: RunResult) -> list[tuple[str, str]]:
     return rows
 
 
+def gauge_rows(series: IntervalSeries | None) -> list[tuple[str, str]]:
+    """The generator's gauges in intervals.jsonl (e.g. realtime_connections: open websockets): peak and mean of the
+    readings taken as each interval closed."""
+    if series is None:
+        return []
+    rows = []
+    for name, values in series.gauges.items():
+        readings = values[~np.isnan(values)]
+        if len(readings):
+            rows.append((name, f"peak {readings.max():g}, mean {readings.mean():.1f} (at each interval's close)"))
+    return rows
+
+
 def manifest_rows(run: RunResult) -> list[tuple[str, str]]:
     """The provenance a reader needs to trust or reproduce the run, flattened to label/value pairs."""
     manifest = run.manifest
@@ -353,6 +367,9 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     parts.append("<h2>Business metrics</h2>")
     business = business_rows(report.run)
     parts.append(_html_table(("metric", "value"), business) if business else "<p>No business_metrics.json in the input.</p>")
+    gauges = gauge_rows(report.series)
+    if gauges:
+        parts.append(_html_table(("generator gauge", "value"), gauges))
     business_checks = [c for c in decision.checks if c.subject == BUSINESS_SUBJECT]
     if business_checks:
         parts.append(_html_list([describe_check(c) for c in business_checks]))
@@ -409,6 +426,10 @@ def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
         lines += ["| metric | value |", "|---|---|"] + [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in business]
     else:
         lines.append("No business_metrics.json in the input.")
+    gauges = gauge_rows(report.series)
+    if gauges:
+        lines += ["", "| generator gauge | value |", "|---|---|"]
+        lines += [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in gauges]
 
     lines += ["", "## Failures", "", escape_text(overall_error_line(report.run))]
     failures, failures_note = failure_rows(report.run)

@@ -90,6 +90,10 @@ class SimulatorProcess:
         """{"served": {"<METHOD> <path>": {"<status>": count}}, "total": n} (admin calls are not counted)."""
         return self._admin("GET", "/__admin/stats")
 
+    def realtime_stats(self) -> dict:
+        """Realtime's sockets: {"connections", "connected_users", "peak_connections", "max_connections", ...}."""
+        return self._admin("GET", "/__admin/realtime")
+
     def reset_stats(self) -> None:
         self._admin("POST", "/__admin/reset-stats")
 

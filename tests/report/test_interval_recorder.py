@@ -188,4 +188,8 @@ def test_gauges_are_sampled_when_the_interval_closes_and_summed_over_workers(loc
     recorder.finish(tmp_path)
     lines = [json.loads(line) for line in (tmp_path / INTERVALS_FILE).read_text().splitlines()[1:]]
     assert [line["gauges"] for line in lines] == [{"open_sockets": 7}, {"open_sockets": 5}]
-    assert load_intervals(tmp_path).gauges["open_sockets"].tolist() == [7, 5]
+    series = load_intervals(tmp_path)
+    assert series.gauges["open_sockets"].tolist() == [7, 5]
+    from analysis.report import gauge_rows
+
+    assert gauge_rows(series) == [("open_sockets", "peak 7, mean 6.0 (at each interval's close)")]
