@@ -434,7 +434,9 @@ def apply_to_decision(decision, record: dict):
                 reason = f"{TOO_FEW_SAMPLES}: undecided after {seq['samples']} samples, {need} (sequential)"
                 if seq["required"]:
                     undersampled.add(check.subject)
-        checks.append(replace(check, verdict=verdict, reason=reason))
+        # The fixed-sample bounds and settling estimate of decide() do not describe a sequential decision: replaced.
+        more = None if seq["verdict"] is not None else seq.get("more_samples_needed")
+        checks.append(replace(check, verdict=verdict, reason=reason, bounds=None, more_samples=more, settles_as=None))
     note = (f"sequential decision (always-valid tests, {record.get('looks', 0)} looks): stopped after "
             f"{record.get('elapsed_s', 0):.0f} s, {record.get('stop', 'at the end of the run')}")  # fmt: skip
     return replace(decision, checks=tuple(checks), undersampled_endpoints=tuple(sorted(undersampled)),
