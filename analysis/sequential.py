@@ -411,7 +411,7 @@ def apply_to_decision(decision, record: dict):
     Every percentile, fail-ratio and percentile-change check that the sequential test covered gets its verdict
     (or "inconclusive" with the samples it lacked, if still undecided), and its reason says when it was decided.
     Checks it does not cover (max_ms, presence, business, min_rps, not comparable) keep decide()'s verdict.
-    Required endpoints left undecided are the run's "too few samples" endpoints.
+    Required endpoints (and the run-wide rate) with an undecided SLA check are the run's "too few samples" ones.
     """
     by_ident = {(c["subject"], c["metric"]): c for c in record.get("checks", [])}
     checks = []
@@ -432,7 +432,9 @@ def apply_to_decision(decision, record: dict):
                 more = seq.get("more_samples_needed")
                 need = f"about {more} more needed" if more is not None else "the estimate sits at the limit"
                 reason = f"{TOO_FEW_SAMPLES}: undecided after {seq['samples']} samples, {need} (sequential)"
-                if seq["required"]:
+                # As in decide(): an undecided SLA check of a required endpoint (or the run-wide rate) makes the run
+                # not valid; an undecided regression check is inconclusive and leaves the exit code alone.
+                if seq["required"] and not check.metric.endswith(" change"):
                     undersampled.add(check.subject)
         # The fixed-sample bounds and settling estimate of decide() do not describe a sequential decision: replaced.
         more = None if seq["verdict"] is not None else seq.get("more_samples_needed")

@@ -17,6 +17,11 @@ number of runs behind each figure. Every run is a real `python -m harness perf` 
 time you have. Without arguments (and with --quick, as `make bench` runs it) it is a smoke: one A/A and one
 export-slowed run per mode, with shorter durations (fixed 40 s; until decided at most 120 s), figures that only
 show that the pipeline works.
+
+``--synthetic RUN --trials N`` adds (or, alone, only runs) a cheap check of the sequential judge itself: it draws
+runs from a real run's per-endpoint histograms and request rates (resampled, so every run is iid: no run-to-run
+variation, unlike the real runs) and looks every 5 s as the gate does, up to 300 s: A/A against a reference drawn
+the same way, and with the CSV export's latency x1.3. It prints the same figures, from many more runs.
 """
 
 from __future__ import annotations
@@ -79,6 +84,62 @@ def outcome(folder: Path, mode: str, case: str, seed: int) -> RunOutcome:
                       alarms, regressed, folder)  # fmt: skip
 
 
+def synthetic(run_folder: str, trials: int, seed: int = 7) -> None:
+    """Sequential judge only, on runs drawn from a real run's histograms (see the module docstring)."""
+    import numpy as np
+
+    from analysis.baseline import load_baseline
+    from analysis.histogram import Histogram
+    from analysis.results import load_run
+    from analysis.sequential import EndpointCounts, SequentialJudge
+
+    baseline = load_baseline(ROOT / "baselines" / "production.toml")
+    run = load_run(run_folder)
+    duration = run.duration_s or 120.0
+    population = {key: (e.histogram.buckets.astype(float), e.histogram.counts / e.histogram.count, e.requests / duration)
+                  for key, e in run.endpoints.items() if e.histogram is not None and e.histogram.count}  # fmt: skip
+    rng = np.random.default_rng(seed)
+    watched = SLOWED["campaign-export-user-aware"]
+
+    def draw(seconds: float, slow: float = 1.0) -> dict[str, list]:
+        drawn = {}
+        for key, (buckets, weights, rate) in population.items():
+            n = rng.poisson(rate * seconds)
+            values = rng.choice(buckets, size=n, p=weights) * (slow if key == watched else 1.0)
+            drawn[key] = list(values)
+        return drawn
+
+    def counts(samples: dict[str, list]) -> dict[str, EndpointCounts]:
+        return {k: EndpointCounts(len(v), 0, Histogram.from_samples(v)) for k, v in samples.items() if v}
+
+    outcomes = {"A/A": [], "slowed": []}
+    started = time.monotonic()
+    for trial in range(trials):
+        reference = counts(draw(duration))
+        for case, slow in (("A/A", 1.0), ("slowed", 1.3)):
+            judge = SequentialJudge(baseline, reference)
+            samples: dict[str, list] = {k: [] for k in population}
+            stopped_at, alarms = 300.0, set()
+            for look in range(1, 61):
+                for key, values in draw(5.0, slow).items():
+                    samples[key] += values
+                checks = judge.look(5.0 * look, counts(samples))
+                alarms = {(c.subject, c.verdict.value) for c in checks if c.verdict is not None and c.verdict.value in ("breach", "regressed")}
+                if look >= 6 and not judge.undecided_required():
+                    stopped_at = 5.0 * look
+                    break
+            outcomes[case].append((stopped_at, alarms))
+    aa, slowed = outcomes["A/A"], outcomes["slowed"]
+    lengths = [length for length, _ in aa + slowed]
+    print(f"\nSynthetic (sequential judge only, {trials} A/A and {trials} slowed runs drawn from {run_folder}, "
+          f"{time.monotonic() - started:.0f} s):")  # fmt: skip
+    print(f"- A/A runs with any regressed verdict: {share(sum(any(v == 'regressed' for _, v in a) for _, a in aa), len(aa))}; "
+          f"any breach: {share(sum(any(v == 'breach' for _, v in a) for _, a in aa), len(aa))}")  # fmt: skip
+    print(f"- CSV export x1.3: called regressed in {share(sum((watched, 'regressed') in a for _, a in slowed), len(slowed))}")
+    print(f"- run length: median {statistics.median(lengths):.0f} s, max {max(lengths):.0f} s "
+          f"({sum(length >= 300 for length in lengths)} of {len(lengths)} runs reached the 300 s maximum)")  # fmt: skip
+
+
 def share(hits: int, runs: int) -> str:
     return f"{hits}/{runs} = {hits / runs:.0%}" if runs else "no runs"
 
@@ -92,7 +153,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="the smoke (also without --aa/--slowed)")
     parser.add_argument("--results-root", default=None, help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--log", default=None, help="append one JSON line per run to this file")
+    parser.add_argument("--synthetic", metavar="RUN", default=None, help="a results folder whose histograms the synthetic runs are drawn from")
+    parser.add_argument("--trials", type=int, default=50, help="synthetic runs per case (default 50)")
     args = parser.parse_args(argv)
+    if args.synthetic:
+        sys.path.insert(0, str(ROOT))
+        synthetic(args.synthetic, args.trials)
+        if args.aa is None and args.slowed is None and not args.quick:
+            return 0
     quick = args.quick or (args.aa is None and args.slowed is None)
     aa = 1 if quick and args.aa is None else (args.aa or 0)
     slowed_runs = 1 if quick and args.slowed is None else (args.slowed or 0)
