@@ -131,3 +131,33 @@ def test_a_burst_that_later_data_dilutes_is_no_longer_a_breach():
     diluted = np.concatenate([burst, rng.uniform(10, 20, 3000)])
     later = {c.metric: c for c in judge.look(200, {"GET /a": counts(diluted)}) if c.subject == "GET /a"}
     assert later["p95_ms"].verdict is Verdict.PASS and later["p95_ms"].decided_after_s == 200
+
+
+def test_applying_the_record_to_a_decision():
+    from analysis.decide import Check, Decision
+    from analysis.exit_codes import ExitCode
+    from analysis.sequential import apply_to_decision
+
+    decision = Decision("t", "run", (
+        Check("GET /a", "p95_ms", Verdict.PASS, actual=120, limit=1000),
+        Check("GET /a", "fail_ratio", Verdict.PASS, actual=0.0, limit=0.01, more_samples=3),
+        Check("GET /a", "p95 change", Verdict.UNCHANGED),
+        Check("GET /a", "max_ms", Verdict.PASS, actual=300, limit=10000),
+    ))  # fmt: skip
+    record = {"looks": 3, "elapsed_s": 60, "stop": "max-duration", "checks": [
+        {"subject": "GET /a", "metric": "p95_ms", "required": True, "verdict": "pass", "samples": 300, "decided_after_s": 12.0},
+        {"subject": "GET /a", "metric": "fail_ratio", "required": True, "verdict": None, "samples": 300, "decided_after_s": None,
+         "more_samples_needed": 150, "decidable": True},
+        {"subject": "GET /a", "metric": "p95 change", "required": True, "verdict": None, "samples": 300, "decided_after_s": None,
+         "more_samples_needed": 900, "decidable": True},
+    ]}  # fmt: skip
+    applied = apply_to_decision(decision, record)
+    by = {c.metric: c for c in applied.checks}
+    assert by["p95_ms"].verdict is Verdict.PASS and by["p95_ms"].reason.startswith("decided after 12 s")
+    assert by["fail_ratio"].verdict is Verdict.INCONCLUSIVE and by["fail_ratio"].more_samples == 150
+    assert "about 150 more needed" in by["fail_ratio"].reason
+    assert by["p95 change"].verdict is Verdict.INCONCLUSIVE and by["max_ms"] == decision.checks[3]
+    # An undecided SLA check of a required endpoint makes the run not valid; an undecided change alone would not.
+    assert applied.undersampled_endpoints == ("GET /a",) and applied.exit_code is ExitCode.RUN_NOT_VALID
+    record["checks"] = [record["checks"][0], record["checks"][2]]
+    assert apply_to_decision(decision, record).undersampled_endpoints == ()
