@@ -69,6 +69,8 @@ SCHEMA_VERSION = 1
 # slowdown does to a median) to a gross one (x55 in odds: a limit missed by far decides in a few dozen requests).
 _SHIFTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 SAMPLES_CAP = 10_000_000  # "needs more than this" is reported as such
+# A check is given up on (futility) when it lacks more than this many times what the rest of the run would send.
+FUTILITY_MARGIN = 2.0
 
 Direction = Literal["above", "below"]
 
@@ -384,6 +386,24 @@ class SequentialJudge:
     def undecided_required(self) -> list[SequentialCheck]:
         """Required checks that more data could still decide: while any is left, the run goes on."""
         return [check for check in self.last if check.required and check.decidable and not check.decided]
+
+    def out_of_reach(self, max_s: float, margin: float = FUTILITY_MARGIN) -> list[SequentialCheck]:
+        """Undecided required checks that the rest of the run cannot be expected to decide (futility).
+
+        A check is out of reach when the samples it lacks (at its observed share, ``samples_to_decide``) exceed
+        ``margin`` times what its endpoint would still send before ``max_s`` at its rate so far, or when no number
+        would do (its share sits on the limit). Stopping then is as valid as stopping at any other look (the
+        tests are always valid); it only gives up on what the maximum could not have settled anyway.
+        """
+        elapsed = self.last_elapsed_s
+        if elapsed <= 0:
+            return []
+        reach = []
+        for check in self.undecided_required():
+            still_to_come = check.samples / elapsed * max(max_s - elapsed, 0.0)
+            if check.more_samples_needed is None or check.more_samples_needed > margin * still_to_come:
+                reach.append(check)
+        return reach
 
 
 def _fail_ratio_test(subject: str, limit: float, warning: float | None, minimum: int, required: bool) -> _Test | SequentialCheck:

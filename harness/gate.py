@@ -18,8 +18,10 @@ Until decided (``--until-decided``, on for ``make perf``): --run-time becomes th
 master, the merged counts so far are judged by analysis/sequential.py (always-valid tests: looking every interval
 does not inflate false alarms). Once every check of every required endpoint is decided (pass or breach; with a
 reference also regressed, unchanged or improved) and the minimum has passed, the master stops the run, once, for
-all workers (stop reason "decided"); a run that reaches its maximum first stops with "max-duration", and what is
-still undecided is reported inconclusive with the samples it lacked. The final verdict takes the sequential
+all workers (stop reason "decided"). When the only checks left undecided lack more than twice the samples the
+rest of the run would bring (futility: analysis.sequential.SequentialJudge.out_of_reach), it stops too, with
+"undecidable". A run that reaches its maximum first stops with "max-duration". Either way what is still undecided
+is reported inconclusive with the samples it lacked. The final verdict takes the sequential
 verdicts; sequential.json (and a table after the verdict) says when each check was decided.
 """
 
@@ -183,13 +185,22 @@ def _look(environment: Environment, state: _UntilDecided, end_s: float, endpoint
         detail = _undecided_detail(undecided, state.missing_required)
         name_run_time_stop(environment, "max-duration", detail or "every required check decided at the last look")
         runner = environment.runner
-        if state.stopping or undecided or state.missing_required or runner is None or runner.state not in (STATE_RUNNING, STATE_SPAWNING):
+        if state.stopping or state.missing_required or runner is None or runner.state not in (STATE_RUNNING, STATE_SPAWNING):
             return
         if time.time() - (state.started_at or time.time()) < state.min_s:
             return
+        if not undecided:
+            reason, detail = "decided", f"every required check decided after {elapsed:.0f} s"
+        elif len(state.judge.out_of_reach(state.max_s)) == len(undecided):
+            # Futility: what is left would not be decided by the maximum either; waiting for it costs CI time only.
+            reason = "undecidable"
+            detail = (f"after {elapsed:.0f} s every required check is decided but these, which the maximum "
+                      f"({state.max_s:g} s) would not settle: " + _undecided_detail(undecided, ()).split(": ", 1)[1])  # fmt: skip
+        else:
+            return
         state.stopping = True
-        record_stop_reason(environment, "decided", f"every required check decided after {elapsed:.0f} s")
-        logger.info("until-decided: every required check decided after %.0f s, stopping the run", elapsed)
+        record_stop_reason(environment, reason, detail)
+        logger.info("until-decided: %s, stopping the run", detail)
         gevent.spawn(_stop, environment)
     except Exception as error:  # noqa: BLE001 - a failing look must not kill the interval recorder's greenlet
         logger.error("until-decided: the look failed: %s: %s", type(error).__name__, error)

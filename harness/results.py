@@ -55,11 +55,13 @@ LATEST_LINK = "latest"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The closed set of stop reasons the manifest may carry (docs/architecture.md).
-STOP_REASONS = ("run-time", "shape", "stopped", "decided", "max-duration", "interrupted", "spend-guard", "safety", "error")
+STOP_REASONS = ("run-time", "shape", "stopped", "decided", "undecidable", "max-duration", "interrupted", "spend-guard",
+                "safety", "error")
 # Reasons for which the run ended as planned: the numbers describe the whole of it. "stopped" is a test stopped
-# from the web UI (or its API) before Locust was quit. "decided" and "max-duration" are the in-run gate's
-# until-decided mode: every required check decided, or the maximum duration (--run-time) reached first.
-COMPLETE_STOP_REASONS = ("run-time", "shape", "stopped", "decided", "max-duration")
+# from the web UI (or its API) before Locust was quit. "decided", "undecidable" and "max-duration" are the in-run
+# gate's until-decided mode: every required check decided; every one decided but those the maximum would not
+# settle either (futility); or the maximum duration (--run-time) reached first.
+COMPLETE_STOP_REASONS = ("run-time", "shape", "stopped", "decided", "undecidable", "max-duration")
 GUARD_STOP_REASONS = ("spend-guard", "safety")
 # A run that reached its --run-time ends a little after the timer fires; a run that stopped this much earlier
 # than its --run-time was interrupted.
