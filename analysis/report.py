@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from analysis import plots, sequential
 from analysis.baseline import Baseline
-from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, decide
+from analysis.decide import BUSINESS_SUBJECT, JOB_METHOD, RUN_SUBJECT, Check, Decision, decide
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.markdown import escape_text
@@ -259,7 +259,9 @@ def _title(report: RunReport) -> str:
 
 
 def overall_error_line(run: RunResult) -> str:
-    requests, failures = run.total_requests, run.total_failures
+    """Over every request of the run, as the run-wide check counts them (JOB entries are derived timings)."""
+    http = [e for e in run.endpoints.values() if e.method != JOB_METHOD]
+    requests, failures = sum(e.requests for e in http), sum(e.failures for e in http)
     if not requests:
         return "Overall error rate: no requests in the input."
     return f"Overall error rate: {format_value('fail_ratio', failures / requests)} ({failures} failed of {requests} requests, all endpoints)."

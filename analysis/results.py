@@ -167,13 +167,6 @@ class RunResult:
             return path.parent.name
         return name or self.source
 
-    @property
-    def total_requests(self) -> int:
-        return sum(e.requests for e in self.endpoints.values())
-
-    @property
-    def total_failures(self) -> int:
-        return sum(e.failures for e in self.endpoints.values())
 
 
 @dataclass(frozen=True)
@@ -299,6 +292,10 @@ def load_run(path: str | Path) -> RunResult:
         run = run_from_entries(read_json(path, what="a Locust --json-file output"), source=str(path))
         return _with_failures(run, path.with_name(path.stem + LOCUST_FAILURES_CSV_SUFFIX))
     if path.suffix == ".csv" and path.is_file():
+        for sibling in (LOCUST_HISTORY_CSV_SUFFIX, LOCUST_FAILURES_CSV_SUFFIX):  # another file of the same --csv run
+            prefix = path.with_name(path.name.removesuffix(sibling))
+            if path.name.endswith(sibling) and prefix.with_name(prefix.name + LOCUST_STATS_CSV_SUFFIX).is_file():
+                return load_run(prefix)
         if path.name.endswith(LOCUST_0X_CSV_SUFFIXES):
             raise _locust_0x_error(path, f"a {path.name[path.name.rindex('_'):]} file")
         if path.name.endswith(LOCUST_STATS_CSV_SUFFIX):

@@ -165,3 +165,10 @@ def test_record_takes_histograms_and_refuses_csv_in_one_line(run: Path, tmp_path
                               tmp_path / "reference.json", "--format", "json")  # fmt: skip
     counts = json.loads(out)["counts"]
     assert code == 3 and counts["breach"] > 0 and counts["regressed"] == counts["improved"] == 0 and counts["unchanged"] > 0
+
+
+def test_any_file_of_a_csv_run_stands_for_the_run():
+    """People pass whichever file they see: the history or failures file of a --csv run means that run."""
+    whole = load_run(VERSIONS / "2.8.6" / "locust")
+    for name in ("locust_stats_history.csv", "locust_failures.csv"):
+        assert load_run(VERSIONS / "2.8.6" / name).endpoints == whole.endpoints

@@ -3,6 +3,8 @@
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from analysis.baseline import load_baseline
 from analysis.report import build_report, failure_rows, overall_error_line, render_markdown
 from analysis.results import load_run
@@ -27,8 +29,17 @@ def test_failures_table_lists_messages_by_count_and_the_overall_error_rate():
     rows, note = failure_rows(run)
     assert [row[1] for row in rows] == ["GET /broken", "POST /orders"] and note is None
     assert int(rows[0][0]) > int(rows[1][0]) and "503 Server Error" in rows[0][2]
-    assert overall_error_line(run) == (f"Overall error rate: {run.total_failures / run.total_requests * 100:.2f} % "
-                                       f"({run.total_failures} failed of {run.total_requests} requests, all endpoints).")  # fmt: skip
+    requests = sum(e.requests for e in run.endpoints.values())
+    failures = sum(e.failures for e in run.endpoints.values())
+    assert overall_error_line(run) == (f"Overall error rate: {failures / requests * 100:.2f} % "
+                                       f"({failures} failed of {requests} requests, all endpoints).")  # fmt: skip
+
+
+def test_the_overall_error_rate_counts_requests_not_derived_job_timings(tmp_path):
+    run = load_run(make_run(tmp_path / "run", extra={"JOB discovery submit->completed": [np.array([5.0])] * 12}))
+    http = [e for e in run.endpoints.values() if e.method != "JOB"]
+    assert "JOB discovery submit->completed" in run.endpoints
+    assert f"of {sum(e.requests for e in http)} requests" in overall_error_line(run)
 
 
 def test_without_a_failures_file_the_table_has_counts_per_endpoint_and_says_so(tmp_path):
