@@ -96,6 +96,8 @@ class Plateau:
     throughput_rps: float
     goodput_rps: float
     endpoints: dict[str, EndpointAtPlateau]
+    # The generator's gauges over the plateau (intervals.jsonl "gauges", e.g. realtime_connections), mean.
+    gauges: dict[str, float] = field(default_factory=dict)
 
     @property
     def error_rate(self) -> float | None:
@@ -248,6 +250,8 @@ def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, 
         throughput_rps=http_requests / duration if duration else 0.0,
         goodput_rps=(http_requests - http_failures) / duration if duration else 0.0,
         endpoints=endpoints,
+        gauges={name: float(np.nanmean(values[first:stop])) for name, values in series.gauges.items()
+                if not np.all(np.isnan(values[first:stop]))},
     )
 
 

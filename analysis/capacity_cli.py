@@ -330,15 +330,19 @@ def _plateau_section(analysis: CapacityAnalysis) -> Section:
     blocks: list[Block] = []
     if detection.plateaus:
         rows = []
+        # The generator's gauges (e.g. realtime_connections: open websockets), mean over each plateau.
+        gauges = sorted({name for plateau in detection.plateaus for name in plateau.gauges})
         for plateau in sorted(detection.plateaus, key=lambda p: p.users):
             rows.append([
                 str(plateau.users), f"{plateau.duration_s:.0f}", str(plateau.stop_interval - plateau.first_interval),
                 str(plateau.transient_intervals), f"{plateau.throughput_rps:.1f}", f"{plateau.goodput_rps:.1f}",
+                *(f"{plateau.gauges[name]:.1f}" if name in plateau.gauges else "-" for name in gauges),
                 _percent(plateau.error_rate), "holds" if plateau.sla_holds else "BREACHED",
                 "; ".join(f"{e.key}: {', '.join(e.breaches)}" for e in plateau.breached) or "-",
             ])
         blocks.append(Table(["users", "steady s", "intervals", "transients left out", "throughput req/s",
-                             "goodput req/s", "errors", "SLAs", "breaches"], rows))
+                             "goodput req/s", *(f"{name} (mean)" for name in gauges), "errors", "SLAs", "breaches"],
+                            rows))  # fmt: skip
     else:
         blocks.append("No steady plateau was found.")
     if detection.rejected:

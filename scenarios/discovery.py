@@ -2,10 +2,10 @@
 
 The background flow is the SPA's (reference §3.1-§3.2):
 1. POST business-discovery-background with the body useBusinessDiscovery sends -> 200 {jobId, campaignId};
-2. follow the job as useJobProgress does: GET /rest/v1/discovery_jobs?select=*&id=eq.<jobId> as a single object
-   (supabase-js ``.single()``: ``Accept: application/vnd.pgrst.object+json``) once on mount, then its changes over
-   Supabase Realtime (scenarios/realtime.py), REST polling every PP_POLL_INTERVAL_S (the SPA: 4 s) only while the
-   channel is not SUBSCRIBED, until completed or failed, or PP_JOB_TIMEOUT_S;
+2. follow the job as useJobProgress does: its changes over Supabase Realtime (scenarios/realtime.py) and
+   GET /rest/v1/discovery_jobs?select=*&id=eq.<jobId> as a single object (supabase-js ``.single()``:
+   ``Accept: application/vnd.pgrst.object+json``) once on mount, REST polling every PP_POLL_INTERVAL_S (the SPA:
+   4 s) only while the channel is not SUBSCRIBED, until completed or failed, or PP_JOB_TIMEOUT_S;
 3. read the campaign and its leads as CampaignProgress does, up to 5 attempts 2 s apart until leads appear.
 The time from sending the submit to seeing ``completed`` is recorded as its own Locust entry (request type JOB),
 a failure when the job failed or timed out, so job completion time has percentiles like any request.
@@ -71,25 +71,39 @@ def discover_in_background(user: ProspectProUser) -> Discovery | None:
 def follow_job(user: ProspectProUser, job_id: str, started: float) -> DiscoveryJob | None:
     """useJobProgress: follow the job until it ends; record the JOB entry; the completed job, or None.
 
-    One REST read on mount, then the job's Realtime channel (scenarios/realtime.py); REST polling every
+    The job's Realtime channel (scenarios/realtime.py) and one REST read on mount; REST polling every
     PP_POLL_INTERVAL_S only while the channel is not SUBSCRIBED (it failed to open, or closed), with supabase-js's
     reconnect back-off (1, 2, 5, 10 s, scaled like the polling interval) between attempts to open it again.
     PP_REALTIME=false polls only, as the harness did before Realtime.
+
+    Order, a harness choice: the SPA starts the fetch and the subscription together, and a change committed after
+    the fetch but before SUBSCRIBED is never seen; with minute-long jobs that window hardly matters, with the
+    seconds-long jobs of a compressed run (and a slow join under load) it would leave a follower waiting for a job
+    that already completed. So the channel is joined first and the mount read comes after it, and after a
+    reconnect (changes were missed while it was down) the job is read once more.
     """
     settings = user.settings
     path = f"/rest/v1/discovery_jobs?select=*&id=eq.{job_id}"
     deadline = time.monotonic() + settings.job_timeout_s
     state = _JobState(user, started)
-    if state.ended(user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT)):
-        return state.result
     channel = JobChannel(user, job_id) if settings.realtime else None
     backoff_scale = settings.poll_interval_s / SPA_POLL_INTERVAL_S
     reconnect_at = time.monotonic()
+
+    def read() -> bool:
+        return state.ended(user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT))
+
     try:
+        if channel is not None and not channel.subscribe():
+            reconnect_at = time.monotonic() + reconnect_delay(channel.attempts, backoff_scale)
+        if read():  # on mount
+            return state.result
         while True:
             if channel is not None and not channel.subscribed and time.monotonic() >= reconnect_at:
                 if not channel.subscribe():
                     reconnect_at = time.monotonic() + reconnect_delay(channel.attempts, backoff_scale)
+                elif read():  # what changed while the channel was down
+                    return state.result
             if channel is not None and channel.subscribed:
                 record = channel.next_change(deadline - time.monotonic())
                 if record is not None:
@@ -103,7 +117,7 @@ def follow_job(user: ProspectProUser, job_id: str, started: float) -> DiscoveryJ
             if time.monotonic() + settings.poll_interval_s > deadline:
                 return state.timed_out(settings.job_timeout_s)
             gevent.sleep(settings.poll_interval_s)
-            if state.ended(user.call(names.JOB_POLL, path, model=DiscoveryJob, headers=SINGLE_OBJECT)):
+            if read():
                 return state.result
     finally:
         if channel is not None:

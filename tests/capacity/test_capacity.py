@@ -57,6 +57,15 @@ def test_one_plateau_per_step_with_the_ramp_transient_left_out(tmp_path):
         assert plateau.goodput_rps == pytest.approx(usl_throughput(plateau.users, **TRUE), rel=0.08)
 
 
+def test_each_plateau_carries_the_mean_of_the_generators_gauges(tmp_path):
+    rows = step_run([4, 8], usl(**TRUE), intervals_per_step=6)
+    for row in rows:  # e.g. open websockets: half the users hold one, plus one in the transient
+        row["gauges"] = {"realtime_connections": row["user_count"] / 2}
+    rows[0]["gauges"]["realtime_connections"] += 1
+    detection = detect_plateaus(_series(tmp_path, rows))
+    assert [p.gauges for p in detection.plateaus] == [{"realtime_connections": 2.0}, {"realtime_connections": 4.0}]
+
+
 def test_plateau_percentiles_come_from_the_merged_histograms(tmp_path):
     rows = step_run([5], usl(**TRUE), intervals_per_step=4, transient=False)
     series = _series(tmp_path, rows)
