@@ -391,15 +391,27 @@ def _expired_session_token(args: argparse.Namespace) -> tuple[str, float] | None
     return (token, minted_at) if token else None
 
 
+class _PreflightInterrupted(SystemExit):
+    """SIGTERM during the pre-flight."""
+
+
 def _preflight(url: str, results_dir: Path) -> tuple[ExitCode, str] | None:
     """Run the health collections before any load: None when healthy, else (exit code, the one line to print)."""
     from harness.thunder_cli import default_collections, default_setup, preflight
 
+    def interrupt(_signum, _frame):
+        raise _PreflightInterrupted()  # a SystemExit: gevent's hub passes it to us without printing a traceback
+
+    previous = signal.signal(signal.SIGTERM, interrupt)  # so that the simulator is stopped and the line printed
     try:
         target = _health_target(url)
         failing = preflight(target, default_collections(), default_setup(), results_dir)
     except InputError as error:
         return ExitCode.BAD_INPUT, f"error: {error.one_line()}"
+    except (_PreflightInterrupted, KeyboardInterrupt):
+        return ExitCode.RUN_NOT_VALID, "pre-flight interrupted: no load was sent"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if failing is None:
         print(f"pre-flight: target healthy ({results_dir / 'health.json'})", file=sys.stderr)
         return None

@@ -79,6 +79,8 @@ def test_sigterm_is_forwarded_so_locust_still_writes_its_results_and_the_simulat
             match = TARGET_LINE.search(line)
             url = match.group(1) if match else None
         assert url, "".join(lines)
+        while time.monotonic() < deadline and not lines[-1].startswith("pre-flight: target healthy"):
+            lines.append(process.stdout.readline())  # the health check runs before Locust starts
         time.sleep(4)  # Locust is running
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
