@@ -79,9 +79,12 @@ def test_sigterm_is_forwarded_so_locust_still_writes_its_results_and_the_simulat
             match = TARGET_LINE.search(line)
             url = match.group(1) if match else None
         assert url, "".join(lines)
-        while time.monotonic() < deadline and not lines[-1].startswith("pre-flight: target healthy"):
-            lines.append(process.stdout.readline())  # the health check runs before Locust starts
-        time.sleep(4)  # Locust is running
+        # The health check runs before Locust, and Locust takes a while to start on a busy machine: wait for its users.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and lines[-1] and "All users spawned" not in lines[-1]:
+            lines.append(process.stdout.readline())
+        assert "All users spawned" in lines[-1], "".join(lines)
+        time.sleep(2)  # Locust is running
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
     finally:
