@@ -12,6 +12,10 @@ totals make the plateaus, throughput and error rates exact; its percentile colum
 The report is built once as a small document (sections of paragraphs, bullet lists and tables) and rendered twice,
 so the Markdown and the HTML can never say different things.
 
+An open-model step run (``--arrival-rate R --arrival-shape step``: the manifest has an ``arrivals`` section) is read
+by offered load instead (analysis/capacity_open.py): throughput and latency from the intended start per step of the
+plan, and the highest offered rate at which every SLA held.
+
 Exit codes: 0 the report was written; 5 (run not valid) the report was written but the run had no steady plateau,
 so it answers nothing; 1 bad input (one line, from InputError).
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from analysis import capacity_open, openmodel
 from analysis.argtypes import non_negative_float, positive_int
 from analysis.baseline import Baseline, load_baseline
 from analysis.capacity import (
@@ -59,6 +64,7 @@ from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from analysis.histogram import Histogram
 from analysis.intervals import INTERVALS_FILE, IntervalSeries, load_intervals
+from analysis.jsonfiles import parse_model
 from analysis.results import (
     LOCUST_HISTORY_CSV_SUFFIX,
     LOCUST_STATS_CSV_SUFFIX,
@@ -104,6 +110,8 @@ def run(args: argparse.Namespace) -> ExitCode:
     results = Path(args.results)
     series, run_result, history = load_capacity_input(results)
     baseline = load_baseline(args.baseline)
+    if arrivals := (run_result.manifest_raw or {}).get(openmodel.MANIFEST_SECTION):
+        return run_offered_load(args, results, run_result, arrivals, baseline)
     analysis = analyse(series, baseline)
     if history is not None:
         analysis = judge_with_locust_percentiles(analysis, history, baseline)
@@ -112,6 +120,11 @@ def run(args: argparse.Namespace) -> ExitCode:
     figures = _figures(analysis, baseline)
     document = build_document(analysis, baseline, run_result, expected, cost, list(figures), args, history=history)
 
+    _write_document(args, results, document, figures)
+    return ExitCode.RUN_NOT_VALID if not analysis.detection.plateaus else ExitCode.OK
+
+
+def _write_document(args: argparse.Namespace, results: Path, document: Document, figures: dict[str, Figure]) -> None:
     output = Path(args.output) if args.output else (results if results.is_dir() else None)
     if output is None:
         raise InputError("--output is needed when RESULTS is not a folder", path=results)
@@ -130,7 +143,36 @@ def run(args: argparse.Namespace) -> ExitCode:
         raise InputError(f"cannot write the report ({error.strerror or error})", path=output, hint="choose a writable --output folder") from None
     print(f"capacity report: {output / MARKDOWN_FILE}, {output / HTML_FILE}")
     print(document.headline)
-    return ExitCode.RUN_NOT_VALID if not analysis.detection.plateaus else ExitCode.OK
+
+
+def run_offered_load(args: argparse.Namespace, results: Path, run_result: RunResult, arrivals: dict,
+                     baseline: Baseline) -> ExitCode:  # fmt: skip
+    """An open-model run (--arrival-rate ... --arrival-shape step): throughput and latency against the offered rate."""
+    summary = parse_model(openmodel.ArrivalSummary, arrivals, path=results, prefix=f"{openmodel.MANIFEST_SECTION}.")
+    if summary.plan.get("shape") != "step":
+        raise InputError(f"an open-model run's capacity needs a step plan (--arrival-shape step), this one is "
+                         f"{summary.plan.get('shape')!r}", path=results, key=openmodel.MANIFEST_SECTION)  # fmt: skip
+    series = load_intervals(results, latency="corrected")
+    result = capacity_open.offered_load_capacity(capacity_open.offered_levels(series, summary, baseline))
+    headline = capacity_open.describe(result)
+    problems = openmodel.arrival_problems(arrivals, str(results))
+    document = Document(title=f"Capacity by offered load: {results.name}", headline=headline, sections=[
+        Section("Summary", [headline, [f"plan: {openmodel.RatePlan(**summary.plan).describe()}, {summary.spacing} "
+                                       f"spacing, pool {summary.pool_users} users",
+                                       f"arrivals: {summary.due} due, {summary.started} started, {summary.dropped} "
+                                       f"dropped, {summary.missed} missed; achieved {summary.achieved_rate:.3g}/s of "
+                                       f"target {summary.target_rate:.3g}/s",
+                                       *[f"**not valid**: {problem}" for problem in problems]]]),
+        Section("Throughput and latency against the offered rate", [
+            "Per step of the plan, its whole intervals but the first (the system settling at the new rate). Latency "
+            "is measured from each request's intended start (open model), all HTTP requests merged; each endpoint "
+            "is judged against the baseline as the gate judges a run.",
+            Table(capacity_open.LEVEL_HEADER, capacity_open.level_rows(result)),
+            Image("offered_load", "throughput and latency against the offered arrival rate")]),
+    ])  # fmt: skip
+    figures = {"offered_load": capacity_open.draw(result)} if result.levels else {}
+    _write_document(args, results, document, figures)
+    return ExitCode.RUN_NOT_VALID if problems or not result.levels else ExitCode.OK
 
 
 def load_capacity_input(results: Path) -> tuple[IntervalSeries, RunResult, StatsHistory | None]:

@@ -32,6 +32,9 @@ from pydantic import BaseModel, ConfigDict
 from analysis.jsonfiles import parse_model
 
 CORRECTED_JSON = "locust_corrected.json"
+# In a request's Locust context: how late (ms) the arrival that sent it began. harness/arrivals.py sets it,
+# harness/intervals.py reads it for intervals.jsonl's corrected_hist.
+ARRIVAL_LAG_KEY = "arrival_lag_ms"
 MANIFEST_SECTION = "arrivals"
 RATE_SHAPES = ("constant", "step", "ramp")
 SPACINGS = ("poisson", "even")
@@ -155,6 +158,7 @@ class ArrivalSummary(BaseModel):
     spacing: str
     seed: int
     pool_users: int
+    started_epoch: float | None = None  # wall clock (epoch s) at which arrival 0 was due
     duration_s: float
     target_rate: float  # the plan's mean rate over the run's arrival time (arrivals/s)
     due: int  # arrivals whose intended start fell inside the run (what the stream scheduled)
@@ -166,7 +170,7 @@ class ArrivalSummary(BaseModel):
     max_lag_ms: float
     achieved_rate: float  # started / duration_s
     tolerance: float = DEFAULT_TOLERANCE
-    workers: dict[str, dict[str, float]] = {}  # per worker slot: its counts and active_s (master/worker runs)
+    workers: dict[str, dict[str, float | None]] = {}  # per worker slot: its counts and active_s (master/worker runs)
 
 
 def arrival_problems(section: dict | None, source: str = "manifest.json") -> list[str]:

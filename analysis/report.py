@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from analysis import plots, sequential
+from analysis import openmodel_report, plots, sequential
 from analysis.baseline import Baseline
 from analysis.decide import BUSINESS_SUBJECT, JOB_METHOD, RUN_SUBJECT, Check, Decision, decide
 from analysis.histogram import Histogram
@@ -388,6 +388,10 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     rows = endpoint_rows(report)
     columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
     parts.append(_html_table(columns, [[row[c] for c in columns] for row in rows], verdict_column=1))
+    if openmodel_report.is_open_model(report.run):
+        parts.append(f"<h2>{_ESCAPE(openmodel_report.TITLE)}</h2><p>{_ESCAPE(openmodel_report.INTRO)}</p>")
+        parts.append(_html_table(("", ""), openmodel_report.arrival_rows(report.run)))
+        parts.append(_html_table(openmodel_report.SIDE_BY_SIDE_COLUMNS, openmodel_report.side_by_side_rows(report.run)))
     parts.append("<h2>Over the run</h2>")
     for name, title in OVERVIEW_TITLES.items():
         if name in report.overview_figures:
@@ -445,6 +449,12 @@ def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
     columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
     lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(escape_text(row[c]) for c in columns) + " |" for row in endpoint_rows(report)]
+    if openmodel_report.is_open_model(report.run):
+        lines += ["", f"## {openmodel_report.TITLE}", "", openmodel_report.INTRO, "", "| | |", "|---|---|"]
+        lines += [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in openmodel_report.arrival_rows(report.run)]
+        columns = openmodel_report.SIDE_BY_SIDE_COLUMNS
+        lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(escape_text(c) for c in row) + " |" for row in openmodel_report.side_by_side_rows(report.run)]
     lines += ["", "## Over the run", ""]
     for name, title in OVERVIEW_TITLES.items():
         if name in image_paths:

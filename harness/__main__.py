@@ -3,7 +3,8 @@
     perf      a bounded headless run, verdict against baselines/production.toml, then the report
     ui        Locust's web UI on 127.0.0.1 (class picker on)
     capacity  a step-load run (locustfile.py,scenarios/shapes.py; the shape sets users and duration, shape options
-              such as --step-users pass through to Locust), no in-run verdict, then the capacity report
+              such as --step-users pass through to Locust), no in-run verdict, then the capacity report; with
+              --arrival-rate R --arrival-shape step an open-model step run, reported by offered load
     health    Thunder Client collections against the target, once (harness/thunder_cli.py)
     monitor   the same every --interval, alerting after consecutive failures (harness/thunder_cli.py)
 
@@ -60,7 +61,10 @@ from harness.simulator_process import SimulatorStartError, start_simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "baselines/production.toml"
+SHAPES_FILE = "scenarios/shapes.py"
 ALL_USER_CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser")
+# The same mix as open-model classes (scenarios/arrivals.py): what an --arrival-rate run sends by default.
+ALL_ARRIVAL_CLASSES = tuple(name.replace("User", "ArrivalUser") for name in ALL_USER_CLASSES)
 
 
 # make perf's user mix (Locust --config-users, over workload.toml [mix]) and size: 80 users. Measured at 60 users
@@ -214,7 +218,10 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
                    *, fixed_duration: bool = False) -> list[str]:
     """The Locust command line: results files in the run folder, the target, bounded defaults, then the user's args."""
     # Absolute paths, because Locust runs in the caller's folder (see run_until_done).
-    locustfiles = ",".join(str(PROJECT_ROOT / name) for name in mode.locustfiles.split(","))
+    open_model = _has_option(locust_args, ("--arrival-rate",)) or bool(os.environ.get("LOCUST_ARRIVAL_RATE"))
+    # An open-model run's arrival-rate plan is its load shape: a LoadTestShape file would take the run over.
+    names = [name for name in mode.locustfiles.split(",") if not (open_model and name == SHAPES_FILE)]
+    locustfiles = ",".join(str(PROJECT_ROOT / name) for name in names)
     command = [sys.executable, "-m", "locust", "-f", locustfiles,
                "--csv", str(results_dir / "locust"), "--csv-full-history", "--json-file", str(results_dir / "locust"),
                "--html", str(results_dir / "locust_report.html"), "--results-dir", str(results_dir), *simulator_flags]  # fmt: skip
@@ -240,7 +247,7 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
     names_a_class = any(not arg.startswith("-") for arg in _positionals(locust_args))
     tags_given = _has_option(locust_args, ("-T", "--tags"))
     if mode.user_classes and not names_a_class and not tags_given:
-        command += list(mode.user_classes)
+        command += list(ALL_ARRIVAL_CLASSES if open_model else mode.user_classes)
     return command + locust_args
 
 

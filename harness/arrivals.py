@@ -24,6 +24,8 @@ How it rides on Locust 2.47's own mechanisms:
   the manifest's ``arrivals`` section. A request outside any arrival (a pool user's sign-in) is recorded with lag 0,
   so the corrected file counts exactly what locust.json counts.
 - A step or ramp plan ends the run when it ends (stop reason ``shape``); a constant rate lasts ``--run-time``.
+  Arrivals in flight then finish (``--stop-timeout``, 30 s unless given): the ones a stall holds longest would
+  otherwise be the ones lost; idle pool users stop at once.
 
 Nothing here knows ProspectPro: scenarios/arrivals.py says which sessions arrive.
 """
@@ -45,22 +47,24 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult
 from locust import User, events, task
+from locust.exception import StopUser
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
 
 from analysis.argtypes import non_negative_float, positive_float, positive_int
 from analysis.exit_codes import ExitCode
-from analysis.openmodel import (CORRECTED_JSON, DEFAULT_TOLERANCE, MANIFEST_SECTION, RATE_SHAPES, SPACINGS, RatePlan,
+from analysis.openmodel import (ARRIVAL_LAG_KEY, CORRECTED_JSON, DEFAULT_TOLERANCE, MANIFEST_SECTION, RATE_SHAPES, SPACINGS, RatePlan,
                                 arrival_offsets)  # fmt: skip
 from harness.results import record_stop_reason, register_artifact_writer, register_manifest_section
 
 logger = logging.getLogger(__name__)
 
-ARRIVAL_LAG_KEY = "arrival_lag_ms"  # request context: how late (ms) the arrival that sent this request started
 START_MESSAGE = "arrivals_start"
 REPORT_KEY = "prospectpro_arrivals"  # a worker's counts and corrected stats in its report to the master
 DEFAULT_LATE_MS = 50.0
+DEFAULT_STOP_TIMEOUT_S = 30.0  # --stop-timeout of an open-model run unless one is given
 WORKER_START_LEAD_S = 1.0  # the master's start order reaches every worker well within this (same host or LAN)
 POOL_READY_TIMEOUT_S = 30.0  # a pool that has not signed in by then starts anyway (its arrivals drop: not valid)
 
@@ -149,7 +153,13 @@ class ArrivalUser(User):
         if pool is None:
             gevent.sleep(1.0)  # not an open-model run (or not started yet): nothing to do
             return
+        # Idle, a user is "waiting" to Locust (as between tasks): a stop ends it at once. Running an arrival it is
+        # "running": a stop lets the arrival finish, within the stop timeout.
+        if self._state == LOCUST_STATE_STOPPING:
+            raise StopUser()
+        self._state = LOCUST_STATE_WAITING
         arrival = pool.wait_for_arrival(self)
+        self._state = LOCUST_STATE_RUNNING
         lag_ms = max(0.0, time.perf_counter() - arrival.intended) * 1000
         pool.note_start(lag_ms)
         self._arrival_lag_ms = lag_ms
@@ -228,6 +238,8 @@ class ArrivalPool:
         self._greenlet: gevent.Greenlet | None = None
         self._started_at: float | None = None
         self._stopped_at: float | None = None
+        self._pending_offset: float | None = None
+        self.started_epoch: float | None = None  # wall clock of arrival 0's intended start
         self._stream = None
 
     # users
@@ -265,6 +277,7 @@ class ArrivalPool:
         # Every process of a run begins at the same moment (the master's start_at), so that their shares interleave.
         gevent.sleep(max(0.0, self.order.start_at - time.time()))
         self._started_at = time.perf_counter()
+        self.started_epoch = time.time()
         order = self.order
         names = sorted(order.weights)
         weights = [order.weights[name] for name in names]
@@ -278,7 +291,9 @@ class ArrivalPool:
             due = self._started_at + offset
             delay = due - time.perf_counter()
             if delay > 0:
+                self._pending_offset = offset  # taken from the stream, not yet due: stop() must still see it
                 gevent.sleep(delay)
+                self._pending_offset = None
             self.counts.due += 1
             self._dispatch(Arrival(number, due), chosen)
 
@@ -302,6 +317,10 @@ class ArrivalPool:
             return
         self._stopped_at = time.perf_counter()
         elapsed = self._stopped_at - self._started_at
+        if self._pending_offset is not None and self._pending_offset <= elapsed:
+            self.counts.missed += 1
+            self.counts.due += 1
+        self._pending_offset = None
         if self._stream is not None:
             for _number, offset in self._stream:
                 if offset > elapsed:
@@ -318,7 +337,7 @@ class ArrivalPool:
         return (self._stopped_at or time.perf_counter()) - self._started_at
 
     def report(self) -> dict:
-        return {**self.counts.as_dict(), "active_s": round(self.active_s, 3)}
+        return {**self.counts.as_dict(), "active_s": round(self.active_s, 3), "started_epoch": self.started_epoch}
 
 
 # ---- per-environment state ---------------------------------------------------------------------------------------
@@ -362,6 +381,7 @@ def _on_init(environment: Environment, **_kwargs) -> None:
         return
     if isinstance(runner, WorkerRunner):
         environment.events.request.add_listener(lambda **kw: _on_request(environment, **kw))
+        environment.events.test_start.add_listener(lambda **kw: _worker_test_start(environment))
         runner.register_message(START_MESSAGE, _on_start_message)
         environment.events.report_to_master.add_listener(lambda client_id, data, **kw: _report(environment, data))
         return  # a worker learns the plan from the master's options with its first spawn message
@@ -391,6 +411,10 @@ def _on_init(environment: Environment, **_kwargs) -> None:
         options.spawn_rate = pool / 10  # the pool up within about 10 s: arrivals begin once it is
     if plan.duration_s is not None:
         options.run_time = None  # a step or ramp plan ends the run itself, after the pool spawned
+    if not environment.stop_timeout:
+        # Arrivals in flight when the run ends are the ones a stall holds longest: let them finish, or the slowest
+        # requests would be the ones lost. Workers get it from the master with their spawn message.
+        environment.stop_timeout = DEFAULT_STOP_TIMEOUT_S
     seed = getattr(options, "arrival_seed", None)
     _runs[environment] = _OpenRun(
         plan=plan, spacing=getattr(options, "arrival_spacing", None) or "poisson",
@@ -455,11 +479,22 @@ def _end(environment: Environment) -> None:
         run.pool.stop()
 
 
+def _worker_test_start(environment: Environment) -> None:
+    """Worker: the master's options arrived with the first spawn message. In an open-model run the corrected stats
+    start now, before the pool signs in, so that they count every request locust.json counts."""
+    plan = plan_from_options(environment.parsed_options)
+    if plan is not None and environment not in _runs:
+        _runs[environment] = _OpenRun(plan=plan, spacing="", seed=0, pool_users=0, late_ms=DEFAULT_LATE_MS,
+                                      tolerance=DEFAULT_TOLERANCE)  # fmt: skip
+        environment.events.test_stop.add_listener(lambda **kw: _end(environment))
+
+
 def _on_start_message(environment: Environment, msg, **_kwargs) -> None:
     """Worker: the master's order to start this process's share of the arrivals."""
     order = StartOrder.from_message(msg.data)
+    _worker_test_start(environment)
     run = _runs.get(environment)
-    if run is None:
+    if run is None:  # the master runs an arrival plan the worker's options did not show: follow the master
         run = _runs[environment] = _OpenRun(plan=order.plan, spacing=order.spacing, seed=order.seed, pool_users=0,
                                             late_ms=order.late_ms, tolerance=DEFAULT_TOLERANCE)  # fmt: skip
         environment.events.test_stop.add_listener(lambda **kw: _end(environment))
@@ -539,6 +574,7 @@ def arrival_summary(environment: Environment) -> dict | None:
     totals = Counts()
     for counts in reports:
         totals.add(counts)
+    epochs = [counts["started_epoch"] for counts in reports if counts.get("started_epoch") is not None]
     # Each process begins when its own pool has signed in: the run's arrival time is their mean active time.
     actives = [float(counts.get("active_s", 0.0)) for counts in reports]
     duration = sum(actives) / len(actives) if actives else 0.0
@@ -547,7 +583,8 @@ def arrival_summary(environment: Environment) -> dict | None:
     target_rate = run.plan.cumulative(duration) / duration if duration > 0 else 0.0
     return {
         "plan": run.plan.as_dict(), "spacing": run.spacing, "seed": run.seed, "pool_users": run.pool_users,
-        "duration_s": round(duration, 3), "target_rate": round(target_rate, 4),
+        "started_epoch": min(epochs) if epochs else None, "duration_s": round(duration, 3),
+        "target_rate": round(target_rate, 4),
         **{k: v for k, v in totals.as_dict().items()}, "late_ms": run.late_ms,
         "achieved_rate": round(totals.started / duration, 4) if duration > 0 else 0.0,
         "tolerance": run.tolerance, "workers": dict(sorted(workers.items())),

@@ -171,7 +171,8 @@ def _look(environment: Environment, state: _UntilDecided, end_s: float, endpoint
     try:
         recorder = intervals.recorder_for(environment)
         state.started_at = recorder.started_at if recorder is not None else state.started_at
-        for key, (requests, failures, histogram) in endpoints.items():
+        for key, (requests, failures, histogram, *corrected) in endpoints.items():
+            histogram = corrected[0] if corrected else histogram  # open model: latency from the intended start
             total = state.totals.setdefault(key, [0, 0, {}])
             total[0] += requests
             total[1] += failures

@@ -35,6 +35,7 @@ from locust.env import Environment
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from locust.stats import bucket_response_time
 
+from analysis.openmodel import ARRIVAL_LAG_KEY
 from harness.results import register_artifact_writer, results_dir_of
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,10 @@ def read_gauges() -> dict[str, float]:
 
 # One endpoint in one interval: [requests, failures, {bucket_ms: count}]. A list, not an object: it is mutated on
 # the hot path and a list index is the cheapest mutable slot in CPython.
-Counts = list  # [int, int, dict[int, int]]
+# The fourth slot is the open model's histogram of latency from the intended start (None until a request of an
+# arrival is seen; from then on every request of the endpoint-interval is counted in it, those outside arrivals at
+# their service time, as locust_corrected.json counts them).
+Counts = list  # [int, int, dict[int, int], dict[int, int] | None]; pop() and drain() leave out a None fourth
 
 
 def _positive_seconds(text: str) -> float:
@@ -114,14 +118,15 @@ class IntervalTable:
         self._open_end = -math.inf
 
     # ---- hot path ----------------------------------------------------------------------------------------------
-    def record(self, request_type: str, name: str, response_time: float | None, failed: bool) -> None:
+    def record(self, request_type: str, name: str, response_time: float | None, failed: bool,
+               lag_ms: float | None = None) -> None:
         now = self._clock()
         if not (self._open_start <= now < self._open_end):
             self._open_interval_at(now)
         key = (request_type, name)
         counts = self._open.get(key)
         if counts is None:
-            counts = self._open[key] = [0, 0, {}]
+            counts = self._open[key] = [0, 0, {}, None]
         counts[0] += 1
         if failed:
             counts[1] += 1
@@ -129,7 +134,14 @@ class IntervalTable:
         if response_time is not None:
             bucket = bucket_response_time(response_time)
             histogram = counts[2]
+            corrected = counts[3]
+            if lag_ms is not None and corrected is None:
+                corrected = counts[3] = dict(histogram)  # the requests before it had no lag
             histogram[bucket] = histogram.get(bucket, 0) + 1
+            if corrected is not None:
+                if lag_ms:
+                    bucket = bucket_response_time(response_time + lag_ms)
+                corrected[bucket] = corrected.get(bucket, 0) + 1
 
     def _open_interval_at(self, now: float) -> None:
         index = self.index_at(now)
@@ -141,15 +153,10 @@ class IntervalTable:
     def index_at(self, timestamp: float) -> int:
         return math.floor(timestamp / self.interval_s)
 
-    def add(self, index: int, key: str, requests: int, failures: int, histogram: dict) -> None:
+    def add(self, index: int, key: str, requests: int, failures: int, histogram: dict, corrected: dict | None = None) -> None:
         """Merge counts shipped by a worker: adding counts is exact, whatever the order of arrival."""
-        counts = self._by_index.setdefault(index, {}).setdefault(key, [0, 0, {}])
-        counts[0] += requests
-        counts[1] += failures
-        merged = counts[2]
-        for bucket, count in histogram.items():
-            bucket = int(bucket)
-            merged[bucket] = merged.get(bucket, 0) + count
+        _merge_counts(self._by_index.setdefault(index, {}).setdefault(key, [0, 0, {}, None]),
+                      requests, failures, histogram, corrected)  # fmt: skip
 
     def pending_indexes(self) -> list[int]:
         return sorted(self._by_index)
@@ -169,21 +176,31 @@ class IntervalTable:
         return [[index, endpoints] for index, endpoints in drained if endpoints]
 
 
+def _merge_counts(target: Counts, requests: int, failures: int, histogram: dict, corrected: dict | None) -> None:
+    """Add one Counts' numbers into another. A side without a corrected histogram had no lag: its corrected
+    histogram is its own histogram."""
+    if corrected is not None and target[3] is None:
+        target[3] = dict(target[2])
+    target[0] += requests
+    target[1] += failures
+    for into, source in ((target[2], histogram), (target[3], histogram if corrected is None else corrected)):
+        if into is None:
+            continue
+        for bucket, count in source.items():
+            bucket = int(bucket)
+            into[bucket] = into.get(bucket, 0) + count
+
+
 def _keyed_by_string(endpoints: dict[Any, Counts]) -> dict[str, Counts]:
     """Hot-path keys are (request_type, name) tuples (cheaper than formatting a string per request); merged keys
     are already strings. Both become the endpoint key, adding counts if the same endpoint appears in both forms."""
     keyed: dict[str, Counts] = {}
-    for key, (requests, failures, histogram) in endpoints.items():
+    for key, (requests, failures, histogram, *corrected) in endpoints.items():
         text = key if isinstance(key, str) else f"{key[0]} {key[1]}"
-        if text not in keyed:
-            keyed[text] = [requests, failures, dict(histogram)]
-            continue
-        target = keyed[text]
-        target[0] += requests
-        target[1] += failures
-        for bucket, count in histogram.items():
-            target[2][bucket] = target[2].get(bucket, 0) + count
-    return keyed
+        _merge_counts(keyed.setdefault(text, [0, 0, {}, None]), requests, failures, histogram,
+                      corrected[0] if corrected else None)  # fmt: skip
+    # Out of the table, a closed run's counts stay [requests, failures, hist]; an open run's add corrected_hist.
+    return {text: counts if counts[3] is not None else counts[:3] for text, counts in keyed.items()}
 
 
 def interval_line(start_s: float, user_count: int, endpoints: dict[str, Counts], covered_s: float | None,
@@ -196,8 +213,10 @@ def interval_line(start_s: float, user_count: int, endpoints: dict[str, Counts],
         "user_count": int(user_count),
         "endpoints": {
             key: {"requests": requests, "failures": failures,
-                  "hist": {str(bucket): histogram[bucket] for bucket in sorted(histogram)}}
-            for key, (requests, failures, histogram) in sorted(endpoints.items())
+                  "hist": {str(bucket): histogram[bucket] for bucket in sorted(histogram)},
+                  **({"corrected_hist": {str(b): corrected[0][b] for b in sorted(corrected[0])}}
+                     if corrected and corrected[0] is not None else {})}
+            for key, (requests, failures, histogram, *corrected) in sorted(endpoints.items())
         },
     }  # fmt: skip
     if covered_s is not None:
@@ -239,8 +258,9 @@ class IntervalRecorder:
             events.worker_report.add_listener(self.on_worker_report)
 
     # ---- listeners ---------------------------------------------------------------------------------------------
-    def on_request(self, request_type, name, response_time, exception=None, **_kwargs) -> None:
-        self.table.record(request_type, name, response_time, exception is not None)
+    def on_request(self, request_type, name, response_time, exception=None, context=None, **_kwargs) -> None:
+        lag_ms = context.get(ARRIVAL_LAG_KEY) if context else None  # an open-model arrival's (harness/arrivals.py)
+        self.table.record(request_type, name, response_time, exception is not None, lag_ms)
 
     def on_test_start(self, environment: Environment, **_kwargs) -> None:
         # Read the interval here, not at init: a worker receives the master's options just before test_start.
@@ -272,8 +292,8 @@ class IntervalRecorder:
         for index, endpoints in shipped["intervals"]:
             if shipped["interval_s"] != self.table.interval_s:
                 index = self.table.index_at(index * shipped["interval_s"])
-            for key, (requests, failures, histogram) in endpoints.items():
-                self.table.add(index, key, requests, failures, histogram)
+            for key, (requests, failures, histogram, *corrected) in endpoints.items():
+                self.table.add(index, key, requests, failures, histogram, corrected[0] if corrected else None)
 
     # ---- closing and writing -----------------------------------------------------------------------------------
     def _close_intervals_as_time_passes(self) -> None:
@@ -311,9 +331,9 @@ class IntervalRecorder:
         for index in self.table.pending_indexes():
             if index >= self._next_index:
                 break
-            for key, (requests, failures, histogram) in self.table.pop(index).items():
+            for key, (requests, failures, histogram, *corrected) in self.table.pop(index).items():
                 self.late_requests += requests
-                self.table.add(self._next_index, key, requests, failures, histogram)
+                self.table.add(self._next_index, key, requests, failures, histogram, corrected[0] if corrected else None)
 
     def _write_interval(self, index: int, end_s: float | None) -> None:
         interval_s = self.table.interval_s

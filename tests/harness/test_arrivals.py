@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from analysis.openmodel import RatePlan, arrival_offsets, arrival_problems
+from analysis.histogram import Histogram
+from analysis.intervals import load_intervals
+from analysis.baseline import load_baseline
+from analysis.capacity_open import offered_levels
+from analysis.openmodel import ArrivalSummary, RatePlan, arrival_offsets, arrival_problems
 from analysis.results import load_run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +120,9 @@ def runs(tmp_path_factory):
         # its own master port: a worker of some other run on this machine must not join this master
         "split": _launch(root, "split", "--arrival-rate", "30", "--arrival-seed", "11", "-u", "12", "-t", "9s",
                          "--processes", "2", "--master-bind-port", str(port), "--master-port", str(port)),
+        # an open-model step run, for the capacity verb: 10 then 20 arrivals/s, 1 s intervals
+        "step": _launch(root, "step", "--arrival-rate", "10", "--arrival-shape", "step", "--arrival-steps", "2",
+                        "--arrival-step-seconds", "6", "--arrival-spacing", "even", "-u", "8", "--interval-seconds", "1"),
         # 100 ms per request at 40/s needs 4 users; 1 drops most arrivals
         "undersized": _launch(root, "undersized", "--arrival-rate", "40", "-u", "1", "-t", "4s",
                               "--simulator-arg=--service-time=auth-user=100"),
@@ -143,7 +150,7 @@ def test_local_open_run_sends_its_rate_and_records_both_latencies(runs):
     arrivals = _arrivals(folder)
     assert arrivals["dropped"] == 0 and arrivals["missed"] <= 1  # one may fall due in the instant the run stops
     # even spacing: exactly one arrival per 1/20 s of the time arrivals ran (the first at 0)
-    assert arrivals["due"] == math.floor(arrivals["duration_s"] * 20) + 1
+    assert abs(arrivals["due"] - (arrivals["duration_s"] * 20 + 1)) < 1 + 0.001 * 20  # duration_s is rounded to ms
     assert arrivals["started"] == arrivals["due"] - arrivals["missed"]
     service = {e["name"]: e for e in json.loads((folder / "locust.json").read_text())}
     corrected = {e["name"]: e for e in json.loads((folder / "locust_corrected.json").read_text())}
@@ -178,3 +185,58 @@ def test_an_undersized_pool_drops_arrivals_and_the_run_is_not_valid(runs):
     assert arrivals["dropped"] > 0.5 * arrivals["due"]
     verdict = json.loads((folder / "verdict.json").read_text())
     assert any("arrivals dropped" in problem for problem in verdict["validity_problems"])
+
+
+def test_the_report_shows_rates_and_both_latencies_side_by_side(runs, tmp_path):
+    _code, _output, folder = runs["local"]
+    completed = subprocess.run([sys.executable, "-m", "analysis", "report", str(folder), "--baseline",
+                                str(folder.parent.parent / "baseline.toml"), "--output", str(tmp_path)],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    markdown = (tmp_path / "report.md").read_text()
+    arrivals = _arrivals(folder)
+    assert "## Open model" in markdown
+    assert f"| achieved rate | {arrivals['achieved_rate']:.3g} arrivals/s |" in markdown
+    assert "| endpoint | requests | service p50 | service p95 | service p99 | corrected p50 |" in markdown
+    side_by_side = markdown[markdown.index("| endpoint | requests | service p50"):].split("\n\n")[0]
+    (row,) = [line for line in side_by_side.splitlines() if line.startswith("| GET /auth/v1/user |")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    service_p99, corrected_p99 = (float(cells[i].removesuffix(" ms")) for i in (4, 7))
+    assert corrected_p99 >= service_p99
+    assert "open model" in (tmp_path / "report.html").read_text().lower()
+
+
+@pytest.mark.parametrize("name", ["local", "split"])
+def test_intervals_hold_both_latencies_and_add_up_to_the_json_files(runs, name):
+    """intervals.jsonl's hist and corrected_hist, merged over the run, are locust.json's and locust_corrected.json's
+    histograms (on a master, after the workers shipped theirs)."""
+    _code, _output, folder = runs[name]
+    service, corrected = load_intervals(folder), load_intervals(folder, latency="corrected")
+    assert service.has_corrected
+    for series, file in ((service, "locust.json"), (corrected, "locust_corrected.json")):
+        for item in json.loads((folder / file).read_text()):
+            key = f"{item['method']} {item['name']}"
+            expected = Histogram.from_dict(item["response_times"], source=file, key=key)
+            merged = series.merged_histogram(key)
+            assert (merged.buckets.tolist(), merged.counts.tolist()) == (expected.buckets.tolist(), expected.counts.tolist())
+
+
+def test_capacity_by_offered_load_reads_an_open_step_run(runs, tmp_path):
+    code, output, folder = runs["step"]
+    assert code == 0, output[-3000:]
+    assert json.loads((folder / "manifest.json").read_text())["stop_reason"] == "shape"  # the plan ended the run
+    series = load_intervals(folder, latency="corrected")
+    summary = ArrivalSummary.model_validate(_arrivals(folder))
+    levels = offered_levels(series, summary, load_baseline(folder.parent.parent / "baseline.toml"))
+    assert [level.offered_rps for level in levels] == [10, 20]
+    for level in levels:  # one request per arrival, all served: throughput follows the offered rate
+        assert level.throughput_rps == pytest.approx(level.offered_rps, rel=0.2)
+        assert level.stop_interval - level.first_interval >= 3  # whole 1 s intervals inside a 6 s step, less the first
+    completed = subprocess.run([sys.executable, "-m", "analysis", "capacity", str(folder), "--baseline",
+                                str(folder.parent.parent / "baseline.toml"), "--output", str(tmp_path)],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    markdown = (tmp_path / "capacity.md").read_text()
+    assert "# Capacity by offered load" in markdown and "| offered arrivals/s | throughput req/s |" in markdown
+    assert "| 10 |" in markdown and "| 20 |" in markdown
+    assert (tmp_path / "capacity_plots" / "offered_load.png").is_file()
