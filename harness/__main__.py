@@ -234,7 +234,10 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
         command += ["--web-host", "127.0.0.1", "--class-picker"]
     if mode.gate and not _has_option(locust_args, ("--baseline",)):
         command += ["--baseline", str(PROJECT_ROOT / BASELINE)]
-    until_decided = mode.until_decided and not fixed_duration and not _has_option(locust_args, ("--until-decided",))
+    # A step or ramp arrival plan sets its own duration, like a load shape: nothing to run until decided.
+    planned = open_model and _option_value(locust_args, "--arrival-shape") in ("step", "ramp")
+    until_decided = (mode.until_decided and not fixed_duration and not planned
+                     and not _has_option(locust_args, ("--until-decided",)))  # fmt: skip
     if until_decided:
         command += ["--until-decided"]  # the gate's own --min-run-time default (30 s, or --run-time if shorter)
     for spellings, default in mode.defaults:
@@ -264,6 +267,15 @@ def _private_master_port(locust_args: list[str]) -> list[str]:
         port = str(probe.getsockname()[1])
     host = [] if _has_option(locust_args, ("--master-bind-host",)) else ["--master-bind-host", "127.0.0.1"]
     return [*host, "--master-bind-port", port, "--master-port", port]
+
+
+def _option_value(arguments: list[str], option: str) -> str | None:
+    for index, arg in enumerate(arguments):
+        if arg == option and index + 1 < len(arguments):
+            return arguments[index + 1]
+        if arg.startswith(f"{option}="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def _has_option(arguments: list[str], spellings: tuple[str, ...]) -> bool:

@@ -410,6 +410,9 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     if not getattr(options, "spawn_rate", None) or options.spawn_rate < pool / 10:
         options.spawn_rate = pool / 10  # the pool up within about 10 s: arrivals begin once it is
     if plan.duration_s is not None:
+        if getattr(options, "until_decided", False):
+            _exit_bad_input(f"--until-decided does not go with a {plan.shape} arrival plan, which sets the run's "
+                            f"duration itself; drop one")  # fmt: skip
         options.run_time = None  # a step or ramp plan ends the run itself, after the pool spawned
     if not environment.stop_timeout:
         # Arrivals in flight when the run ends are the ones a stall holds longest: let them finish, or the slowest
