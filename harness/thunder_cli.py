@@ -13,7 +13,7 @@ monitor  runs the collections every --interval, one request at a time, appends o
          and after --alert-after consecutive failures of one check prints an alert and exits 3, or, with
          --on-alert, runs that command (the check in MONITOR_CHECK, MONITOR_DETAIL) and goes on. It stops after
          --count rounds or --duration seconds (default: 12 rounds), and before a round once the responses' costs
-         reach the spend ceiling (exit 6).
+         reach the spend ceiling (exit 6). Ctrl-C stops it (exit 0); each round is in the log as it ends.
 A collection, environment or drift file that cannot be read is one line and exit 1.
 """
 
@@ -175,6 +175,12 @@ def main(argv: list[str], open_target: OpenTarget) -> int:
     except InputError as error:
         print(f"error: {error.one_line()}", file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
+    except KeyboardInterrupt:  # Ctrl-C: the simulator (if started here) is stopped on the way out
+        if verb == "monitor":
+            print(f"monitor: stopped by Ctrl-C; the rounds so far are in {args.log}", file=sys.stderr)
+            return int(ExitCode.OK)
+        print("health: interrupted; no results written", file=sys.stderr)
+        return int(ExitCode.RUN_NOT_VALID)
 
 
 def _health(args: argparse.Namespace, plan: Plan, target: HealthTarget, output: Path) -> int:
