@@ -31,7 +31,8 @@ REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 PLOTS_DIR = "plots"
 # Results folders keep a "latest" link to the newest run; following it in a trend folder would count a run twice.
-_NOT_A_RUN = {"latest"}
+# `python -m harness health|monitor` keep their own outputs in results/health/ and results/monitor/.
+_NOT_A_RUN = {"latest", "health", "monitor"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
