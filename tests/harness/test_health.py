@@ -17,7 +17,7 @@ from tests.scenarios.locust_runs import clean_environment, secrets_found
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-TEAM = sorted(Path("/work/shared/reference/thunder-collection").glob("ProspectPro-*.json"))
+TEAM = sorted((ROOT.parent / "shared" / "reference" / "thunder-collection").glob("ProspectPro-*.json"))  # ../shared, as the issue names it
 
 
 def health(output: Path, *args: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ from harness.thunder import Response, Test, Variables, evaluate, load_collection
 from harness.thunder_cli import main as thunder_main, on_target_only
 
 ROOT = Path(__file__).resolve().parents[2]
-TEAM = Path("/work/shared/reference/thunder-collection")
+TEAM = ROOT.parent / "shared" / "reference" / "thunder-collection"  # ../shared, as the issue names it
 TEAM_FILES = sorted(TEAM.glob("ProspectPro-*.json")) if TEAM.is_dir() else []
 
 
