@@ -27,14 +27,15 @@ from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from analysis.baseline import Baseline, EndpointLimits
-from analysis.decide import Check, endpoint_checks
+from analysis.decide import NOT_RUN_WIDE_METHODS, Check, endpoint_checks
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.results import EndpointResult
 from analysis.verdicts import Verdict
 
-# Locust request types that are derived timings, not requests (scenarios/names.py: JOB_COMPLETION).
-DERIVED_REQUEST_TYPES: tuple[str, ...] = ("JOB",)
+# Locust request types that are not HTTP requests, so not throughput: derived timings (scenarios/names.py:
+# JOB_COMPLETION) and Realtime's websocket messages (WS, pushed per change; still judged per endpoint).
+DERIVED_REQUEST_TYPES: tuple[str, ...] = NOT_RUN_WIDE_METHODS
 REPORTED_PERCENTILES: tuple[float, ...] = (0.50, 0.95, 0.99)
 
 

@@ -52,6 +52,15 @@ BUSINESS_SUBJECT = "business"
 TOO_FEW_SAMPLES = "too few samples"  # the reason that marks a check inconclusive for lack of samples
 RUN_SUBJECT = "run"
 JOB_METHOD = "JOB"  # derived timings (submit -> completed), not HTTP responses
+# Request types outside the run-wide error rate: JOB timings are derived, and WS entries are Realtime's websocket
+# messages (scenarios/realtime.py: handshake, join, pushed changes, heartbeats), judged by their own entries. Under a
+# Realtime outage the front end falls back to polling; its own checks show the outage, the HTTP error rate does not.
+NOT_RUN_WIDE_METHODS = (JOB_METHOD, "WS")
+
+
+def counts_run_wide(method: str) -> bool:
+    """Whether an entry of this request type is one of the run's HTTP requests (the run-wide error rate's)."""
+    return method not in NOT_RUN_WIDE_METHODS
 
 
 @dataclass(frozen=True)
@@ -384,11 +393,11 @@ def run_limits(baseline: Baseline) -> RunLimits:
 
 
 def run_checks(run: RunResult, baseline: Baseline) -> list[Check]:
-    """The run-wide error rate over every HTTP request of the run (JOB entries are derived timings, not requests)."""
+    """The run-wide error rate over every HTTP request of the run (not JOB timings nor WS messages)."""
     limits = run_limits(baseline)
     if limits.fail_ratio is None and limits.fail_ratio_warning is None:
         return []
-    http = [e for e in run.endpoints.values() if e.method != JOB_METHOD]
+    http = [e for e in run.endpoints.values() if counts_run_wide(e.method)]
     failures, requests = sum(e.failures for e in http), sum(e.requests for e in http)
     rule = _bound_rule(baseline.decision, statistical_check_count(run, baseline), baseline.defaults.min_samples)
     return [fail_ratio_check(RUN_SUBJECT, failures, requests, limits.fail_ratio, limits.fail_ratio_warning, rule)]

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from analysis import openmodel_report, plots, sequential
 from analysis.baseline import Baseline
-from analysis.decide import BUSINESS_SUBJECT, JOB_METHOD, RUN_SUBJECT, Check, Decision, decide
+from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, counts_run_wide, decide
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.markdown import escape_text
@@ -259,8 +259,8 @@ def _title(report: RunReport) -> str:
 
 
 def overall_error_line(run: RunResult) -> str:
-    """Over every request of the run, as the run-wide check counts them (JOB entries are derived timings)."""
-    http = [e for e in run.endpoints.values() if e.method != JOB_METHOD]
+    """Over every request of the run, as the run-wide check counts them (not JOB timings nor WS messages)."""
+    http = [e for e in run.endpoints.values() if counts_run_wide(e.method)]
     requests, failures = sum(e.requests for e in http), sum(e.failures for e in http)
     if not requests:
         return "Overall error rate: no requests in the input."

@@ -58,7 +58,7 @@ from scipy.stats import binom
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
 from analysis.bounds import count_above
-from analysis.decide import JOB_METHOD, RUN_SUBJECT, TOO_FEW_SAMPLES, run_limits, statistical_check_count
+from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, run_limits, statistical_check_count
 from analysis.errors import InputError
 from analysis.histogram import Histogram
 from analysis.verdicts import Verdict
@@ -281,11 +281,11 @@ class SequentialJudge:
         return tests, fixed
 
     def _run_tests(self, endpoints: Mapping[str, EndpointCounts]) -> tuple[list[_Test], dict[str, EndpointCounts]]:
-        """The run-wide failure ratio over every HTTP request (JOB timings are not requests), as decide.run_checks."""
+        """The run-wide failure ratio over every HTTP request (not JOB timings nor WS messages), as decide.run_checks."""
         limits = run_limits(self.baseline)
         if limits.fail_ratio is None:
             return [], {}
-        http = [counts for key, counts in endpoints.items() if not key.startswith(JOB_METHOD + " ")]
+        http = [counts for key, counts in endpoints.items() if counts_run_wide(key.split(" ", 1)[0])]
         total = EndpointCounts(sum(c.requests for c in http), sum(c.failures for c in http), Histogram.empty())
         test = _fail_ratio_test(RUN_SUBJECT, limits.fail_ratio, limits.warning_for("fail_ratio"),
                                 self.baseline.defaults.min_samples or 0, True)  # fmt: skip

@@ -210,3 +210,16 @@ def test_counts_list_every_verdict():
     decision = decide(run(endpoint(FAST, [1.0] * 50), manifest=GOOD_MANIFEST), baseline(defaults={"p95_ms": 5}))
     assert set(decision.counts) == {v.value for v in Verdict}
     assert sum(decision.counts.values()) == len(decision.checks)
+
+
+def test_realtime_ws_messages_are_judged_by_their_own_entries_not_the_run_wide_error_rate():
+    from analysis.decide import RUN_SUBJECT, run_checks
+    from tests.analysis.helpers import baseline, endpoint, run
+
+    # Realtime down: every handshake refused while the REST fallback and the functions stay clean.
+    rng = np.random.default_rng(3)
+    result = run(endpoint("GET /rest/v1/discovery_jobs?id=eq.[jobId]", rng.uniform(5, 20, 2000)),
+                 endpoint("WS /realtime/v1/websocket", rng.uniform(1, 5, 300), failures=300),
+                 endpoint("JOB business-discovery-background submit->completed", rng.uniform(3000, 6000, 300), failures=30))
+    [check] = run_checks(result, baseline(defaults={"fail_ratio": 0.01, "min_samples": 20}))
+    assert check.subject == RUN_SUBJECT and check.actual == 0 and check.verdict.value == "pass"
