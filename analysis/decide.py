@@ -506,7 +506,8 @@ def run_problems(run: RunResult) -> list[str]:
         if intended is not None and reached is not None and reached < intended:
             problems.append(f"intended users not reached ({reached} of {intended})")
         if manifest.load.workers_lost:
-            problems.append(f"{manifest.load.workers_lost} worker(s) lost during the run")
+            named = f": {', '.join(manifest.load.workers_lost_ids)}" if manifest.load.workers_lost_ids else ""
+            problems.append(f"{manifest.load.workers_lost} worker(s) lost during the run{named}")
         problems += arrival_problems((run.manifest_raw or {}).get(ARRIVALS_SECTION))  # open model: rate, drops
     return problems
 

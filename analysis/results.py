@@ -71,6 +71,7 @@ class LoadInfo(_Sidecar):
     intended_users: int | None = None
     reached_users: int | None = None
     workers_lost: int = 0
+    workers_lost_ids: list[str] = []  # Locust worker ids ("<host>_<uuid>"); older manifests have only the count
 
 
 class Manifest(_Sidecar):

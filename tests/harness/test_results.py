@@ -96,7 +96,7 @@ def test_a_run_writes_its_manifest_then_runs_writers_and_finalizers_in_order(tmp
                                                 "extra_args": ""}}  # fmt: skip
     assert manifest["options"]["users"] == 2 and manifest["options"]["run_time_s"] == 2
     assert manifest["options"]["user_classes"] == ["EventUser"]
-    assert manifest["load"] == {"intended_users": 2, "reached_users": 2, "workers_lost": 0}
+    assert manifest["load"] == {"intended_users": 2, "reached_users": 2, "workers_lost": 0, "workers_lost_ids": []}
     assert len(manifest["scenario_hash"]) == 64
     assert manifest["versions"]["locust"] == "2.47.0"
     assert manifest["generator"]["cpu_warning"] in (False, True)
