@@ -1,15 +1,17 @@
-"""A test host in a network namespace: an address that is not loopback, on a link this test made and removes.
+"""Test hosts in network namespaces: addresses that are not loopback, on links this test made and removes.
 
-Some behaviour can only be shown against a target that is not 127.0.0.1: the guards refuse non-loopback targets,
-and workers on other hosts reach the master over a real network address. The workplace allows load to such an
-address only when it belongs to a test host the test created itself, so::
+Some behaviour can only be shown across real network addresses: the guards refuse non-loopback targets, and a
+master, its workers and the target on separate hosts talk over their own addresses. The workplace allows such
+traffic only to test hosts the test created itself, so::
 
-    with namespace_host() as host:              # namespace pp-<pid>-<n>, veth pair, 10.231.<n>.0/30
-        host.address                        # "10.231.<n>.2", reachable from this (the root) namespace
-        host.command("python", "-m", "simulator", "--host", host.address)   # runs inside the namespace
+    with namespace_network("sim", "master", "worker1") as hosts:   # one bridge, 10.231.<n>.0/24
+        hosts["sim"].address                                   # "10.231.<n>.2", reachable from every host
+        hosts["sim"].command("python", "-m", "simulator")      # argv run inside that host's namespace
+    with namespace_host() as host: ...                         # one host
 
-Creating namespaces needs root and iproute2; where either is missing, ``namespace_host`` raises ``NamespaceUnavailable``
-with one line saying why, and a test turns that into a skip with that line.
+Every host is a network namespace with a veth pair into a bridge in the root namespace, which holds .1, so the
+hosts reach each other and this (root) namespace reaches them all. Creating namespaces needs root and iproute2;
+where either is missing, ``NamespaceUnavailable`` says why in one line, and a test turns that into a skip.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import random
 import shutil
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-# 10.231.0.0/16 is our own: every host gets a /30 inside it (root side .1, namespace side .2). Nothing outside the
-# namespaces this module creates is ever addressed.
+# 10.231.0.0/16 is our own: every network gets a /24 inside it. Nothing outside the namespaces this module creates
+# is ever addressed.
 SUBNET_PREFIX = "10.231"
 
 
@@ -33,14 +35,15 @@ class NamespaceUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class TestHost:
+    name: str
     namespace: str
-    address: str  # the host's address, inside the namespace
-    gateway: str  # this side of the link, in the root namespace
+    address: str  # the host's address, inside its namespace
+    gateway: str  # the bridge's address, in the root namespace
 
     __test__ = False  # not a pytest test class
 
     def command(self, *argv: str) -> list[str]:
-        """``argv`` run inside the namespace (the process's parent stays the caller: ip-netns execs)."""
+        """``argv`` run inside the namespace (ip-netns execs it, so its parent stays the caller)."""
         return ["ip", "netns", "exec", self.namespace, *argv]
 
 
@@ -51,36 +54,53 @@ def _ip(*args: str) -> None:
 
 
 def _unused_subnet_number() -> int:
-    """A /30 in 10.231.0.0/16 that no interface here holds yet (other test runs may hold test hosts too)."""
+    """A /24 in 10.231.0.0/16 that no interface here holds yet (other test runs may hold test networks too)."""
     taken = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, timeout=10).stdout
     free = [n for n in range(1, 251) if f" {SUBNET_PREFIX}.{n}.1/" not in taken]
     if not free:
-        raise NamespaceUnavailable(f"every test subnet {SUBNET_PREFIX}.1-250.0/30 is in use")
+        raise NamespaceUnavailable(f"every test subnet {SUBNET_PREFIX}.1-250.0/24 is in use")
     return random.choice(free)
 
 
-@contextmanager
-def namespace_host() -> Iterator[TestHost]:
+def _check_possible() -> None:
     if shutil.which("ip") is None:
         raise NamespaceUnavailable("no `ip` command (Debian package iproute2)")
     if os.geteuid() != 0:
         raise NamespaceUnavailable("network namespaces need root")
+
+
+@contextmanager
+def namespace_network(*names: str) -> Iterator[dict[str, TestHost]]:
+    """Hosts ``names`` on one bridge; everything is removed on exit, whatever happened."""
+    _check_possible()
     number = _unused_subnet_number()
-    namespace = f"pp-{os.getpid()}-{number}"
-    outside, inside = f"ppo{os.getpid() % 10000}x{number}", f"ppi{os.getpid() % 10000}x{number}"
-    host = TestHost(namespace, f"{SUBNET_PREFIX}.{number}.2", f"{SUBNET_PREFIX}.{number}.1")
-    _ip("netns", "add", namespace)
-    try:
-        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-        try:
+    tag = f"{os.getpid() % 100000}x{number}"
+    bridge = f"ppb{tag}"
+    with ExitStack() as cleanup:
+        _ip("link", "add", bridge, "type", "bridge")
+        cleanup.callback(subprocess.run, ["ip", "link", "del", bridge], capture_output=True, timeout=10)
+        _ip("addr", "add", f"{SUBNET_PREFIX}.{number}.1/24", "dev", bridge)
+        _ip("link", "set", bridge, "up")
+        hosts = {}
+        for index, name in enumerate(names, start=2):
+            namespace, outside, inside = f"pp-{tag}-{index}", f"ppo{tag}-{index}", f"ppi{tag}-{index}"
+            _ip("netns", "add", namespace)
+            cleanup.callback(subprocess.run, ["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+            _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+            cleanup.callback(subprocess.run, ["ip", "link", "del", outside], capture_output=True, timeout=10)
             _ip("link", "set", inside, "netns", namespace)
-            _ip("addr", "add", f"{host.gateway}/30", "dev", outside)
+            _ip("link", "set", outside, "master", bridge)
             _ip("link", "set", outside, "up")
-            _ip("netns", "exec", namespace, "ip", "addr", "add", f"{host.address}/30", "dev", inside)
+            address = f"{SUBNET_PREFIX}.{number}.{index}"
+            _ip("netns", "exec", namespace, "ip", "addr", "add", f"{address}/24", "dev", inside)
             _ip("netns", "exec", namespace, "ip", "link", "set", inside, "up")
             _ip("netns", "exec", namespace, "ip", "link", "set", "lo", "up")
-            yield host
-        finally:
-            subprocess.run(["ip", "link", "del", outside], capture_output=True, timeout=10)
-    finally:
-        subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=10)
+            hosts[name] = TestHost(name, namespace, address, f"{SUBNET_PREFIX}.{number}.1")
+        yield hosts
+
+
+@contextmanager
+def namespace_host() -> Iterator[TestHost]:
+    """One test host (see ``namespace_network``)."""
+    with namespace_network("host") as hosts:
+        yield hosts["host"]
