@@ -121,6 +121,9 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
                              "--simulator-arg=--capacity=enrichment-orchestrator=4")  # fmt: skip
     parser.add_argument("--results-root", default="results", help="folder for run folders (default results)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report after the run")
+    parser.add_argument("--termination-message", default=None, metavar="FILE",
+                        help="write the one-line verdict to FILE when the run ends (Kubernetes reads "
+                             "/dev/termination-log: see deploy/kubernetes/harness.yaml)")  # fmt: skip
     parser.add_argument("--no-preflight", action="store_true", help="perf: skip the health check before the load")
     parser.add_argument("--fixed-duration", action="store_true",
                         help="perf: run exactly --run-time (default 100 s) instead of until every required check is "
@@ -176,7 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {results_dir} (no test was started: Locust's files only)", file=sys.stderr)
     if mode.report and not args.no_report and (results_dir / "manifest.json").exists():
         _write_report(mode.report, results_dir)
+    if args.termination_message:
+        _write_termination_message(Path(args.termination_message), results_dir, exit_code)
     return exit_code
+
+
+def _write_termination_message(path: Path, results_dir: Path, exit_code: int) -> None:
+    """The verdict's first line ("Verdict: PASS (exit 0): ..."), or the exit code alone when no verdict was made."""
+    verdict = results_dir / "verdict.txt"
+    lines = verdict.read_text(errors="replace").splitlines() if verdict.is_file() else []
+    line = lines[0] if lines else f"no verdict (exit {exit_code}): see {results_dir}"
+    try:
+        path.write_text(line + "\n")
+    except OSError as error:
+        print(f"error: --termination-message {path}: {error.strerror or error}", file=sys.stderr)
 
 
 def _configured_target(locust_args: list[str]) -> str | None:
