@@ -60,6 +60,7 @@ from analysis.capacity_plots import (
     latency_vs_users,
     throughput_vs_users,
 )
+from analysis.capacity_components import ComponentLoad, load_in_window, load_samples, saturated_component
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from analysis.histogram import Histogram
@@ -115,10 +116,12 @@ def run(args: argparse.Namespace) -> ExitCode:
     analysis = analyse(series, baseline)
     if history is not None:
         analysis = judge_with_locust_percentiles(analysis, history, baseline)
+    components = _component_loads(analysis, series, load_samples(results) if results.is_dir() else None)
     expected = headroom(args.expected_users, analysis.capacity, analysis.fit) if args.expected_users else None
     cost = _cost_projection(run_result, series_user_seconds=user_seconds(series), args=args)
     figures = _figures(analysis, baseline)
-    document = build_document(analysis, baseline, run_result, expected, cost, list(figures), args, history=history)
+    document = build_document(analysis, baseline, run_result, expected, cost, list(figures), args, history=history,
+                              components=components)
 
     _write_document(args, results, document, figures)
     return ExitCode.RUN_NOT_VALID if not analysis.detection.plateaus else ExitCode.OK
@@ -289,24 +292,73 @@ LOCUST_PERCENTILES_NOTE = (
     "running totals).")
 
 
+def _component_loads(analysis: CapacityAnalysis, series, samples) -> dict[int, list[ComponentLoad]] | None:
+    """Users of each plateau -> its components' load (busiest first); None when the run has no samples."""
+    if not samples:
+        return None
+    loads = {}
+    for plateau in analysis.detection.plateaus:
+        last = plateau.stop_interval - 1
+        start = float(series.times[plateau.first_interval])
+        end = float(series.times[last] + max(series.durations[last], 0.0))
+        loads[plateau.users] = load_in_window(samples, start, end)
+    return loads
+
+
+def _saturated(analysis: CapacityAnalysis, components: dict[int, list[ComponentLoad]] | None) -> ComponentLoad | None:
+    """The saturated component at the first breaking load; with no breach, the busiest one at the highest load."""
+    capacity = analysis.capacity
+    if not components or capacity is None:
+        return None
+    users = capacity.first_breach_users if capacity.first_breach_users is not None else max(components)
+    loads = components.get(users, [])
+    return saturated_component(loads) or (loads[0] if loads else None)
+
+
 def build_document(analysis: CapacityAnalysis, baseline: Baseline, run_result: RunResult, expected: Headroom | None,
                    cost: CostProjection | str, figure_names: list[str], args: argparse.Namespace,
-                   history: StatsHistory | None = None) -> Document:  # fmt: skip
-    """``history``: the Locust stats history the analysis came from (plain Locust input), else None."""
+                   history: StatsHistory | None = None,
+                   components: dict[int, list[ComponentLoad]] | None = None) -> Document:  # fmt: skip
+    """``history``: the Locust stats history the analysis came from (plain Locust input), else None.
+    ``components``: each plateau's component load (busiest first), when the run recorded components.jsonl."""
+    saturated = _saturated(analysis, components)
     sections = [
-        _summary_section(analysis, expected, cost),
+        _summary_section(analysis, expected, cost, saturated),
         _run_section(analysis, baseline, run_result, history),
         _plateau_section(analysis),
         _scalability_section(analysis, figure_names),
         _endpoint_section(analysis, figure_names, approximate=history is not None),
+        _component_section(components, saturated),
         _headroom_section(expected, analysis),
         _cost_section(cost, args.expected_users, args.active_hours_per_month),
         _method_section(analysis, from_history=history is not None),
     ]
-    return Document(f"Capacity report: {run_result.name}", _headline(analysis), sections)
+    return Document(f"Capacity report: {run_result.name}", _headline(analysis, saturated), sections)
 
 
-def _headline(analysis: CapacityAnalysis) -> str:
+def _component_section(components: dict[int, list[ComponentLoad]] | None, saturated: ComponentLoad | None) -> Section:
+    if components is None:
+        return Section("Components of the target", [
+            "No component accounting in this run (it is recorded only when the launcher drives the embedded "
+            "simulator: components.jsonl)."])
+    blocks: list[Block] = []
+    if saturated is not None:
+        label = "Saturated component at the first breaking load" if saturated.saturated else "Busiest component"
+        blocks.append(f"**{label}:** {saturated.describe()}.")
+    rows = []
+    for users, loads in sorted(components.items()):
+        for load in loads[:4]:
+            rows.append([str(users), f"`{load.name}`", load.kind, f"{load.capacity:g}", str(load.calls),
+                         f"{load.utilisation:.0%}", f"{load.queue_wait_ms_per_call:.0f}", str(load.rejections)])
+    if rows:
+        blocks.append(Table(["users", "component", "kind", "capacity", "calls", "utilisation",
+                             "queue wait ms/call", "rejected"], rows))
+    blocks.append("Utilisation: busy slot-seconds / (slots x seconds) for a pool, calls / (quota x seconds) for a "
+                  "third-party quota; the four busiest components of each plateau.")
+    return Section("Components of the target", blocks)
+
+
+def _headline(analysis: CapacityAnalysis, saturated: ComponentLoad | None = None) -> str:
     capacity = analysis.capacity
     if capacity is None:
         return "no steady plateau: this run cannot answer capacity questions (see 'What to change')"
@@ -314,9 +366,14 @@ def _headline(analysis: CapacityAnalysis) -> str:
         text = f"every SLA already breaks at the lowest load tested ({capacity.first_breach_users} users)"
     elif capacity.lower_bound:
         text = f"SLA-bound capacity: at least {capacity.capacity_users} users (no SLA broke at any load tested)"
+        if saturated is not None:
+            text += f"; busiest component {saturated.name}, {saturated.utilisation:.0%} busy"
     else:
         text = (f"SLA-bound capacity: {capacity.capacity_users} users; first breach at {capacity.first_breach_users} "
                 f"users, bottleneck {capacity.bottleneck}")
+        if saturated is not None:
+            label = "saturated component" if saturated.saturated else "busiest component"
+            text += f" ({label}: {saturated.name}, {saturated.utilisation:.0%} busy)"
     if isinstance(analysis.fit, UslFit):
         text += f"; USL peak {analysis.fit.peak_throughput_rps.value:.1f} req/s"
     return text
@@ -329,8 +386,9 @@ def _estimate(estimate: Estimate | None, unit: str = "", digits: int = 3) -> str
     return f"{estimate.value:.{digits}g}{unit} ({estimate.low:.{digits}g} to {high})"
 
 
-def _summary_section(analysis: CapacityAnalysis, expected: Headroom | None, cost: CostProjection | str) -> Section:
-    bullets = [_headline(analysis)]
+def _summary_section(analysis: CapacityAnalysis, expected: Headroom | None, cost: CostProjection | str,
+                     saturated: ComponentLoad | None = None) -> Section:
+    bullets = [_headline(analysis, saturated)]
     if isinstance(analysis.fit, UslFit):
         fit = analysis.fit
         bullets.append(f"Peak throughput (USL): {_estimate(fit.peak_throughput_rps, ' req/s')} at "

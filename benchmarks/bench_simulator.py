@@ -4,8 +4,11 @@
   - the CPU time per request of the one Locust FastHttpUser process sending those requests,
   - their ratio (simulator CPU / generator CPU per request; below 1.0 = one simulator keeps up with one generator),
 
-for a token-validated edge function call (test-new-auth: getUser check of the bearer) and a PostgREST read
-(one campaign by id as a single object, under row-level security). CPU times come from /proc/<pid>/stat for both
+for a token-validated edge function call (test-new-auth: one getUser through GoTrue), a PostgREST read (one
+campaign by id as a single object, under row-level security), and an enrichment-orchestrator call with the SPA's
+body, whose fan-out is included: the orchestrator's worker and getUser, then its siblings one after another (Hunter,
+state license, NeverBounce when emails were found), each with its own worker, getUser and provider quota. The
+fan-out line says how many component calls (slots taken) each external request made. CPU times come from /proc/<pid>/stat for both
 processes over the same steady-state window (after Locust's start-up), request counts from the simulator's own
 accounting. Bounded: each phase runs Locust headless for --seconds (default 10) against 127.0.0.1 only.
 
@@ -35,6 +38,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 LOCUSTFILE = textwrap.dedent('''
+    import json
     import os
     from locust import FastHttpUser, constant, task
 
@@ -43,12 +47,21 @@ LOCUSTFILE = textwrap.dedent('''
     TARGET = os.environ["BENCH_TARGET"]
     CAMPAIGN = os.environ["BENCH_CAMPAIGN"]
 
+    ENRICH = {"businessName": "Bench Co", "address": "1 Main St, Seattle, WA 98101", "state": "WA",
+              "includeBusinessLicense": True, "discoverEmails": True, "verifyEmails": True,
+              "maxCostPerBusiness": 0.5, "tier": "professional"}
+
     class BenchUser(FastHttpUser):
         wait_time = constant(0)
+        sent = 0
 
         @task
         def one_request(self):
-            if TARGET == "function":
+            BenchUser.sent += 1
+            if TARGET == "enrichment":  # a new domain each time: no call is answered from a cache
+                body = json.dumps({**ENRICH, "domain": "bench%d-%d.com" % (os.getpid(), BenchUser.sent)})
+                self.client.post("/functions/v1/enrichment-orchestrator", data=body.encode(), headers=HEADERS)
+            elif TARGET == "function":
                 self.client.post("/functions/v1/test-new-auth", data=b"{}", headers=HEADERS)
             else:
                 self.client.get("/rest/v1/campaigns?select=id,status,results_count&id=eq." + CAMPAIGN,
@@ -77,6 +90,12 @@ def sign_in(url: str) -> tuple[str, str]:
     return token, campaign
 
 
+def served(sim) -> tuple[int, int]:
+    """External requests served, and slots taken in the simulator's pool components (external and internal)."""
+    stats = sim.stats()
+    return stats["total"], sum(c["calls"] for c in stats["components"].values() if c["kind"] == "pool")
+
+
 def measure(sim, locustfile: Path, target: str, token: str, campaign: str, seconds: float, users: int,
             warm_up: float) -> dict:
     env = {**os.environ, "BENCH_TOKEN": token, "BENCH_TARGET": target, "BENCH_CAMPAIGN": campaign}
@@ -88,17 +107,18 @@ def measure(sim, locustfile: Path, target: str, token: str, campaign: str, secon
         cwd=str(REPO_ROOT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(warm_up)
-        start = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), sim.stats()["total"])
+        start = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), *served(sim))
         time.sleep(seconds)
-        end = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), sim.stats()["total"])
+        end = (time.monotonic(), cpu_seconds(sim.pid), cpu_seconds(locust.pid), *served(sim))
     finally:
         try:
             locust.wait(run_time + 30)
         except subprocess.TimeoutExpired:
             locust.kill()
             locust.wait()
-    wall, sim_cpu, locust_cpu, requests = (e - s for s, e in zip(start, end))
+    wall, sim_cpu, locust_cpu, requests, component_calls = (e - s for s, e in zip(start, end))
     return {"requests": requests, "rps": requests / wall, "sim_us": 1e6 * sim_cpu / max(requests, 1),
+            "fan_out": component_calls / max(requests, 1),
             "locust_us": 1e6 * locust_cpu / max(requests, 1), "sim_cpu_share": sim_cpu / wall,
             "locust_cpu_share": locust_cpu / wall}
 
@@ -121,13 +141,15 @@ def main() -> int:
         print(f"{'phase':<34}{'req/s':>9}{'sim CPU/req':>13}{'locust CPU/req':>16}{'ratio':>8}"
               f"{'sim CPU':>9}{'locust CPU':>12}")
         for target, label in (("function", "POST /functions/v1/test-new-auth"),
-                              ("rest", "GET /rest/v1/campaigns?id=eq.[id]")):
+                              ("rest", "GET /rest/v1/campaigns?id=eq.[id]"),
+                              ("enrichment", "POST /functions/v1/enrichment-orch.")):
             result = measure(sim, locustfile, target, token, campaign, args.seconds, args.users, args.warm_up)
             ratio = result["sim_us"] / result["locust_us"] if result["locust_us"] else float("inf")
             print(f"{label:<34}{result['rps']:>9.0f}{result['sim_us']:>10.0f} us{result['locust_us']:>13.0f} us"
                   f"{ratio:>8.2f}{100 * result['sim_cpu_share']:>8.0f}%{100 * result['locust_cpu_share']:>11.0f}%")
             print(f"ratio {target}: simulator/generator CPU per request = {ratio:.2f} "
                   f"({'keeps up' if ratio < 1 else 'SLOWER than the generator'})")
+            print(f"fan-out {target}: {result['fan_out']:.1f} component calls per external request")
     return 0
 
 

@@ -56,6 +56,7 @@ from pathlib import Path
 
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
+from harness.component_samples import ComponentSampler
 from harness.results import LATEST_LINK, new_run_id
 from harness.simulator_process import SimulatorStartError, start_simulator
 
@@ -102,8 +103,10 @@ MODES = {
                  environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True,
                  until_decided=True),
     "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=()),
-    # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself.
-    "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05", defaults=(),
+    # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself. Default plan: 6 steps
+    # of 15 users, 45 s each (4.5 min, peak 90 users): on the default simulator the first SLA breaks inside it.
+    "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05",
+                     defaults=((("--step-users",), "15"), (("--step-seconds",), "45"), (("--steps",), "6")),
                      user_classes=ALL_USER_CLASSES, environment=(("PP_THINK_TIME_SCALE", "0.25"),), report="capacity"),
 }  # fmt: skip
 
@@ -225,7 +228,9 @@ def _target(configured: str | None, args: argparse.Namespace, mode: Mode, result
         flags = ["--simulator-profile", args.profile, "--simulator-seed", str(args.seed),
                  "--simulator-time-scale", str(args.time_scale), "--simulator-job-time-scale", str(job_time_scale),
                  f"--simulator-extra-args={' '.join(args.simulator_arg)}"]  # fmt: skip
-        yield simulator.url, flags
+        # The simulator's component accounting over time (components.jsonl), for the capacity report.
+        with ComponentSampler(simulator, results_dir):
+            yield simulator.url, flags
     finally:
         simulator.stop()
 

@@ -15,20 +15,28 @@ Defaults: publishable key (apikey) sb_publishable_simulator; service-role key sb
 sim-admin-token; users loadtest-1..50@prospectpro.test with password prospectpro-loadtest, each owning one completed
 campaign of exactly 100 leads. Ids and seeded rows derive from --seed.
 
-Time: --time-scale multiplies every simulated latency, queue timeout and the Google quota's wait limit;
---job-time-scale (default: --time-scale) multiplies only background job durations (60-120 s at 1.0). Real-time,
-never scaled: --service-time, rate limits (sign-in, refresh, rate-limited profile, Google quota rate), JWT lifetimes.
+Time: --time-scale multiplies every simulated latency, queue timeout and quota wait limit; --job-time-scale
+(default: --time-scale) multiplies a background job's own waits (Google calls, the 2 s between result pages, the
+80 ms after each Place Details call, its PostgREST writes), so a job's duration follows its work. Real-time, never
+scaled: --service-time, rate limits (sign-in, refresh, third-party quotas), JWT lifetimes.
 
-Capacity: each edge function, GoTrue and PostgREST has a concurrency limit with a FIFO queue in front (queue wait
-is latency; more than --queue-limit waiting -> 503; waiting longer than 10 s x time scale -> 504). With
+Components (profiles.toml [components.*], each number with its source): GoTrue, PostgREST with its Postgres pool,
+Realtime, each edge function's workers (cold starts when a function scales up) and each third-party quota. Every
+edge-function call makes one GoTrue getUser; the orchestrator calls its siblings (Hunter, state license,
+NeverBounce, ...) one after another, each through its worker, GoTrue and its provider's quota; a background job
+goes through Google's quota, PostgREST and one orchestrator call per lead. Internal calls are in-process
+(simulator/platform.py) but take capacity as external calls do. A pool past its capacity queues (FIFO; queue wait
+is latency); more than its queue limit waiting -> 503; waiting longer than 10 s x time scale -> 504. With
 `--capacity F=N --service-time F=MS` a function's peak throughput is exactly N / (MS / 1000) requests per second
-(its getUser hop and third-party quota are then not modelled, so nothing else adds to the slot time).
+(its getUser hop and sub-calls are then not modelled, so nothing else adds to the slot time).
 
-Accounting: GET /__admin/stats -> {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n}; the key drops the
-query string except /auth/v1/token?grant_type=<x>; websockets count as `WS /realtime/v1/websocket` (handshake) and
+Accounting: GET /__admin/stats -> {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n, "components":
+{name: {kind, capacity, calls, busy_s, queue_wait_s, rejections, ...}}}; the key drops the query string except
+/auth/v1/token?grant_type=<x>; websockets count as `WS /realtime/v1/websocket` (handshake) and
 `WS phx_join|heartbeat|postgres_changes` (messages a client times). GET /__admin/realtime -> open/peak connections.
 Fault profiles and the latency/capacity model: profiles.toml.
 Modules: cli (start-up), config (flags), profiles (+ .toml), httpserver, app (routing, pipeline), faults, capacity,
-latency, accounting, admin, gotrue, edge (shared function auth/CORS), discovery, enrichment, enrichment_services,
-export, authtest, postgrest, store (SQLite; change listeners), realtime, seed, synthetic (seeded businesses), costs, jsonbody.
+components, platform (calls between components), latency, accounting, admin, gotrue, edge (shared function
+auth/CORS), discovery, enrichment, enrichment_services, export, authtest, postgrest, store (SQLite; change
+listeners), realtime, seed, synthetic (seeded businesses), costs, jsonbody.
 """

@@ -1,8 +1,9 @@
 """The simulator's own control endpoints under /__admin/ (bearer admin token; never counted as served).
 
-    GET  /__admin/stats          {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n}
+    GET  /__admin/stats          {"served": {"<METHOD> <path>": {"<status>": n}}, "total": n,
+                                  "components": {name: {...}}}   (simulator/components.py)
     GET  /__admin/realtime       Realtime's sockets: open and peak connections, the limit, messages in and out
-    POST /__admin/reset-stats    zero the counts
+    POST /__admin/reset-stats    zero the counts (served and components)
     GET  /__admin/profile        {"profile": name, "description": ..., "profiles": [...]}
     PUT  /__admin/profile        body {"profile": "outage"}: switch the fault profile at run time
 """

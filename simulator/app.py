@@ -17,9 +17,8 @@ from simulator import edge
 from simulator.accounting import Accounting
 from simulator.admin import Admin
 from simulator.authtest import serve_test_new_auth
-from simulator.capacity import Gate
 from simulator.config import SimulatorConfig
-from simulator.discovery import Discovery, GooglePlaces
+from simulator.discovery import Discovery
 from simulator.edge import CORS_HEADERS, AuthFailure
 from simulator.enrichment import enrich
 from simulator.enrichment_services import EnrichmentServices
@@ -29,8 +28,9 @@ from simulator.gotrue import GoTrue
 from simulator.httpserver import ConnectionReset, Request, Response
 from simulator.jsonbody import json_response
 from simulator.latency import LatencyModel
+from simulator.platform import Platform
 from simulator.postgrest import PostgREST
-from simulator.profiles import Model
+from simulator.profiles import COMPONENT_OF, Model
 from simulator.realtime import PUBLISHED_TABLES, WEBSOCKET_PATH, Realtime
 from simulator.seed import seed, seeded_at
 from simulator.store import Store
@@ -38,6 +38,20 @@ from simulator.store import Store
 ADMIN_PREFIX = "/__admin/"
 FUNCTIONS_PREFIX = "/functions/v1/"
 REST_PREFIX = "/rest/v1/"
+AUTH_PREFIX = "/auth/v1/"
+# Kong's CORS plugin in front of /auth/v1 and /rest/v1 (the functions answer their own preflight, edge.preflight).
+KONG_CORS_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE"
+KONG_CORS_HEADERS = "authorization, x-client-info, apikey, content-type, prefer, accept, accept-profile, content-profile, range, x-upsert"
+
+
+def kong_preflight(request: Request) -> Response:
+    """A browser's CORS preflight to the Supabase API gateway: 200, no body, no apikey needed."""
+    origin = request.headers.get("origin") or "*"
+    allowed = request.headers.get("access-control-request-headers") or KONG_CORS_HEADERS
+    return Response(200, b"", content_type=None, headers=[
+        ("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"),
+        ("Access-Control-Allow-Methods", KONG_CORS_METHODS), ("Access-Control-Allow-Headers", allowed),
+        ("Access-Control-Max-Age", "3600"), ("Vary", "Origin")])
 ROUTE_CACHE_LIMIT = 10_000
 HIGHLIGHT_HEADERS = ("x-highlight-request", "x-highlight-trace", "x-highlight-session", "x-highlight-project",
                      "x-highlight-user", "x-highlight-origin")
@@ -49,26 +63,31 @@ _FROM_REQUEST = object()  # Work.authenticate(): use the request's own Authoriza
 
 
 class Work:
-    """What an endpoint handler may ask of the pipeline: the getUser hop, and how many rows it handled."""
+    """What an endpoint handler may ask of the pipeline: the getUser hop, and how many rows it handled. A handler
+    that already spent its own simulated time (a provider call) sets `timed`, so none is added after it."""
 
-    __slots__ = ("items", "_simulator", "_request", "_endpoint_class")
+    __slots__ = ("items", "timed", "then", "_simulator", "_request", "_endpoint_class")
 
     def __init__(self, simulator: "Simulator", request: Request, endpoint_class: str):
         self.items = 0
+        self.timed = False
+        self.then = None  # run once the response is ready (after the function's own simulated time)
         self._simulator = simulator
         self._request = request
         self._endpoint_class = endpoint_class
 
+    @property
+    def authorization(self) -> str | None:
+        return self._request.headers.get("authorization")
+
     def authenticate(self, authorization=_FROM_REQUEST) -> edge.AuthContext | AuthFailure:
-        """`authenticateRequest`: one GoTrue getUser round trip (its latency) when there is a bearer to check.
+        """`authenticateRequest`: one GoTrue getUser round trip through GoTrue's pool when there is a bearer.
         `authorization` overrides the header value (test-new-auth prefers x-prospect-session)."""
         simulator = self._simulator
         header = self._request.headers.get("authorization") if authorization is _FROM_REQUEST else authorization
-        if header and header[:7].lower() == "bearer " and not self.fixed_service_time:
-            delay = simulator.latency.seconds("auth-user", simulator.faults.profile)
-            if delay:
-                gevent.sleep(delay)
-        return edge.authenticate(simulator.gotrue, header)
+        if self.fixed_service_time:
+            return edge.authenticate(simulator.gotrue, header)
+        return simulator.platform.get_user(header)
 
     @property
     def fixed_service_time(self) -> bool:
@@ -92,26 +111,25 @@ class Simulator:
         self.postgrest = PostgREST(config, self.store, self.gotrue)
         self.latency = LatencyModel(model, random.Random(f"latency-{config.seed}"), config.time_scale,
                                     config.service_time_ms, slow=config.slow)
-        # Scaled like every simulated duration; at --time-scale 0 the unscaled timeout still bounds the wait.
-        queue_timeout = model.queue.queue_timeout_s * (config.time_scale or 1.0)
-        queue_limit = model.queue.queue_limit if config.queue_limit is None else config.queue_limit
-        self.gates = {
-            name: Gate(config.capacity.get(name, capacity.concurrency), queue_limit, queue_timeout)
-            for name, capacity in model.capacity.items()
-        }
-        places = model.google_places
-        self.google = GooglePlaces(places.queries_per_second, places.burst, places.max_wait_s, config.time_scale)
         self.faults = Faults(config.profile, model.profiles[config.profile], random.Random(f"faults-{config.seed}"),
                              config.time_scale)
-        self.discovery = Discovery(self.store, ids_rng, self.google, model.job, config.job_time_scale,
+        self.platform = Platform(config, model, self.gotrue, self.latency, self._data_rng,
+                                 profile=lambda: self.faults.profile)
+        self.components = self.platform.components
+        self.google = self.components["google-places"]
+        self.discovery = Discovery(self.store, ids_rng, self.platform, model.job, config.service_role_key,
                                    self.gotrue.new_uuid, failure_rate=lambda: self.faults.profile.job_failure_rate)
         self.accounting = Accounting()
-        self.realtime = Realtime(self.gotrue, config.publishable_key, config.service_role_key,
-                                 config.realtime_max_connections, self.accounting.count_key)
+        # Realtime's connection limit is its component's capacity (--capacity realtime=N, else
+        # --realtime-max-connections); a connected user holds a slot of it.
+        realtime_limit = int(config.capacity.get("realtime", config.realtime_max_connections))
+        self.components["realtime"].capacity = max(1, realtime_limit)
+        self.realtime = Realtime(self.gotrue, config.publishable_key, config.service_role_key, realtime_limit,
+                                 self.accounting.count_key, component=self.components["realtime"])
         for table in PUBLISHED_TABLES:
             self.store.watch(table, self.realtime.on_change)
         self.admin = Admin(config.admin_token, self)
-        self.enrichment_services = EnrichmentServices(self._data_rng)
+        self.enrichment_services = EnrichmentServices(self._data_rng, self.platform)
         self.profile_names = list(model.profiles)
         self.switch_profile(config.profile)
         self._routes: dict[tuple[str, str], Route] = {
@@ -120,20 +138,21 @@ class Simulator:
             ("POST", "/auth/v1/admin/users"): ("auth-admin", "auth", lambda r, w: self.gotrue.admin_create_user(r)),
             # No gate or latency: the handshake is answered at once, the socket then lives outside the pipeline.
             ("GET", WEBSOCKET_PATH): (None, "realtime", lambda r, w: self.realtime.handshake(r)),
+            ("POST", "/auth/v1/logout"): ("auth-token", "auth", lambda r, w: self.gotrue.logout(r)),
         }
         self._functions = {
             "business-discovery-background": self._discovery_background,
             "business-discovery-optimized": self._discovery_optimized,
-            "enrichment-orchestrator": lambda r, w: enrich(r, w.authenticate, self._data_rng),
+            "enrichment-orchestrator": lambda r, w: enrich(r, w, self.platform),
             "campaign-export-user-aware": self._export,
             "test-new-auth": lambda r, w: serve_test_new_auth(r, w.authenticate, self.store),
-            "enrichment-hunter": lambda r, w: self.enrichment_services.hunter(r, w.authenticate),
+            "enrichment-hunter": lambda r, w: self.enrichment_services.hunter(r, w.authenticate, w),
             "enrichment-neverbounce": lambda r, w: self.enrichment_services.neverbounce(r, w.authenticate, w),
         }
 
     # --- admin controls ------------------------------------------------------------------------------------------
     def stats(self) -> dict:
-        return self.accounting.snapshot()
+        return {**self.accounting.snapshot(), "components": self.components.snapshot()}
 
     def realtime_stats(self) -> dict:
         return self.realtime.snapshot()
@@ -141,6 +160,7 @@ class Simulator:
     def reset_stats(self) -> None:
         self.accounting.reset()
         self.realtime.reset()
+        self.components.reset()
 
     def current_profile(self) -> tuple[str, str]:
         return self.faults.name, self.faults.profile.description
@@ -151,7 +171,7 @@ class Simulator:
         if profile.connection_reset or (profile.gateway_error and "realtime" in profile.gateway_error.applies_to):
             self.realtime.drop_all()  # Realtime went down: open sockets close, as a restart of the service would
         self.gotrue.jwt_ttl_s = profile.jwt_ttl_s or self.config.jwt_ttl_s
-        self.google.set_rate(profile.google_queries_per_second or self.model.google_places.queries_per_second)
+        self.google.set_rate(profile.google_queries_per_second or self.model.components["google-places"].capacity)
 
     # --- the pipeline ----------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
@@ -167,11 +187,14 @@ class Simulator:
             return early
         if endpoint_class is None:  # CORS preflight, unknown function or path: answered at once
             return handler(request, None)
-        gate = self.gates[endpoint_class]
-        refused = gate.enter()
+        component = self.components[COMPONENT_OF[endpoint_class]]
+        refused = component.enter()
         if refused:
             return gateway_response(refused)
         try:
+            if component.tracks_cold_starts and component.cold_start() and not self.latency.has_fixed_service_time(
+                    endpoint_class):
+                self.platform.wait("cold-start")
             work = Work(self, request, endpoint_class)
             try:
                 response = handler(request, work)
@@ -179,11 +202,16 @@ class Simulator:
                 print(f"simulator: unexpected {type(error).__name__} serving {request.method} {request.path}: "
                       f"{error}", file=sys.stderr, flush=True)
                 response = edge.function_error(500, str(error))
-            delay = self.latency.seconds(endpoint_class, faults.profile, work.items)
-            if delay:
-                gevent.sleep(delay)
+            if not work.timed:
+                delay = self.latency.seconds(endpoint_class, faults.profile, work.items)
+                if delay:
+                    gevent.sleep(delay)
+            if work.then is not None:
+                work.then()
         finally:
-            gate.leave()
+            component.leave()
+        if group != "functions" and "origin" in request.headers:  # Kong's CORS plugin on the actual request
+            response.headers = [*response.headers, ("Access-Control-Allow-Origin", request.headers["origin"])]
         return faults.after(group, response)
 
     def on_written(self, request: Request, response: Response, delta: int) -> None:
@@ -204,6 +232,8 @@ class Simulator:
                 route = (None, "functions", lambda r, w: edge.preflight())
             else:
                 route = (slug, "functions", handler)
+        elif request.method == "OPTIONS" and (path.startswith(REST_PREFIX) or path.startswith(AUTH_PREFIX)):
+            route = (None, "rest" if path.startswith(REST_PREFIX) else "auth", lambda r, w: kong_preflight(r))
         elif path.startswith(REST_PREFIX):
             name = path[len(REST_PREFIX):]
             if name.startswith("rpc/"):
@@ -221,7 +251,7 @@ class Simulator:
         auth = work.authenticate()
         if isinstance(auth, AuthFailure):
             return edge.function_error(401, auth.error, diagnostics=auth.diagnostics())
-        return self.discovery.submit(request.body, auth)
+        return self.discovery.submit(request.body, auth, defer=lambda start: setattr(work, "then", start))
 
     def _discovery_optimized(self, request: Request, work: Work) -> Response:
         highlight = {name[len("x-highlight-"):]: request.headers[name] for name in HIGHLIGHT_HEADERS

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from simulator.profiles import ENDPOINT_CLASSES, EDGE_FUNCTIONS
+from simulator.profiles import COMPONENT_OF, COMPONENTS, LATENCY_CLASSES
 
-# `--capacity rest=N` / `--capacity auth=N` are the documented spellings for PostgREST and GoTrue; `auth` means
-# the two classes a load test hits (sign-in/refresh and getUser).
-CAPACITY_ALIASES = {"auth": ("auth-token", "auth-user")}
+# --capacity names a component (profiles.toml [components.*]); `auth` and `rest`, and the GoTrue endpoint classes,
+# are accepted spellings of GoTrue's and PostgREST's.
+CAPACITY_ALIASES = {"auth": "gotrue", "rest": "postgrest", "auth-token": "gotrue", "auth-user": "gotrue",
+                    "auth-admin": "gotrue"}
+# --service-time names a latency class; a component name means every class it serves.
+SERVICE_TIME_ALIASES = {"auth": ("auth-token", "auth-user", "auth-admin"),
+                        **{component: tuple(c for c, owner in COMPONENT_OF.items() if owner == component)
+                           for component in ("gotrue", "postgrest")}}
 
 DEFAULT_ADMIN_TOKEN = "sim-admin-token"
 DEFAULT_PUBLISHABLE_KEY = "sb_publishable_simulator"
@@ -36,7 +41,7 @@ class SimulatorConfig:
     seed: int = 1
     time_scale: float = 1.0
     job_time_scale: float = 1.0
-    capacity: dict[str, int] = field(default_factory=dict)  # endpoint class -> concurrency
+    capacity: dict[str, float] = field(default_factory=dict)  # component -> slots (pool) or requests/s (rate)
     service_time_ms: dict[str, float] = field(default_factory=dict)  # endpoint class -> fixed ms (real time)
     slow: dict[str, float] = field(default_factory=dict)  # endpoint class -> latency factor (--slow; 1.3 = 30 % slower)
     queue_limit: int | None = None  # None: the model file's queue_limit
@@ -46,6 +51,7 @@ class SimulatorConfig:
     publishable_key: str = DEFAULT_PUBLISHABLE_KEY
     service_role_key: str = DEFAULT_SERVICE_ROLE_KEY
     jwt_ttl_s: int = 3600
+    refresh_reuse_interval_s: float = 10.0
     users: int = 50
     # Realtime's concurrent connections (sockets with a joined channel): the Pro plan's 500 (assumption: the plan
     # ProspectPro runs on; Free is 200). Past it the handshake gets 429 "Too many connected users".
@@ -66,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seed", default="1", help="seed for ids, seeded data and latency draws (default 1)")
     add("--time-scale", default="1.0", help="multiplies every simulated latency and job duration (default 1.0)")
     add("--job-time-scale", default=None, help="multiplies only background job durations (default: --time-scale)")
-    add("--capacity", action="append", default=[], metavar="FUNCTION=N",
-        help="concurrent executions of FUNCTION (edge function slug, rest or auth); repeatable")
-    add("--service-time", action="append", default=[], metavar="FUNCTION=MS",
-        help="fixed service time of FUNCTION in real ms (not scaled); peak throughput = N / service time")
+    add("--capacity", action="append", default=[], metavar="COMPONENT=N",
+        help="slots of COMPONENT (edge function slug, gotrue/auth, postgrest/rest, realtime) or requests/s of a "
+             "third-party quota (google-places, hunter-api, ...); repeatable")
+    add("--service-time", action="append", default=[], metavar="COMPONENT=MS",
+        help="fixed service time in real ms (not scaled) of a function, gotrue/auth or postgrest/rest; "
+             "peak throughput = N / service time")
     add("--slow", action="append", default=[], metavar="FUNCTION=FACTOR",
         help="multiply FUNCTION's latency draws by FACTOR (1.3 = 30 %% slower) to stage a regression of one "
              "function; repeatable; the other functions are untouched")
@@ -82,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--publishable-key", default=DEFAULT_PUBLISHABLE_KEY, help="apikey clients must send")
     add("--service-role-key", default=DEFAULT_SERVICE_ROLE_KEY, help="key for /auth/v1/admin/users")
     add("--jwt-ttl", default="3600", metavar="SECONDS", help="access token lifetime (default 3600)")
+    add("--refresh-reuse-interval", default="10", metavar="SECONDS",
+        help="GoTrue's refresh-token reuse interval, real seconds (default 10, the reference's config.toml)")
     add("--users", default="50", metavar="N", help="seeded users loadtest-1..N@prospectpro.test (default 50)")
     add("--realtime-max-connections", default="500", metavar="N",
         help="Realtime concurrent connections before 429 'Too many connected users' (default 500, the Pro plan)")
@@ -111,23 +121,25 @@ def _rate_window(flag: str, text: str) -> RateWindow:
     return RateWindow(int(_number(flag, count, int, 1)), float(_number(flag, seconds, float, 0, exclusive=True)))
 
 
-def _function_values(flag: str, items: list[str], kind: type, minimum: float, exclusive: bool) -> dict:
+def _function_values(flag: str, items: list[str], kind: type, minimum: float, exclusive: bool,
+                     names: dict[str, tuple[str, ...]]) -> dict:
+    """`NAME=VALUE` items -> {target: value}; `names` maps each accepted NAME to the targets it sets."""
     values: dict = {}
-    known = ", ".join((*EDGE_FUNCTIONS, "rest", "auth"))
     for item in items:
         name, equals, text = item.partition("=")
         if not equals:
             raise ConfigError(f"{flag}: {item!r} must look like FUNCTION=VALUE")
-        if name in CAPACITY_ALIASES:
-            classes = CAPACITY_ALIASES[name]
-        elif name in ENDPOINT_CLASSES:
-            classes = (name,)
-        else:
-            raise ConfigError(f"{flag}: unknown function {name!r}; use one of {known}")
+        if name not in names:
+            raise ConfigError(f"{flag}: unknown function {name!r}; use one of {', '.join(names)}")
         value = _number(f"{flag} {name}", text, kind, minimum, exclusive=exclusive)
-        for endpoint_class in classes:
-            values[endpoint_class] = value
+        for target in names[name]:
+            values[target] = value
     return values
+
+
+CAPACITY_NAMES = {**{name: (name,) for name in COMPONENTS}, "auth": ("gotrue",), "rest": ("postgrest",),
+                  **{name: (component,) for name, component in CAPACITY_ALIASES.items() if name not in ("auth", "rest")}}
+SERVICE_TIME_NAMES = {**{name: (name,) for name in LATENCY_CLASSES}, **SERVICE_TIME_ALIASES}
 
 
 def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorConfig:
@@ -152,9 +164,10 @@ def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorC
         seed=int(_number("--seed", args.seed, int, 0)),
         time_scale=time_scale,
         job_time_scale=job_time_scale,
-        capacity=_function_values("--capacity", args.capacity, int, 1, exclusive=False),
-        service_time_ms=_function_values("--service-time", args.service_time, float, 0, exclusive=True),
-        slow=_function_values("--slow", args.slow, float, 0, exclusive=True),
+        capacity=_function_values("--capacity", args.capacity, float, 1, exclusive=False, names=CAPACITY_NAMES),
+        service_time_ms=_function_values("--service-time", args.service_time, float, 0, exclusive=True,
+                                         names=SERVICE_TIME_NAMES),
+        slow=_function_values("--slow", args.slow, float, 0, exclusive=True, names=SERVICE_TIME_NAMES),
         queue_limit=None if args.queue_limit is None else int(_number("--queue-limit", args.queue_limit, int, 0)),
         signin_rate_limit=_rate_window("--signin-rate-limit", args.signin_rate_limit),
         refresh_rate_limit=_rate_window("--refresh-rate-limit", args.refresh_rate_limit),
@@ -162,6 +175,7 @@ def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorC
         publishable_key=args.publishable_key,
         service_role_key=args.service_role_key,
         jwt_ttl_s=int(_number("--jwt-ttl", args.jwt_ttl, int, 1)),
+        refresh_reuse_interval_s=float(_number("--refresh-reuse-interval", args.refresh_reuse_interval, float, 0)),
         users=int(_number("--users", args.users, int, 1)),
         realtime_max_connections=int(_number("--realtime-max-connections", args.realtime_max_connections, int, 0)),
         verbose=args.verbose,

@@ -2,12 +2,13 @@
 
 Reference §3.1 and §3.3. The background job walks the reference's stage/progress table on `discovery_jobs`,
 writes the campaign when the job starts and the leads at the end, and ends `completed` or `failed` (a failed job
-leaves its campaign `processing`, as the real one does).
+leaves its campaign `processing`, as the real one does). Its duration follows its work (profiles.toml [job]):
+Google result pages, Place Details per result, extra passes, one orchestrator call per lead, PostgREST writes.
 
 Code-faithful cost note: the job's internal call to enrichment-orchestrator carries the service-role key, which
 `getUser` cannot resolve, so in ProspectPro's code it is answered 401 and each lead keeps only its $0.02
-validation cost (reference §3.1, "Inference"). The simulator reproduces that; paid enrichment happens only when a
-client calls enrichment-orchestrator itself.
+validation cost (reference §3.1, "Inference"). The simulator reproduces that (the call still takes an orchestrator
+worker and a GoTrue getUser); paid enrichment happens only when a client calls enrichment-orchestrator itself.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ import time
 
 import gevent
 
-from simulator.capacity import TokenBucket
 from simulator.costs import VALIDATION_COST, resolve_tier
 from simulator.edge import CORS_HEADERS, AuthContext, function_error
 from simulator.httpserver import Response
 from simulator.jsonbody import iso_now, json_response, parse_json_object, pg_timestamp
-from simulator.profiles import JobDuration
+from simulator.profiles import JobWork
 from simulator.store import Store
 from simulator.synthetic import base36, business_candidates, campaign_id, data_sources, score
 
@@ -56,40 +56,22 @@ def _keywords(value) -> list[str]:
     return [str(item).strip() for item in value if str(item).strip()]
 
 
-class GooglePlaces:
-    """The project-wide Google Places quota: calls past the rate wait for quota, or fail past max wait."""
-
-    def __init__(self, rate: float, burst: int, max_wait_s: float, time_scale: float):
-        self.bucket = TokenBucket(rate, burst)
-        self._max_wait_s = max_wait_s * time_scale
-
-    def set_rate(self, rate: float) -> None:
-        self.bucket.rate = rate
-
-    def spend(self, calls: int) -> bool:
-        """Spend `calls` queries, sleeping while waiting for quota. False = OVER_QUERY_LIMIT."""
-        wait = self.bucket.reserve(calls, self._max_wait_s)
-        if wait is None:
-            return False
-        if wait > 0:
-            gevent.sleep(wait)
-        return True
-
-
 class Discovery:
-    def __init__(self, store: Store, rng: random.Random, google: GooglePlaces, job_duration: JobDuration,
-                 job_time_scale: float, new_uuid, failure_rate=lambda: 0.0):
+    def __init__(self, store: Store, rng: random.Random, platform, plan: JobWork, service_role_key: str, new_uuid,
+                 failure_rate=lambda: 0.0):
         self._store = store
         self._rng = rng
-        self._google = google
-        self._job_duration = job_duration
-        self._job_time_scale = job_time_scale
+        self._platform = platform
+        self._plan = plan
+        self._service_role_key = service_role_key
         self._new_uuid = new_uuid
         self._failure_rate = failure_rate
         self.jobs: set[gevent.Greenlet] = set()
 
     # --- POST /functions/v1/business-discovery-background ----------------------------------------------------------
-    def submit(self, body_bytes: bytes, auth: AuthContext) -> Response:
+    def submit(self, body_bytes: bytes, auth: AuthContext, defer=None) -> Response:
+        """`defer(start)` runs `start` once the response is ready (after the function's own time: the RPC and
+        the insert happen before EdgeRuntime.waitUntil starts the job); None starts it at once."""
         try:
             body = parse_json_object(body_bytes)
         except ValueError as error:
@@ -129,9 +111,12 @@ class Discovery:
             "status": "pending", "progress": 0, "current_stage": "initializing", "config": config, "results": [],
             "metrics": {}, "created_at": now, "updated_at": now,
         })
-        job = gevent.spawn(self._run_job, job_id, campaign, campaign_hash, config, tier)
-        self.jobs.add(job)
-        job.link(self.jobs.discard)
+        def start() -> None:
+            job = gevent.spawn(self._run_job, job_id, campaign, campaign_hash, config, tier)
+            self.jobs.add(job)
+            job.link(self.jobs.discard)
+
+        (defer or (lambda run: run()))(start)
         headers = [*CORS_HEADERS, ("Cache-Control", "private, max-age=30, must-revalidate"), ("ETag", f'W/"{job_id}"')]
         return json_response(200, {
             "success": True, "message": "Discovery job created and processing in background", "jobId": job_id,
@@ -150,26 +135,28 @@ class Discovery:
                                                           "completed_at": pg_timestamp(), "updated_at": pg_timestamp()})
 
     def _walk_job(self, job_id: str, campaign: str, campaign_hash: str, config: dict, tier) -> None:
+        """processDiscoveryJob's pipeline through the components, its duration following the work: Google result
+        pages (a pause between pages), one Place Details call per result (spaced), up to 8 passes while too few
+        leads qualify, one enrichment-orchestrator call per lead, and the PostgREST writes of each stage."""
         rng = random.Random(f"{job_id}")  # per job, so concurrent jobs do not reorder each other's draws
-        duration = rng.uniform(self._job_duration.min_duration_s, self._job_duration.max_duration_s)
-        duration *= self._job_time_scale
+        platform, plan, store = self._platform, self._plan, self._store
+        scale = platform.job_time_scale
         started = time.monotonic()
-        store = self._store
-
-        def at(fraction: float) -> None:
-            delay = started + duration * fraction - time.monotonic()
-            if delay > 0:
-                gevent.sleep(delay)
 
         def update(**changes) -> None:
+            platform.db_write()
             changes["updated_at"] = pg_timestamp()
             store.update("discovery_jobs", job_id, changes)
 
         def fail(error: str) -> None:
             update(status="failed", error=error, completed_at=pg_timestamp())
 
+        def google_call(latency_class: str) -> bool:
+            return platform.spend("google-places", 1, platform.latency.seconds(latency_class, platform.profile,
+                                                                               scale=scale))
+
         max_results = config["maxResults"]
-        at(0.02)
+        platform.db_write()  # campaign upsert
         now = pg_timestamp()
         store.insert("campaigns", {
             "id": campaign, "business_type": config["businessType"], "location": config["location"],
@@ -178,28 +165,56 @@ class Discovery:
             "budget_limit": config["budgetLimit"], "min_confidence_score": config["minConfidenceScore"],
             "created_at": now, "updated_at": now,
         })
+        platform.db_write()  # campaign_request_snapshots insert
+        platform.db_write()  # the user's lead_fingerprints
         update(status="processing", current_stage="discovering_businesses", progress=10, started_at=pg_timestamp())
 
-        # Discovery: text-search pages plus one details call per result, all against the Google quota.
+        # Discovery passes. How many results Google has is a property of the query (seeded by it).
+        query = random.Random(f"google|{config['businessType']}|{config['location']}")
+        available = query.randint(*plan.google_results)
         buffer_cap = min(max(10 * max_results, max_results + 20), GOOGLE_MAX_CANDIDATES)
-        found = min(buffer_cap, max(1, int(max_results * rng.uniform(1.5, 4.0)) + rng.randint(0, 5)))
-        pages = min(3, 1 + found // 20)
-        if not self._google.spend(pages + found):
-            at(0.3)
-            fail(GOOGLE_QUOTA_ERROR)
-            return
+        multipliers = [1.0, *plan.pass_multipliers]
+        if config["expandGeography"]:
+            multipliers += list(plan.expand_multipliers)
+        found, passes, google_calls = 0, 0, 0
+        candidates: list[dict] = []
+        for multiplier in multipliers[:8]:
+            passes += 1
+            results = min(available, plan.results_per_page * plan.max_pages)
+            pages = max(1, -(-results // plan.results_per_page))
+            for page in range(pages):
+                if page:
+                    platform.pause(plan.page_interval_s, scale)
+                google_calls += 1
+                if not google_call("google-text-search"):
+                    fail(GOOGLE_QUOTA_ERROR)
+                    return
+            # a repeated pass over the same area finds the same places; an expanded one finds new ones
+            new = results if (passes == 1 or multiplier in plan.expand_multipliers) else 0
+            details = min(new, buffer_cap - found)
+            for _ in range(details):
+                google_calls += 1
+                if not google_call("google-place-details"):
+                    fail(GOOGLE_QUOTA_ERROR)
+                    return
+                platform.pause(plan.details_spacing_s, scale)
+            if details:
+                candidates += business_candidates(rng, config["businessType"], config["location"], details)
+                found += details
+            qualified_count = sum(1 for c in candidates if score(c) >= config["minConfidenceScore"])
+            if qualified_count >= max_results or found >= buffer_cap:
+                break
         if rng.random() < self._failure_rate():
-            at(0.3)
             fail(GOOGLE_FAILURE_ERROR)
             return
-        candidates = business_candidates(rng, config["businessType"], config["location"], found)
+        found = max(found, 1) if candidates else 0
         sources = sorted({source for candidate in candidates for source in data_sources(candidate)})
         metrics = {
             "businesses_found": found, "fresh_after_dedup": found, "raw_candidates": found,
             "previously_delivered_filtered": 0, "user_dedup_filtered": 0, "user_dedup_total": 0,
             "user_dedup_fresh": found, "sources_used": sources, "census_density_score": None, "cached_reuse_count": 0,
+            "discovery_passes": passes, "google_calls": google_calls,
         }
-        at(0.45)
         update(current_stage="scoring_businesses", progress=30, metrics=metrics)
 
         scored = sorted(((score(c), c) for c in candidates), key=lambda pair: -pair[0])
@@ -207,12 +222,15 @@ class Discovery:
         exhausted = len(qualified) < max_results
         chosen = qualified[:max_results]
         metrics.update(qualified_leads=len(qualified), exhausted=exhausted)
-        at(0.55)
         update(current_stage="exhausted_results" if exhausted else "enriching_contacts",
                progress=80 if exhausted else 50, metrics=metrics)
 
         leads, results, total_cost = [], [], 0.0
+        service_bearer = f"Bearer {self._service_role_key}"
         for index, (lead_score, candidate) in enumerate(chosen, start=1):
+            # One orchestrator call per lead with the service-role key, which getUser cannot resolve: 401, and the
+            # lead keeps its validation cost only (reference §3.1, "Inference").
+            error, _ = platform.call_function("enrichment-orchestrator", service_bearer, lambda auth: None)
             lead_sources = data_sources(candidate)
             processing = {
                 "totalCost": VALIDATION_COST, "validationCost": VALIDATION_COST, "enrichmentCost": 0,
@@ -236,14 +254,14 @@ class Discovery:
                                     "processingMetadata": processing},
             })
             metrics.update(leads_enriched=index, total_cost=round(total_cost, 3),
-                           validation_cost_total=round(total_cost, 3), enrichment_cost_total=0)
-            at(0.55 + 0.35 * index / len(chosen))
+                           validation_cost_total=round(total_cost, 3), enrichment_cost_total=0,
+                           enrichment_calls=index, enrichment_errors=metrics.get("enrichment_errors", 0)
+                           + (error is not None))
             update(progress=50 + (35 * index) // len(chosen), metrics=metrics)
 
         if not exhausted:
-            at(0.92)
             update(current_stage="storing_results", progress=90)
-        at(1.0)
+        platform.db_write()  # campaigns update
         now = pg_timestamp()
         elapsed_ms = int((time.monotonic() - started) * 1000)
         store.update("campaigns", campaign, {"status": "completed", "results_count": len(leads),
@@ -251,6 +269,9 @@ class Discovery:
                                              "updated_at": now})
         for lead in leads:
             lead["created_at"] = lead["updated_at"] = now
+        if leads:
+            for _ in range(3):  # leads, lead_fingerprints, user_campaign_results inserts
+                platform.db_write()
         store.insert_many("leads", leads)
         scores = [lead["confidence_score"] for lead in leads]
         metrics.update(
@@ -277,7 +298,7 @@ class Discovery:
         budget_limit = _number_or(body.get("budgetLimit"), 50)
         min_confidence = _number_or(body.get("minConfidenceScore"), 50)
         found = min(60, max(1, max_results * 2 + self._rng.randint(0, 6)))
-        if google_quota and not self._google.spend(1 + found):
+        if google_quota and not self._platform.spend("google-places", 1 + found):
             return json_response(500, {"success": False, "error": GOOGLE_QUOTA_ERROR, "timestamp": iso_now(),
                                        "highlight": highlight}, headers=headers)
         candidates = business_candidates(self._rng, str(body.get("businessType") or ""),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 from simulator.costs import enrichment_waterfall
@@ -16,11 +15,13 @@ def _error(status: int, message: str) -> Response:
     return function_error(status, message, timestamp=True)
 
 
-def enrich(request: Request, authenticate, rng: random.Random) -> Response:
-    """`authenticate()` makes the getUser hop and returns AuthContext or AuthFailure."""
+def enrich(request: Request, work, platform) -> Response:
+    """`work.authenticate()` makes the getUser hop and returns AuthContext or AuthFailure. Each paid step calls its
+    sibling function in turn with the caller's bearer (platform.sibling: worker, getUser, provider quota), unless
+    --service-time replaces the function's whole work."""
     if request.method != "POST":
         return _error(405, "Method not allowed. Use POST with a JSON payload.")
-    auth = authenticate()
+    auth = work.authenticate()
     if isinstance(auth, AuthFailure):
         return _error(401, auth.error)
     if "application/json" not in request.headers.get("content-type", ""):
@@ -37,7 +38,10 @@ def enrich(request: Request, authenticate, rng: random.Random) -> Response:
     domain = domain_of(body.get("domain") or body.get("website"))
     state = body.get("state") if isinstance(body.get("state"), str) and len(body["state"]) == 2 else parse_state(
         body.get("address"))
-    outcome = enrichment_waterfall(rng, body, state, domain)
+    authorization = work.authorization
+    call = None if work.fixed_service_time else (lambda service, keys: platform.sibling(service, authorization,
+                                                                                         keys))
+    outcome = enrichment_waterfall(platform.rng, body, state, domain, call, platform.email_weights)
     return json_response(200, {
         "success": True,
         "businessName": body["businessName"],
@@ -48,7 +52,8 @@ def enrich(request: Request, authenticate, rng: random.Random) -> Response:
         "totalCost": outcome["totalCost"],
         "costBreakdown": outcome["costBreakdown"],
         "processingMetadata": {"servicesUsed": outcome["servicesUsed"], "servicesSkipped": outcome["servicesSkipped"],
-                               "processingTime": int((time.monotonic() - started) * 1000), "errors": []},
+                               "processingTime": int((time.monotonic() - started) * 1000),
+                               "errors": outcome["errors"]},
         "timestamp": iso_now(),
         "version": "1.0",
     }, headers=CORS_HEADERS)

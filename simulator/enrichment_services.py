@@ -38,13 +38,25 @@ def _body(request: Request) -> dict | None:
     return body if isinstance(body, dict) else None
 
 
+HUNTER_QUOTA_ERROR = "Hunter API error: 429 Too Many Requests"
+NEVERBOUNCE_QUOTA_ERROR = "NeverBounce API error: 429 Too Many Requests"
+
+
 class EnrichmentServices:
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, platform):
         self._rng = rng
+        self._platform = platform
         self._hunter_requests = 0
 
+    def _provider(self, work, quota: str, latency_class: str, calls: int = 1, pause_s: float = 0.0) -> bool:
+        """The provider call(s) through its quota; their time is the function's own (work.timed)."""
+        if work.fixed_service_time:
+            return True
+        work.timed = True
+        return self._platform.provider_call(quota, latency_class, calls, pause_s)
+
     # --- enrichment-hunter -----------------------------------------------------------------------------------------
-    def hunter(self, request: Request, authenticate) -> Response:
+    def hunter(self, request: Request, authenticate, work) -> Response:
         auth = authenticate()
         if isinstance(auth, AuthFailure):
             return _error(401, auth.error)
@@ -57,6 +69,8 @@ class EnrichmentServices:
         for param in HUNTER_REQUIRED[action]:
             if not body.get(param):
                 return _error(500, f"{param} is required for {action}")
+        if action != "email-count" and not self._provider(work, "hunter-api", "enrichment-hunter"):
+            return _error(500, HUNTER_QUOTA_ERROR)
         self._hunter_requests += 1
         data, confidence = self._hunter_data(action, body)
         answer = {"success": True, "action": action, "data": data, "cost": HUNTER_COSTS[action]}
@@ -117,7 +131,10 @@ class EnrichmentServices:
             budget = body.get("maxCostPerRequest", 2.0)
             if isinstance(budget, (int, float)) and cost > budget:
                 return _error(500, f"Batch verification cost ${cost} exceeds maxCostPerRequest ${budget}")
-            work.items = len(emails) - 1  # the function sleeps 1 s between the emails of a batch
+            # one verification per email, with the function's pause between them
+            if not self._provider(work, "neverbounce-api", "enrichment-neverbounce", len(emails),
+                                  self._platform.neverbounce_pause_s):
+                return _error(500, NEVERBOUNCE_QUOTA_ERROR)
             results = [self._verification(str(email)) for email in emails]
             return self._neverbounce_answer(action, {"results": results, "total": len(results)}, cost)
         email = body.get("email")
@@ -125,6 +142,8 @@ class EnrichmentServices:
             return _error(400, "Missing required field: email")
         if action == "syntax-check":
             return self._neverbounce_answer(action, {"email": email, "valid": _plausible(str(email))}, 0.0)
+        if not self._provider(work, "neverbounce-api", "enrichment-neverbounce"):
+            return _error(500, NEVERBOUNCE_QUOTA_ERROR)
         return self._neverbounce_answer(action, self._verification(str(email)), NEVERBOUNCE_COST)
 
     def _verification(self, email: str) -> dict:

@@ -20,7 +20,7 @@ from simulator.jsonbody import json_response, parse_json_object, pg_timestamp
 
 SEEDED_PASSWORD = "prospectpro-loadtest"
 SEEDED_EMAIL = "loadtest-{n}@prospectpro.test"
-REFRESH_REUSE_INTERVAL_S = 10.0  # GoTrue's refresh_token_reuse_interval in the reference's config.toml
+LOGOUT_SCOPES = ("global", "local", "others")
 TOKEN_CACHE_LIMIT = 200_000
 
 # GoTrue's own error texts (code, error_code, msg).
@@ -31,6 +31,8 @@ TOKEN_EXPIRED = (403, "bad_jwt", "invalid JWT: unable to parse or verify signatu
 TOKEN_MALFORMED = (403, "bad_jwt", "invalid JWT: unable to parse or verify signature, token is malformed: token contains an invalid number of segments")
 TOKEN_BAD_SIGNATURE = (403, "bad_jwt", "invalid JWT: unable to parse or verify signature, token signature is invalid: signature is invalid")
 USER_NOT_FOUND = (403, "user_not_found", "User from sub claim in JWT does not exist")
+SESSION_NOT_FOUND = (403, "session_not_found", "Session from session_id claim in JWT does not exist")
+BAD_LOGOUT_SCOPE = (400, "validation_failed", "Unsupported logout scope")
 REFRESH_NOT_FOUND = (400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
 REFRESH_ALREADY_USED = (400, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
 UNSUPPORTED_GRANT = (400, "unsupported_grant_type", "unsupported_grant_type")
@@ -77,8 +79,15 @@ class TokenError(Exception):
 class _RefreshToken:
     user_id: str
     session_id: str
-    used_at: float | None = None
-    child: str | None = None
+    revoked_at: float | None = None  # monotonic time it was rotated (or its family revoked)
+
+
+@dataclass
+class _Session:
+    user_id: str
+    active: str  # the refresh token that may be rotated now
+    tokens: list[str] = field(default_factory=list)  # the family: every refresh token of this session
+    family_revoked: bool = False
 
 
 class GoTrue:
@@ -93,6 +102,7 @@ class GoTrue:
         self.users_by_id: dict[str, User] = {}
         self.users_by_email: dict[str, User] = {}
         self._refresh_tokens: dict[str, _RefreshToken] = {}
+        self.sessions: dict[str, _Session] = {}
         self._verified: dict[str, dict] = {}
         self._signin_limit = PerClientBuckets(config.signin_rate_limit.requests, config.signin_rate_limit.seconds)
         self._refresh_limit = PerClientBuckets(config.refresh_rate_limit.requests, config.refresh_rate_limit.seconds)
@@ -110,8 +120,19 @@ class GoTrue:
         return user
 
     def issue_session(self, user: User, session_id: str | None = None) -> dict:
-        now = int(time.time())
+        """A new session (or, with session_id, a rotation in it): an access token and a new refresh token."""
         session_id = session_id or self.new_uuid()
+        refresh_token = "".join(self._rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+        self._refresh_tokens[refresh_token] = _RefreshToken(user.id, session_id)
+        session = self.sessions.get(session_id)
+        if session is None:
+            session = self.sessions[session_id] = _Session(user.id, refresh_token)
+        session.active = refresh_token
+        session.tokens.append(refresh_token)
+        return self._session_answer(user, session_id, refresh_token)
+
+    def _session_answer(self, user: User, session_id: str, refresh_token: str) -> dict:
+        now = int(time.time())
         claims = {
             "iss": self.issuer, "sub": user.id, "aud": "authenticated", "exp": now + self.jwt_ttl_s, "iat": now,
             "email": user.email, "phone": "", "app_metadata": {"provider": "email", "providers": ["email"]},
@@ -119,15 +140,15 @@ class GoTrue:
             "amr": [{"method": "password", "timestamp": now}], "session_id": session_id, "is_anonymous": False,
         }
         access_token = jwt.encode(claims, self._secret, algorithm="HS256")
-        refresh_token = "".join(self._rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
-        self._refresh_tokens[refresh_token] = _RefreshToken(user.id, session_id)
         return {
             "access_token": access_token, "token_type": "bearer", "expires_in": self.jwt_ttl_s,
             "expires_at": now + self.jwt_ttl_s, "refresh_token": refresh_token, "user": user.as_json(),
         }
 
-    def verify(self, token: str) -> tuple[dict, User]:
-        """Claims and user of a valid access token, else TokenError carrying GoTrue's answer."""
+    def verify(self, token: str, check_session: bool = True) -> tuple[dict, User]:
+        """Claims and user of a valid access token, else TokenError carrying GoTrue's answer. GoTrue also wants
+        the token's session to exist (signed out: session_not_found); PostgREST checks the JWT only
+        (check_session=False), so an access token keeps working there until it expires, as in Supabase."""
         claims = self._verified.get(token)
         if claims is None:
             try:
@@ -145,7 +166,17 @@ class GoTrue:
         user = self.users_by_id.get(claims["sub"])
         if user is None:
             raise TokenError(USER_NOT_FOUND)
+        if check_session and not self._session_alive(claims):
+            raise TokenError(SESSION_NOT_FOUND)
         return claims, user
+
+    def _session_alive(self, claims: dict) -> bool:
+        session_id = claims.get("session_id")
+        return session_id is None or session_id in self.sessions
+
+    def still_valid(self, token: str, claims: dict) -> bool:
+        """A token verified before is still accepted: not expired (the signature cannot have changed)."""
+        return claims["exp"] > time.time() and self._session_alive(claims)
 
     @staticmethod
     def bearer(request: Request) -> str | None:
@@ -210,17 +241,63 @@ class GoTrue:
         if not isinstance(token, str) or not token:
             return gotrue_error((400, "validation_failed", "refresh_token required"))
         record = self._refresh_tokens.get(token)
-        if record is None:
+        session = self.sessions.get(record.session_id) if record is not None else None
+        if session is None:  # never issued, or its session signed out
             return gotrue_error(REFRESH_NOT_FOUND)
-        now = time.monotonic()
-        if record.used_at is not None and now - record.used_at > REFRESH_REUSE_INTERVAL_S:
-            return gotrue_error(REFRESH_ALREADY_USED)
         user = self.users_by_id[record.user_id]
-        session = self.issue_session(user, record.session_id)
-        if record.used_at is None:
-            record.used_at = now
-        record.child = session["refresh_token"]
-        return json_response(200, session)
+        now = time.monotonic()
+        if record.revoked_at is not None:
+            # Rotation with a reuse interval (GoTrue's token_refresh): a revoked token used again within the
+            # interval gets the session's current refresh token (nothing new is minted); beyond it, reuse is taken
+            # for theft and the whole token family is revoked.
+            if not session.family_revoked and now - record.revoked_at <= self._config.refresh_reuse_interval_s:
+                return json_response(200, self._session_answer(user, record.session_id, session.active))
+            self._revoke_family(session, now)
+            return gotrue_error(REFRESH_ALREADY_USED)
+        record.revoked_at = now
+        return json_response(200, self.issue_session(user, record.session_id))
+
+    def _revoke_family(self, session: _Session, now: float) -> None:
+        session.family_revoked = True
+        for token in session.tokens:
+            record = self._refresh_tokens[token]
+            if record.revoked_at is None:
+                record.revoked_at = now
+
+    def _end_sessions(self, session_ids) -> None:
+        for session_id in list(session_ids):
+            session = self.sessions.pop(session_id, None)
+            if session is not None:
+                for token in session.tokens:
+                    self._refresh_tokens.pop(token, None)
+
+    def logout(self, request: Request) -> Response:
+        """POST /auth/v1/logout?scope=global|local|others: end the user's sessions (all of them, this one, or all
+        but this one). Their refresh tokens are gone (refresh_token_not_found) and GoTrue no longer accepts their
+        access tokens (session_not_found); 204 No Content."""
+        problem = self.api_key_problem(request)
+        if problem:
+            return problem
+        scope = request.param("scope") or "global"
+        if scope not in LOGOUT_SCOPES:
+            return gotrue_error(BAD_LOGOUT_SCOPE)
+        token = self.bearer(request)
+        if not token:
+            return gotrue_error(NO_AUTHORIZATION)
+        try:
+            claims, user = self.verify(token)
+        except TokenError as error:
+            return gotrue_error(error.error)
+        current = claims.get("session_id")
+        mine = [sid for sid, session in self.sessions.items() if session.user_id == user.id]
+        if scope == "local":
+            ended = [current] if current else []
+        elif scope == "others":
+            ended = [sid for sid in mine if sid != current]
+        else:
+            ended = mine
+        self._end_sessions(ended)
+        return Response(204, b"", content_type=None)
 
     def get_user(self, request: Request) -> Response:
         problem = self.api_key_problem(request)

@@ -37,14 +37,16 @@ class LatencyModel:
     def has_fixed_service_time(self, endpoint_class: str) -> bool:
         return endpoint_class in self._service_time_s
 
-    def seconds(self, endpoint_class: str, profile: Profile, items: int = 0) -> float:
-        """Real seconds to spend serving one request of this class (0.0 on zero-latency)."""
+    def seconds(self, endpoint_class: str, profile: Profile, items: int = 0, scale: float | None = None) -> float:
+        """Real seconds to spend serving one request of this class (0.0 on zero-latency). `scale` replaces
+        --time-scale (a background job's own waits use --job-time-scale)."""
         fixed = self._service_time_s.get(endpoint_class)
         if fixed is not None:
             return fixed
-        if profile.zero_latency or self._time_scale == 0:
+        time_scale = self._time_scale if scale is None else scale
+        if profile.zero_latency or time_scale == 0:
             return 0.0
         median, sigma, low, high, per_item = self._shapes[endpoint_class]
         draw = median * math.exp(sigma * self._rng.gauss(0.0, 1.0)) if sigma else median
         draw = min(high, max(low, draw)) + per_item * items
-        return draw * profile.multiplier(endpoint_class) * self._slow.get(endpoint_class, 1.0) * self._time_scale / 1000.0
+        return draw * profile.multiplier(endpoint_class) * self._slow.get(endpoint_class, 1.0) * time_scale / 1000.0

@@ -59,7 +59,7 @@ class PostgREST:
         if token == self._config.service_role_key:
             return SERVICE_ROLE
         try:
-            claims, _ = self._gotrue.verify(token)
+            claims, _ = self._gotrue.verify(token, check_session=False)
         except TokenError as error:
             if error.error is TOKEN_EXPIRED:
                 raise RestError(401, "PGRST303", "JWT expired") from None

@@ -25,6 +25,19 @@ EDGE_FUNCTIONS = (
     "enrichment-neverbounce",
 )
 ENDPOINT_CLASSES = ("auth-token", "auth-user", "auth-admin", "rest", *EDGE_FUNCTIONS)
+# Sibling functions only the orchestrator calls (in-process here, through the same components as HTTP calls).
+INTERNAL_FUNCTIONS = ("enrichment-cobalt", "enrichment-business-license", "enrichment-pdl")
+# Latency classes of work inside the components: a worker's cold start, the third-party calls of a discovery job,
+# the sub-functions' own time, and one PostgREST write of the job's service-role client.
+WORK_CLASSES = ("cold-start", "google-text-search", "google-place-details", "db-write", *INTERNAL_FUNCTIONS)
+LATENCY_CLASSES = (*ENDPOINT_CLASSES, *WORK_CLASSES)
+# The components (profiles.toml [components.*]): pools and third-party quotas.
+POOL_COMPONENTS = ("gotrue", "postgrest", "realtime", *EDGE_FUNCTIONS, *INTERNAL_FUNCTIONS)
+RATE_COMPONENTS = ("google-places", "hunter-api", "neverbounce-api", "cobalt-api", "state-license-api", "pdl-api")
+COMPONENTS = (*POOL_COMPONENTS, *RATE_COMPONENTS)
+# Which component serves an endpoint class.
+COMPONENT_OF = {"auth-token": "gotrue", "auth-user": "gotrue", "auth-admin": "gotrue", "rest": "postgrest",
+                **{slug: slug for slug in EDGE_FUNCTIONS}}
 
 Group = Literal["auth", "rest", "functions", "realtime"]
 
@@ -47,8 +60,22 @@ class LatencyDistribution(_Strict):
         return self
 
 
-class Capacity(_Strict):
-    concurrency: int = Field(ge=1)
+class ComponentSpec(_Strict):
+    """One component: a pool (`capacity` concurrent slots) or a third-party quota (`capacity` requests/s)."""
+
+    kind: Literal["pool", "rate"]
+    capacity: float = Field(gt=0)
+    source: str = Field(min_length=1)  # where the number comes from, or the stated assumption
+    queue_limit: int | None = Field(default=None, ge=0)  # pool: overrides [queue] queue_limit
+    cold_starts: bool = False  # pool: an edge function whose workers start cold when it scales up
+    burst: int | None = Field(default=None, ge=1)  # rate: requests at once (default: one second's worth)
+    max_wait_s: float = Field(default=4.0, ge=0)  # rate: longest wait for quota (simulated s) before over-quota
+
+    @model_validator(mode="after")
+    def _whole_slots(self) -> "ComponentSpec":
+        if self.kind == "pool" and self.capacity != int(self.capacity):
+            raise ValueError("a pool's capacity is a whole number of slots")
+        return self
 
 
 class QueueSettings(_Strict):
@@ -56,15 +83,23 @@ class QueueSettings(_Strict):
     queue_timeout_s: float = Field(gt=0)
 
 
-class GooglePlaces(_Strict):
-    queries_per_second: float = Field(gt=0)
-    burst: int = Field(ge=1)
-    max_wait_s: float = Field(ge=0)
+class JobWork(_Strict):
+    """The background job's code-level timings (reference §3.1, §8), in simulated seconds."""
+
+    page_interval_s: float = Field(ge=0)  # sleep between Google text-search result pages
+    details_spacing_s: float = Field(ge=0)  # sleep after each Place Details call
+    results_per_page: int = Field(ge=1)
+    max_pages: int = Field(ge=1)
+    google_results: tuple[int, int]  # [min, max] results Google has for a query (seeded per query)
+    pass_multipliers: tuple[float, ...]  # maxResults x these in the passes after the first
+    expand_multipliers: tuple[float, ...]  # more passes only with expandGeography
 
 
-class JobDuration(_Strict):
-    min_duration_s: float = Field(ge=0)
-    max_duration_s: float = Field(ge=0)
+class Enrichment(_Strict):
+    """What the orchestrator's sub-services find (assumptions where the reference is silent)."""
+
+    hunter_email_weights: tuple[float, ...]  # weight of 0, 1, 2, ... emails found by a domain search
+    neverbounce_pause_s: float = Field(ge=0)  # the function's sleep between the emails of a batch
 
 
 class GatewayError(_Strict):
@@ -116,7 +151,7 @@ class Profile(_Strict):
 
     @model_validator(mode="after")
     def _known_classes(self) -> "Profile":
-        unknown = set(self.latency_multiplier) - {"*", *ENDPOINT_CLASSES}
+        unknown = set(self.latency_multiplier) - {"*", *LATENCY_CLASSES}
         if unknown:
             raise ValueError(f"latency_multiplier names unknown endpoint classes {sorted(unknown)}")
         return self
@@ -127,19 +162,21 @@ class Profile(_Strict):
 
 class Model(_Strict):
     latency: dict[str, LatencyDistribution]
-    capacity: dict[str, Capacity]
+    components: dict[str, ComponentSpec]
     queue: QueueSettings
-    google_places: GooglePlaces
-    job: JobDuration
+    job: JobWork
+    enrichment: Enrichment
     profiles: dict[str, Profile]
 
     @model_validator(mode="after")
     def _complete(self) -> "Model":
-        for table_name, table in (("latency", self.latency), ("capacity", self.capacity)):
-            missing = set(ENDPOINT_CLASSES) - set(table)
-            extra = set(table) - set(ENDPOINT_CLASSES)
-            if missing or extra:
-                raise ValueError(f"[{table_name}] must cover exactly {list(ENDPOINT_CLASSES)}")
+        for table_name, table, names in (("latency", self.latency, LATENCY_CLASSES),
+                                         ("components", self.components, COMPONENTS)):
+            if set(table) != set(names):
+                raise ValueError(f"[{table_name}] must cover exactly {list(names)}")
+        for name, spec in self.components.items():
+            if spec.kind != ("rate" if name in RATE_COMPONENTS else "pool"):
+                raise ValueError(f"[components.{name}] kind must be {'rate' if name in RATE_COMPONENTS else 'pool'}")
         if "healthy" not in self.profiles:
             raise ValueError("a 'healthy' profile is required")
         return self

@@ -130,11 +130,14 @@ class Realtime:
     """The Realtime service of one simulator: its sockets, channels and the change feed from the store."""
 
     def __init__(self, gotrue: GoTrue, publishable_key: str, service_role_key: str, max_connections: int,
-                 count: CountKey):  # fmt: skip
+                 count: CountKey, component=None):  # fmt: skip
         self._gotrue = gotrue
         self._keys = (publishable_key, service_role_key)
         self.max_connections = max_connections
         self._count = count
+        # The `realtime` component (simulator/components.py): a connected user holds one of its slots, a refusal
+        # counts as its rejection, so Realtime shows in /__admin/stats like every other component.
+        self.component = component
         self.sockets: set[RealtimeSocket] = set()
         self.channels_by_table: dict[str, set[Channel]] = {table: set() for table in PUBLISHED_TABLES}
         self._binding_ids: dict[tuple, int] = {}
@@ -176,11 +179,25 @@ class Realtime:
         if vsn not in VERSIONS:
             return json_response(400, {"error": f"Unsupported serializer version: {vsn}"})
         if self.connected_users() >= self.max_connections:
+            self.refused()
             return json_response(429, {"error": "Too many connected users"})
         sock = RealtimeSocket(self, vsn)
         headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
                    ("Sec-WebSocket-Accept", generate_accept_token(key.encode()).decode())]
         return Upgrade(headers, sock.serve)
+
+    def refused(self) -> None:
+        if self.component is not None:
+            self.component.refuse()
+
+    def hold(self) -> None:
+        """A socket became a connected user (its first channel): it takes a slot of the component."""
+        if self.component is not None:
+            self.component.enter()
+
+    def release(self) -> None:
+        if self.component is not None:
+            self.component.leave()
 
     def _valid_jwt(self, token: str) -> bool:
         try:
@@ -301,6 +318,8 @@ class RealtimeSocket:
 
     def _forget(self) -> None:
         self._closed = True
+        if self.channels:
+            self.realtime.release()
         for channel in self.channels.values():
             for table in self.realtime.channels_by_table.values():
                 table.discard(channel)
@@ -408,6 +427,7 @@ class RealtimeSocket:
     def _join(self, topic: str, ref, join_ref, payload: dict) -> None:
         realtime = self.realtime
         if not self.channels and realtime.connected_users() >= realtime.max_connections:
+            realtime.refused()
             self.reply(topic, ref, join_ref, "error", {"reason": "ConnectionRateLimitReached: Too many connected users"},
                        count=JOIN_KEY)
             return
@@ -426,6 +446,8 @@ class RealtimeSocket:
             self._leave(previous)
         bindings = [Binding(spec, realtime.binding_id(spec)) for spec in specs]
         channel = Channel(topic, join_ref, bindings, claims, self)
+        if not self.channels:
+            realtime.hold()
         self.channels[topic] = channel
         unpublished = [b for b in bindings if b.table not in PUBLISHED_TABLES]
         for table in {b.table for b in bindings if b.table in PUBLISHED_TABLES}:
@@ -443,7 +465,8 @@ class RealtimeSocket:
             self.system(channel, "ok", "postgres_changes", "Subscribed to PostgreSQL")
 
     def _leave(self, channel: Channel) -> None:
-        self.channels.pop(channel.topic, None)
+        if self.channels.pop(channel.topic, None) is not None and not self.channels:
+            self.realtime.release()
         for table in self.realtime.channels_by_table.values():
             table.discard(channel)
 

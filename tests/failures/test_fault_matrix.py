@@ -60,7 +60,13 @@ FAULTS = [
            locust_args=("-u", "12", "-r", "12", "--stop-timeout", "10", "-t", "8s", "DiscoveryUser")),
     _fault("error-burst", "error-burst", {"5xx"}, {"job failed"}),
     # Users barely pause (1 % think time): far more than the 10 function calls/s the gateway allows, so 429s come.
-    _fault("rate-limited", "rate-limited", {"429"}, settings={"PP_THINK_TIME_SCALE": "0.01"}),
+    # Two users of each class, and the third-party quotas (real seconds) lifted: the twin's enrichment calls its
+    # siblings one after another and Hunter's quota would pace it, so five users alone, on a machine busy with the
+    # whole matrix, could stay under the gateway's limit; this fault is about the gateway.
+    _fault("rate-limited", "rate-limited", {"429"}, settings={"PP_THINK_TIME_SCALE": "0.01"},
+           simulator_flags=(*SIMULATOR_FLAGS, "--capacity", "hunter-api=1000", "--capacity", "neverbounce-api=1000",
+                            "--capacity", "state-license-api=1000"),
+           locust_args=("-u", "10", "-r", "10", "--equal-weights", "--stop-timeout", "10", "-t", "8s")),
     _fault("outage", "outage", {"5xx"}, NO_SESSION),
     _fault("unreachable", "unreachable", {"connection error"}, NO_SESSION),
     _fault("connection-refused", None, {"connection refused"}, NO_SESSION),

@@ -40,7 +40,8 @@ def test_healthy_worst_case_meets_the_sla_with_margin(endpoint_class):
 def test_profiles_named_in_the_brief_exist_and_every_function_has_capacity():
     assert {"healthy", "zero-latency", "degraded-discovery", "error-burst", "rate-limited", "outage", "malformed",
             "token-expiry", "slow-export"} <= set(MODEL.profiles)
-    assert set(MODEL.capacity) == set(MODEL.latency)
+    assert set(EDGE_FUNCTIONS) <= set(MODEL.components)
+    assert all(spec.source for spec in MODEL.components.values())  # every default capacity says where it is from
 
 
 def test_breaching_profiles_really_breach():
