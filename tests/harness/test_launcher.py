@@ -167,3 +167,6 @@ def test_capacity_plays_the_step_shape_to_its_end_without_an_in_run_verdict(tmp_
     assert (manifest["stop_reason"], manifest["partial"]) == ("shape", False)
     assert manifest["options"]["shape"] == "SelectedLoadShape" and manifest["load"]["intended_users"] == 4
     assert not (run_dir / "verdict.json").exists()  # a step run mixes load levels: the capacity report judges it
+    # the simulator's component accounting over the run, for the capacity report's saturated component
+    samples = [json.loads(line) for line in (run_dir / "components.jsonl").read_text().splitlines()]
+    assert len(samples) >= 2 and samples[-1]["components"]["gotrue"]["calls"] > 0
