@@ -288,6 +288,22 @@ def write_junit(run: HealthRun, path: Path) -> None:
     ElementTree.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
+def sent_requests(folder: Path) -> list[tuple[str, str, float]]:
+    """(method, url, epoch seconds) of every request a health check in ``folder`` sent, oldest first; [] when there
+    is no readable health.json. Used to count what a pre-flight spent of a target's rate limits before the load."""
+    try:
+        data = json.loads((folder / HEALTH_JSON).read_text(encoding="utf-8"))
+        sent = []
+        for request in data.get("requests", []):
+            if request.get("status") is None or not request.get("at"):
+                continue  # never sent (skipped) or no answer recorded
+            at = datetime.fromisoformat(str(request["at"]).replace("Z", "+00:00")).timestamp()
+            sent.append((str(request.get("method", "")), str(request.get("url", "")), at))
+        return sorted(sent, key=lambda item: item[2])
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
 def write_results(run: HealthRun, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     json_path, junit_path = folder / HEALTH_JSON, folder / HEALTH_JUNIT

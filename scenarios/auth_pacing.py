@@ -32,6 +32,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import gevent
 from gevent.event import AsyncResult, Event
@@ -39,6 +40,8 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.health import sent_requests
+from scenarios import names
 from scenarios.sessions import (REFRESH_BUDGET, REFRESH_PERMITS, SIGN_IN_BUDGET, SIGN_IN_PERMITS, SIGN_IN_WINDOW_S,
                                 RateBudget)  # fmt: skip
 
@@ -103,6 +106,7 @@ class PermitAuthority:
         self._quotas: dict[tuple[str, str], RateBudget] = {}  # (worker, kind) -> that worker's own window
         self.shares: dict[str, Share] = {}
         self.granted = {SIGN_IN: 0, REFRESH: 0}
+        self._spent_before: dict[str, list[float]] = {}  # ages of permits used before the run (the pre-flight's)
         self.denied = {SIGN_IN: 0, REFRESH: 0}
         self.set_workers([LOCAL])
 
@@ -130,7 +134,10 @@ class PermitAuthority:
         for group, group_members in members.items():
             size = len(group_members)
             for kind in (SIGN_IN, REFRESH):
-                self._windows.setdefault((group, kind), RateBudget(USABLE[kind], WINDOW_S, clock=self._clock))
+                if (group, kind) not in self._windows:
+                    window = self._windows[(group, kind)] = RateBudget(USABLE[kind], WINDOW_S, clock=self._clock)
+                    for age in self._spent_before.get(kind, []):
+                        window.record(age)
             sign_ins = max(1, USABLE[SIGN_IN] // size)
             refreshes = max(1, int(USABLE[REFRESH] * MEASURED_REFRESH_FRACTION) // size)
             share = Share(group, size, sign_ins, refreshes, max(1, int(sign_ins * POOL_FRACTION)))
@@ -140,6 +147,16 @@ class PermitAuthority:
                     window = self._quotas.setdefault((worker, kind), RateBudget(quota, WINDOW_S, clock=self._clock))
                     window.limit = quota
         return dict(self.shares)
+
+    def spent_before(self, kind: str, ages_s: Iterable[float]) -> None:
+        """Permits this address used before the run (seconds ago each): they stay in every group's window until they
+        age out, as they do in GoTrue's. All groups, because which address made them is not known."""
+        ages = [age for age in ages_s if 0 <= age < WINDOW_S]
+        for (_group, window_kind), window in self._windows.items():
+            if window_kind == kind:
+                for age in ages:
+                    window.record(age)
+        self._spent_before.setdefault(kind, []).extend(ages)
 
     def grant(self, worker: str, kind: str, forced: bool = False) -> bool:
         """One permit of ``kind`` for ``worker``; ``forced`` (a refresh a session needs) is recorded, never denied."""
@@ -305,6 +322,22 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
         _master = _MasterSide(environment, client.authority)
         runner.register_message(PERMIT_MESSAGE, _master.on_permit)
         gevent.spawn(_master.watch)
+    if client.authority is not None:
+        _count_preflight_sign_ins(environment, client.authority)
+
+
+def _count_preflight_sign_ins(environment: Environment, authority: PermitAuthority) -> None:
+    """The launcher's pre-flight (harness/health.py) signs in from this address just before the load: those
+    sign-ins are in GoTrue's window, so they go into ours (its health.json lies in the run's results folder)."""
+    results_dir = getattr(environment.parsed_options, "results_dir", None) if environment.parsed_options else None
+    if not results_dir:
+        return
+    now = time.time()
+    ages = [now - at for method, url, at in sent_requests(Path(results_dir))
+            if method == names.SIGN_IN.method and url.endswith(names.SIGN_IN.name)]  # fmt: skip
+    if ages:
+        authority.spent_before(SIGN_IN, ages)
+        logger.info("sign-in budget: %d sign-in(s) of the pre-flight count against it", len(ages))
 
 
 @events.test_start.add_listener

@@ -76,6 +76,20 @@ def test_a_worker_leaving_does_not_free_its_permits_before_they_age_out():
     assert _grant_all(authority, workers[:1]) == {workers[0]: 28}
 
 
+def test_sign_ins_made_before_the_run_count_until_they_age_out():
+    clock = Clock()
+    authority = PermitAuthority(clock=clock)
+    authority.spent_before(SIGN_IN, [10.0, 20.0, 400.0])  # the pre-flight's two, and one long gone
+    assert _grant_all(authority, ["local"]) == {"local": 26}
+    workers = ["h_" + "1" * 32, "h_" + "2" * 32]
+    authority = PermitAuthority("per-host", clock=clock)
+    authority.spent_before(SIGN_IN, [5.0])
+    authority.set_workers(workers)  # a group made after the pre-flight still carries its sign-in
+    assert sum(_grant_all(authority, workers).values()) == 27
+    clock.now += 300  # the window moves past them
+    assert sum(_grant_all(authority, workers).values()) == 28
+
+
 def test_needed_refreshes_always_go_and_count_against_measured_ones():
     authority = PermitAuthority(clock=Clock())
     for _ in range(USABLE[REFRESH]):
