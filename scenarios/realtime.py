@@ -37,6 +37,7 @@ from gevent.queue import Empty, Queue
 
 from scenarios import names
 from scenarios.base import ProspectProUser, RequestFailed, _describe_network_error, _error_text
+from scenarios.guards import assert_run_allowed
 
 VSN = "1.0.0"  # supabase-js until late 2025 (ProspectPro's pin); 2.0.0 (arrays) is today's default
 HEARTBEAT_INTERVAL_S = 25.0  # supabase-js CONNECTION_TIMEOUTS.HEARTBEAT_INTERVAL
@@ -137,6 +138,7 @@ class JobChannel:
     # ---- connect and join ---------------------------------------------------------------------------------------
     def _connect(self) -> bool:
         global _open_sockets
+        assert_run_allowed()  # a websocket to a refused target is a request like any other: none is opened
         user = self.user
         url = websocket_url(user.host, user._publishable_key)
         timeout = user.settings.request_timeout_s
