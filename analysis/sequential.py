@@ -116,24 +116,40 @@ def samples_to_decide(exceed: int, n: int, theta0: float, alarm_alpha: float, pa
     """How many MORE requests would decide, if the observed share of exceedances held (None: unknown or more than
     the cap). An estimate for people ("about 400 more requests"), not part of any decision.
     """
+    return _fewest(samples_to_show(exceed, n, theta0, alarm_alpha, "above"), samples_to_show(exceed, n, theta0, pass_alpha, "below"))
+
+
+def samples_to_show(exceed: int, n: int, theta0: float, alpha: float, direction: Direction) -> int | None:
+    """How many MORE requests would show theta ``direction`` theta0 at ``alpha``, if the observed share held.
+
+    None when the share is not on that side of theta0 (no number of such requests would), or past the cap.
+    """
     if n <= 0:
         return None
     share = exceed / n
-    if abs(share - theta0) < 1e-12:
+    if (share <= theta0) if direction == "above" else (share >= theta0):
         return None
+    threshold = math.log(1 / alpha)
 
-    def decides(total: int) -> bool:
-        return bernoulli_decision(round(share * total), total, theta0, alarm_alpha, pass_alpha) is not None
+    def shows(total: int) -> bool:
+        return log_evidence(round(share * total), total, theta0, direction) >= threshold
 
-    low, high = max(n, 1), max(2 * n, 16)
-    while not decides(high):
+    if shows(n):
+        return 0
+    low, high = n, max(2 * n, 16)
+    while not shows(high):
         low, high = high, high * 2
         if high > SAMPLES_CAP:
             return None
     while high - low > max(1, low // 100):  # 1 % is precise enough for an estimate
         middle = (low + high) // 2
-        low, high = (low, middle) if decides(middle) else (middle, high)
+        low, high = (low, middle) if shows(middle) else (middle, high)
     return max(1, high - n)
+
+
+def _fewest(*estimates: int | None) -> int | None:
+    known = [estimate for estimate in estimates if estimate is not None]
+    return min(known) if known else None
 
 
 # ---- order-statistic bounds of a reference percentile -----------------------------------------------------------
@@ -370,9 +386,11 @@ class SequentialJudge:
             self._verdicts[ident] = verdict
             return SequentialCheck(test.subject, test.metric, required, verdict, n, self._first_decided[ident],
                                    reason=_threshold_text(test))  # fmt: skip
-        more = samples_to_decide(exceed, n, test.theta0, alarm_alpha, self.pass_alpha)
-        if n < test.min_samples:
-            more = max(more or 0, test.min_samples - n)
+        # Each side at its own threshold and counts (they differ for regressions, and by bucket rounding).
+        more_to_pass = samples_to_show(pass_exceed, pass_n, test.theta0, self.pass_alpha, "below")
+        if more_to_pass is not None and pass_n + more_to_pass < test.min_samples:
+            more_to_pass = test.min_samples - pass_n
+        more = _fewest(samples_to_show(exceed, n, test.theta0, alarm_alpha, "above"), more_to_pass)
         return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test))
 
     def _warning_proven(self, test: _Test, counts: EndpointCounts, alarm_alpha: float) -> bool:
@@ -563,5 +581,6 @@ def counts_from_run(run) -> dict[str, EndpointCounts]:
 __all__ = [
     "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
     "apply_recorded", "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run", "load_record",
-    "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "write_record",
+    "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "samples_to_show",
+    "write_record",
 ]  # fmt: skip

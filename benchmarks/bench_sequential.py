@@ -20,8 +20,9 @@ show that the pipeline works.
 
 ``--synthetic RUN --trials N`` adds (or, alone, only runs) a cheap check of the sequential judge itself: it draws
 runs from a real run's per-endpoint histograms and request rates (resampled, so every run is iid: no run-to-run
-variation, unlike the real runs) and looks every 5 s as the gate does, up to 300 s: A/A against a reference drawn
-the same way, and with the CSV export's latency x1.3. It prints the same figures, from many more runs.
+variation, unlike the real runs) and looks every 5 s as the gate does, stopping by the gate's rule (all required
+checks decided, or the rest out of reach; 30 s minimum, 300 s maximum): A/A against a reference drawn the same
+way, and with the CSV export's latency x1.3. It prints the same figures, from many more runs.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def synthetic(run_folder: str, trials: int, seed: int = 7) -> None:
                     samples[key] += values
                 checks = judge.look(5.0 * look, counts(samples))
                 alarms = {(c.subject, c.verdict.value) for c in checks if c.verdict is not None and c.verdict.value in ("breach", "regressed")}
-                if look >= 6 and not judge.undecided_required():
+                undecided = judge.undecided_required()  # the gate's stop rule: all decided, or the rest out of reach
+                if look >= 6 and (not undecided or len(judge.out_of_reach(300.0)) == len(undecided)):
                     stopped_at = 5.0 * look
                     break
             outcomes[case].append((stopped_at, alarms))
