@@ -13,7 +13,8 @@ How it rides on Locust 2.47's own mechanisms:
 - The scheduler is a greenlet in every generator process (the local runner, or each worker). It starts when the
   pool has spawned: on the master's ``spawning_complete``, the master sends every worker the custom message
   ``arrivals_start`` with its slot, the number of slots, the stream's seed and the classes' weights; each worker
-  takes every n-th arrival of the same seeded stream, so the workers split the rate exactly.
+  takes every n-th arrival of the same seeded stream, so the workers split the rate exactly. When the test stops,
+  the master first sends ``arrivals_stop`` with the moment every worker's share ends.
 - An arrival is handed to an idle user of the class drawn for it (by the classes' weights, from the same seeded
   stream); when every user of that class is busy it is counted ``dropped``. A user that wakes more than
   ``--arrival-late-ms`` after the arrival's intended start counts it ``late``.
@@ -62,10 +63,12 @@ from harness.results import record_stop_reason, register_artifact_writer, regist
 logger = logging.getLogger(__name__)
 
 START_MESSAGE = "arrivals_start"
+STOP_MESSAGE = "arrivals_stop"
 REPORT_KEY = "prospectpro_arrivals"  # a worker's counts and corrected stats in its report to the master
 DEFAULT_LATE_MS = 50.0
 DEFAULT_STOP_TIMEOUT_S = 30.0  # --stop-timeout of an open-model run unless one is given
-WORKER_START_LEAD_S = 1.0  # the master's start order reaches every worker well within this (same host or LAN)
+WORKER_START_LEAD_S = 2.0  # the master's start order reaches every worker well within this (same host or LAN)
+MAX_START_SKEW_S = 1.0  # a process ready later than this past the common start begins on its own clock
 POOL_READY_TIMEOUT_S = 30.0  # a pool that has not signed in by then starts anyway (its arrivals drop: not valid)
 
 
@@ -239,6 +242,7 @@ class ArrivalPool:
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         self._pending_offset: float | None = None
+        self._recent: deque[tuple[float, str]] = deque(maxlen=10_000)  # (offset, outcome) of the latest dispatches
         self.started_epoch: float | None = None  # wall clock of arrival 0's intended start
         self._stream = None
 
@@ -276,8 +280,16 @@ class ArrivalPool:
             gevent.sleep(0.05)
         # Every process of a run begins at the same moment (the master's start_at), so that their shares interleave.
         gevent.sleep(max(0.0, self.order.start_at - time.time()))
-        self._started_at = time.perf_counter()
-        self.started_epoch = time.time()
+        # Intended times count from start_at itself, not from when this greenlet woke (late, on a busy machine):
+        # the workers' shares then interleave exactly and a late wake shows as lag. A pool that signed in much
+        # later than start_at begins on its own clock instead (its share then ends early; logged).
+        now_epoch = time.time()
+        origin = self.order.start_at if 0 < now_epoch - self.order.start_at <= MAX_START_SKEW_S else now_epoch
+        if origin == now_epoch and self.order.start_at and now_epoch - self.order.start_at > MAX_START_SKEW_S:
+            logger.warning("arrivals: this process's pool was ready %.1f s after the common start; its share "
+                           "begins late", now_epoch - self.order.start_at)  # fmt: skip
+        self._started_at = time.perf_counter() - (now_epoch - origin)
+        self.started_epoch = origin
         order = self.order
         names = sorted(order.weights)
         weights = [order.weights[name] for name in names]
@@ -295,20 +307,23 @@ class ArrivalPool:
                 gevent.sleep(delay)
                 self._pending_offset = None
             self.counts.due += 1
-            self._dispatch(Arrival(number, due), chosen)
+            self._recent.append((offset, self._dispatch(Arrival(number, due), chosen)))
 
-    def _dispatch(self, arrival: Arrival, class_name: str) -> None:
+    def _dispatch(self, arrival: Arrival, class_name: str) -> str:
         idle = self._idle.get(class_name)
         while idle:
             waiter = idle.popleft()
             if not waiter.ready():
                 self.counts.started += 1
                 waiter.set(arrival)
-                return
+                return "started"
         self.counts.dropped += 1
+        return "dropped"
 
-    def stop(self) -> None:
-        """Stop scheduling; arrivals already due that were never handed out are counted ``missed``."""
+    def stop(self, end_epoch: float | None = None) -> None:
+        """Stop scheduling at ``end_epoch`` (the master's, so that every worker ends its share at the same moment;
+        default now). Arrivals due by then but never handed out count as ``missed``; any handed out after it (the
+        master's word took a moment to arrive) are taken back out of the counts, as if never due."""
         if self._greenlet is None:
             return
         self._greenlet.kill(block=True)
@@ -317,6 +332,13 @@ class ArrivalPool:
             return
         self._stopped_at = time.perf_counter()
         elapsed = self._stopped_at - self._started_at
+        if end_epoch is not None and self.started_epoch is not None:
+            elapsed = min(elapsed, max(0.0, end_epoch - self.started_epoch))
+            self._stopped_at = self._started_at + elapsed
+        while self._recent and self._recent[-1][0] > elapsed:
+            _offset, outcome = self._recent.pop()
+            setattr(self.counts, outcome, getattr(self.counts, outcome) - 1)
+            self.counts.due -= 1
         if self._pending_offset is not None and self._pending_offset <= elapsed:
             self.counts.missed += 1
             self.counts.due += 1
@@ -383,6 +405,7 @@ def _on_init(environment: Environment, **_kwargs) -> None:
         environment.events.request.add_listener(lambda **kw: _on_request(environment, **kw))
         environment.events.test_start.add_listener(lambda **kw: _worker_test_start(environment))
         runner.register_message(START_MESSAGE, _on_start_message)
+        runner.register_message(STOP_MESSAGE, _on_stop_message)
         environment.events.report_to_master.add_listener(lambda client_id, data, **kw: _report(environment, data))
         return  # a worker learns the plan from the master's options with its first spawn message
     options = environment.parsed_options
@@ -428,6 +451,7 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     environment.events.spawning_complete.add_listener(lambda user_count, **kw: _begin(environment))
     environment.events.test_stop.add_listener(lambda **kw: _end(environment))
     if isinstance(runner, MasterRunner):
+        environment.events.test_stopping.add_listener(lambda **kw: _order_stop(environment))
         environment.events.worker_report.add_listener(lambda client_id, data, **kw: _merge(environment, client_id, data))
 
 
@@ -490,6 +514,21 @@ def _worker_test_start(environment: Environment) -> None:
         _runs[environment] = _OpenRun(plan=plan, spacing="", seed=0, pool_users=0, late_ms=DEFAULT_LATE_MS,
                                       tolerance=DEFAULT_TOLERANCE)  # fmt: skip
         environment.events.test_stop.add_listener(lambda **kw: _end(environment))
+
+
+def _order_stop(environment: Environment) -> None:
+    """Master, before Locust tells the workers to stop: the moment every worker's share ends (sent first, so it
+    arrives first)."""
+    runner = environment.runner
+    end_epoch = time.time()
+    for worker in runner.clients.all:
+        runner.send_message(STOP_MESSAGE, {"end_epoch": end_epoch}, client_id=worker.id)
+
+
+def _on_stop_message(environment: Environment, msg, **_kwargs) -> None:
+    run = _runs.get(environment)
+    if run is not None and run.pool is not None:
+        run.pool.stop(float(msg.data["end_epoch"]))
 
 
 def _on_start_message(environment: Environment, msg, **_kwargs) -> None:

@@ -173,9 +173,9 @@ def test_master_and_workers_split_the_rate_exactly(runs):
     assert total == arrivals["due"] and arrivals["dropped"] == 0
     expected = 30 * arrivals["duration_s"]
     assert abs(total - expected) <= 3 * math.sqrt(expected) + 1  # Poisson spacing
-    # every other arrival of one stream, begun together: no worker above its share (+1: the stop reaches the two
-    # workers a few ms apart)
-    assert max(worker["due"] for worker in workers.values()) <= math.ceil(total / 2) + 1
+    # every other arrival of one stream, begun and ended at the same moments: no worker above its share
+    assert max(worker["due"] for worker in workers.values()) <= math.ceil(total / 2)
+    assert workers["0"]["started_epoch"] == workers["1"]["started_epoch"]
 
 
 def test_an_undersized_pool_drops_arrivals_and_the_run_is_not_valid(runs):
