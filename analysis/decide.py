@@ -29,7 +29,7 @@ from analysis.bounds import (
 from analysis.exit_codes import ExitCode
 from analysis.openmodel import MANIFEST_SECTION as ARRIVALS_SECTION
 from analysis.openmodel import arrival_problems
-from analysis.regression import compare_histograms, has_enough_samples
+from analysis.regression import compare_histograms, has_enough_samples, run_to_run_variance
 from analysis.results import EndpointResult, RunResult
 from analysis.verdicts import Verdict
 
@@ -470,6 +470,12 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
         for key, endpoint in run.endpoints.items()
         if key in reference.endpoints and has_enough_samples(reference.endpoints[key].histogram, endpoint.histogram, rule)
     )
+    # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs: their spread is
+    # the run-to-run variation every interval must include.
+    recorded_runs = getattr(reference, "runs", ())
+    run_to_run = run_to_run_variance(
+        [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs], rule
+    )
     checks = []
     if baseline.business.cost_anomaly_factor is not None:
         checks.append(cost_anomaly_check(run, reference, baseline.business.cost_anomaly_factor))
@@ -480,7 +486,7 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
             checks.append(Check(key, "change", Verdict.NOT_COMPARABLE, reason="not in the reference run"))
             continue
         assert current.histogram is not None and previous.histogram is not None  # guaranteed by not_comparable_reason
-        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested):
+        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested, run_to_run=run_to_run):
             checks.append(Check(
                 key, f"p{change.q * 100:g} change", change.verdict,
                 actual=change.current_ms, reference=change.reference_ms,

@@ -1,15 +1,22 @@
-"""Is one endpoint's latency different from the reference run's? A noise rule AND a significance test.
+"""Is one endpoint's latency different from the reference's? An interval that must clear the noise band.
 
 The test is a bootstrap confidence interval of the relative change in a percentile, computed on the full
 histograms: each run's requests are resampled with replacement, the percentile is taken from every resample the
 way Locust takes it, and the interval is read from the distribution of ``current / reference - 1`` over paired
 replicates. Vectorised with numpy, no Python loop over resamples (see bootstrap_percentiles for the shortcut).
 
-Verdicts (analysis.verdicts.Verdict): regressed / improved when the interval excludes zero AND the point change
-passes the noise rule; unchanged otherwise; inconclusive when either side has too few samples to judge.
-Exit code 4 is a verdict on the whole run, so the false-alarm rate that matters is per run: the confidence is
-split (Bonferroni) across every percentile of every endpoint tested in the run, and the noise rule must pass as
-well; benchmarks/bench_regression.py measures the resulting share of unchanged runs called "regressed".
+That interval holds only the sampling noise inside each run. Two runs of an unchanged system also differ by
+machine load, warm-up and the rest of the mix. When the reference holds two or more recorded runs
+(analysis/reference.py), that run-to-run variation is measured between them (``run_to_run_variance``, in log
+space, pooled over every endpoint and percentile because its causes are shared) and added to every interval: the
+current run brings its own run effect, and the reference's mean brings 1/R of one.
+
+Verdicts (analysis.verdicts.Verdict): regressed only when the whole interval is above the noise band
+(``low > min_relative_change``), improved only when it is wholly below minus the band; unchanged otherwise;
+inconclusive when either side has too few samples to judge. Exit code 4 is a verdict on the whole run, so the
+false-alarm rate that matters is per run: the confidence is split (Bonferroni) across every percentile of every
+endpoint tested in the run. benchmarks/bench_regression.py measures the share of unchanged runs called
+"regressed", on synthetic draws and on repeated real runs against the simulator.
 """
 
 from __future__ import annotations
@@ -59,12 +66,58 @@ def has_enough_samples(reference: Histogram, current: Histogram, rule: Regressio
     return min(reference.count, current.count) >= rule.min_samples
 
 
+@dataclass(frozen=True)
+class RunToRunVariance:
+    """The run-to-run variance of log percentiles measured between a reference's runs, beyond sampling noise."""
+
+    log_variance: float  # tau^2: variance of one run's log percentile from run to run, sampling noise removed
+    runs: int  # R, the reference runs it was measured on
+    pairs: int  # (endpoint, percentile) pairs it was pooled over
+
+    @property
+    def added_variance(self) -> float:
+        """What a comparison with the R runs' merged reference adds: the current run's effect plus 1/R of one."""
+        return self.log_variance * (1 + 1 / self.runs)
+
+
+def run_to_run_variance(runs: list[dict[str, Histogram]], rule: RegressionRule) -> RunToRunVariance | None:
+    """tau^2 pooled over every endpoint and percentile that each of the runs measured with enough samples.
+
+    For each pair, the between-run variance of the log percentile (R - 1 degrees of freedom) minus the mean of the
+    runs' own sampling variances (bootstrap) estimates the run effect; the pooled mean of those is tau^2, floored
+    at 0. None with fewer than two runs (nothing to measure it on).
+    """
+    if len(runs) < 2:
+        return None
+    qs = list(rule.percentiles)
+    rng = np.random.default_rng(rule.seed + 1)
+    keys = sorted(set.intersection(*(set(run) for run in runs)))
+    excess = []
+    for key in keys:
+        histograms = [run[key] for run in runs]
+        if min(h.count for h in histograms) < rule.min_samples:
+            continue
+        replicates = [bootstrap_percentiles(h, qs, 2000, rng) for h in histograms]
+        for column, q in enumerate(qs):
+            points = np.array([h.percentile(q) for h in histograms], dtype=np.float64)
+            if np.any(points <= 0) or any(np.any(r[:, column] <= 0) for r in replicates):
+                continue
+            between = float(np.var(np.log(points), ddof=1))
+            within = float(np.mean([np.var(np.log(r[:, column])) for r in replicates]))
+            excess.append(between - within)
+    if not excess:
+        return RunToRunVariance(0.0, len(runs), 0)
+    return RunToRunVariance(max(0.0, float(np.mean(excess))), len(runs), len(excess))
+
+
 def compare_histograms(
-    reference: Histogram, current: Histogram, rule: RegressionRule, *, endpoints_tested: int = 1
-) -> list[PercentileChange]:
+    reference: Histogram, current: Histogram, rule: RegressionRule, *, endpoints_tested: int = 1,
+    run_to_run: RunToRunVariance | None = None,
+) -> list[PercentileChange]:  # fmt: skip
     """One PercentileChange per percentile in ``rule.percentiles``.
 
     ``endpoints_tested``: how many endpoints of the run get this test; the confidence is shared among them all.
+    ``run_to_run``: the variation measured between the reference's runs, added to the interval (None: one run).
     """
     qs = list(rule.percentiles)
     if not has_enough_samples(reference, current, rule):
@@ -77,26 +130,31 @@ def compare_histograms(
     reference_boot = bootstrap_percentiles(reference, qs, rule.bootstrap_resamples, rng)
     current_boot = bootstrap_percentiles(current, qs, rule.bootstrap_resamples, rng)
     alpha = (1 - rule.confidence) / (len(qs) * max(endpoints_tested, 1))  # Bonferroni across the run's tests
+    extra = run_to_run.added_variance if run_to_run is not None else 0.0
+    band = rule.min_relative_change
     changes = []
     for column, q in enumerate(qs):
         reference_ms, current_ms = reference.percentile(q), current.percentile(q)
         assert reference_ms is not None and current_ms is not None  # both histograms have samples here
-        if reference_ms == 0 or np.any(reference_boot[:, column] == 0):
+        if reference_ms == 0 or np.any(reference_boot[:, column] == 0) or np.any(current_boot[:, column] == 0):
             # A 0 ms percentile (sub-millisecond responses) has no relative change; absolute ms says more.
-            changes.append(PercentileChange(q, Verdict.INCONCLUSIVE, reference_ms, current_ms, None, None, "reference percentile is 0 ms"))
+            changes.append(PercentileChange(q, Verdict.INCONCLUSIVE, reference_ms, current_ms, None, None, "a percentile is 0 ms"))
             continue
-        ratios = current_boot[:, column] / reference_boot[:, column] - 1
-        low, high = (float(v) for v in np.quantile(ratios, [alpha / 2, 1 - alpha / 2]))
+        log_ratios = np.log(current_boot[:, column]) - np.log(reference_boot[:, column])
+        if extra > 0:
+            log_ratios = log_ratios + rng.normal(0.0, np.sqrt(extra), log_ratios.size)
+        # Rounded: a bucket step can put a bound exactly on the band (210 / 200 ms = +5 %), which does not clear it.
+        low, high = (round(float(v), 9) for v in np.expm1(np.quantile(log_ratios, [alpha / 2, 1 - alpha / 2])))
         point = current_ms / reference_ms - 1
-        significant_up = low > 0 and point >= rule.min_relative_change
-        significant_down = high < 0 and point <= -rule.min_relative_change
-        if significant_up:
+        if low > band:
             verdict, reason = Verdict.REGRESSED, ""
-        elif significant_down:
+        elif high < -band:
             verdict, reason = Verdict.IMPROVED, ""
         elif low > 0 or high < 0:
-            verdict, reason = Verdict.UNCHANGED, f"significant but under the {rule.min_relative_change:.0%} noise rule"
+            verdict, reason = Verdict.UNCHANGED, f"significant, but the interval reaches into the {band:.0%} noise band"
         else:
             verdict, reason = Verdict.UNCHANGED, "not significant"
+        if run_to_run is not None:
+            reason = (reason + "; " if reason else "") + f"interval includes the run-to-run variation of {run_to_run.runs} reference runs"
         changes.append(PercentileChange(q, verdict, reference_ms, current_ms, point, (low, high), reason))
     return changes

@@ -1,6 +1,14 @@
 """Measure the regression test instead of assuming it: false alarms, power, and what it costs.
 
     .venv/bin/python benchmarks/bench_regression.py [--trials 200] [--samples 300]
+    .venv/bin/python benchmarks/bench_regression.py --real 14 [--real-dir DIR] [--synthetic-off]
+
+``--real N`` also makes N real headless runs of an unchanged system (``python -m harness perf`` against the
+embedded simulator, simulator seeds 1..N, everything else equal, ~45 s each, bounded by --real-seconds) and
+compares each run with a reference recorded from REFERENCE_RUNS other runs (analysis/reference.py, several runs:
+the interval includes the run-to-run variation measured between them), and with a one-run reference for
+contrast. It prints the share of whole runs with any false alarm ("regressed" anywhere) next to the synthetic
+figures. Runs already in --real-dir are reused, so the analysis can be repeated without new load.
 
 Prints, with the production baseline's [regression] rule and the full decision path (analysis.decide):
 - A/A false-alarm rate: reference and current drawn from the same 15-endpoint system; share of endpoint
@@ -19,6 +27,9 @@ tests/analysis/test_regression_rates.py runs the same measurement, smaller, with
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -31,11 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.baseline import Baseline, load_baseline  # noqa: E402
 from analysis.decide import decide  # noqa: E402
 from analysis.histogram import Histogram  # noqa: E402
-from analysis.regression import bootstrap_percentiles  # noqa: E402
-from analysis.results import EndpointResult, RunResult  # noqa: E402
+from analysis.reference import load_reference, write_reference  # noqa: E402
+from analysis.regression import bootstrap_percentiles, run_to_run_variance  # noqa: E402
+from analysis.results import EndpointResult, RunResult, load_run  # noqa: E402
 from analysis.verdicts import Verdict  # noqa: E402
 
-PRODUCTION = Path(__file__).resolve().parents[1] / "baselines" / "production.toml"
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCTION = ROOT / "baselines" / "production.toml"
+REFERENCE_RUNS = 3  # runs recorded into each multi-run reference in --real mode
 # (median ms, lognormal sigma) for 15 synthetic endpoints: PostgREST reads, auth, edge functions, exports, jobs.
 SYSTEM = [(12, 0.4), (15, 0.5), (20, 0.5), (25, 0.6), (40, 0.4), (90, 0.5), (150, 0.6), (300, 0.5),
           (600, 0.4), (900, 0.5), (1200, 0.6), (1800, 0.4), (2500, 0.5), (4000, 0.5), (30000, 0.3)]  # fmt: skip
@@ -156,17 +170,79 @@ def speed_figures(baseline: Baseline, samples: int) -> None:
           f"Python dict loop {python * 1000:.2f} ms -> {python / vectorised:.1f}x")  # fmt: skip
 
 
+# ---- real runs ---------------------------------------------------------------------------------------------------
+def make_real_runs(count: int, folder: Path, seconds: int, users: int) -> list[Path]:
+    """``count`` bounded headless runs against the embedded simulator (seeds 1..count), reusing finished ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for seed in range(1, count + 1):
+        root = folder / f"seed-{seed:02d}"
+        if not (root / "latest" / "locust.json").is_file():
+            command = [sys.executable, "-m", "harness", "perf", "--seed", str(seed), "--time-scale", "0.25",
+                       "--no-report", "--no-preflight", "--results-root", str(root),
+                       "-t", f"{seconds}s", "-u", str(users), "-r", str(max(users // 2, 1))]  # fmt: skip
+            environment = {**os.environ, "PP_THINK_TIME_SCALE": "0.05"}
+            started = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, timeout=seconds + 120)
+            print(f"  real run seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
+        runs.append((root / "latest").resolve())
+    return runs
+
+
+def real_false_alarms(baseline: Baseline, runs: list[Path], folder: Path) -> None:
+    """Each run against REFERENCE_RUNS other runs (the next ones, cyclically), and against one other run alone."""
+    loaded = [load_run(path) for path in runs]
+    rule = baseline.regression
+    count = len(loaded)
+    multi = single = tested = 0
+    for index, current in enumerate(loaded):
+        others = [(index + offset) % count for offset in range(1, REFERENCE_RUNS + 1)]
+        reference_file = folder / f"reference-for-{index + 1:02d}.json"
+        for position, other in enumerate(others):
+            write_reference(loaded[other], reference_file, add=position > 0)
+        reference = load_reference(reference_file)
+        regressed_multi = _regressed_endpoints(decide(current, baseline, reference))
+        regressed_single = _regressed_endpoints(decide(current, baseline, loaded[others[0]]))
+        tested += 1
+        multi += bool(regressed_multi)
+        single += bool(regressed_single)
+        if regressed_multi or regressed_single:
+            print(f"  run {index + 1}: multi-run reference {sorted(regressed_multi) or 'none'}; "
+                  f"one-run reference {sorted(regressed_single) or 'none'}")  # fmt: skip
+    histograms = [{k: e.histogram for k, e in run.endpoints.items() if e.histogram is not None} for run in loaded]
+    spread = run_to_run_variance(histograms, rule)
+    judged = sum(1 for key in loaded[0].endpoints if all(key in r.endpoints and r.endpoints[key].samples >= rule.min_samples for r in loaded))
+    print(f"run-to-run variation between the {count} real runs: {np.sqrt(spread.log_variance):.1%} (sd of a log percentile, "
+          f"sampling noise removed, pooled over {spread.pairs} endpoint x percentile pairs); "
+          f"{judged} endpoints with >= {rule.min_samples} samples in every run")  # fmt: skip
+    print(f"REAL A/A false alarms, {tested} runs of an unchanged system: {multi / tested:.1%} of runs with any "
+          f"'regressed' against a {REFERENCE_RUNS}-run reference (target <= 5 %); "
+          f"{single / tested:.1%} against a one-run reference")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=150)
     parser.add_argument("--samples", type=int, default=300, help="samples per endpoint per run")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--real", type=int, default=0, metavar="N", help="also make N real runs (10-20; ~45 s each)")
+    parser.add_argument("--real-dir", default="/tmp/bench-regression-runs", help="where real runs go (reused)")
+    parser.add_argument("--real-seconds", type=int, default=40, help="length of each real run")
+    parser.add_argument("--real-users", type=int, default=60, help="users of each real run")
+    parser.add_argument("--synthetic-off", action="store_true", help="only the real-run figures")
     args = parser.parse_args()
     baseline = load_baseline(PRODUCTION)
     rule = baseline.regression
-    print(f"regression rule: percentiles {rule.percentiles}, noise {rule.min_relative_change:.0%}, "
-          f"confidence {rule.confidence}, {rule.bootstrap_resamples} resamples, min {rule.min_samples} samples")  # fmt: skip
-    print(f"{len(SYSTEM)} endpoints per run, {args.trials} trials per figure\n")
+    print(f"regression rule: percentiles {rule.percentiles}, noise band {rule.min_relative_change:.0%} (the interval "
+          f"must clear it), confidence {rule.confidence}, {rule.bootstrap_resamples} resamples, min {rule.min_samples} samples")  # fmt: skip
+    if args.real:
+        folder = Path(args.real_dir)
+        print(f"\n{args.real} real headless runs against the simulator ({args.real_seconds} s, {args.real_users} users each) in {folder}")
+        runs = make_real_runs(args.real, folder, args.real_seconds, args.real_users)
+        real_false_alarms(baseline, runs, folder)
+    if args.synthetic_off:
+        return
+    print(f"\nsynthetic: {len(SYSTEM)} endpoints per run, {args.trials} trials per figure\n")
     for samples in sorted({rule.min_samples, args.samples}):  # the smallest sample the rule judges, and the typical
         alarms = measure_false_alarms(baseline, args.trials, samples, args.seed)
         print(f"A/A false alarms, {samples} samples per endpoint: {alarms.per_endpoint:.2%} of {alarms.comparisons} "

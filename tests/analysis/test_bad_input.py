@@ -131,9 +131,10 @@ def _reference_with(tmp_path, change) -> Path:
         (lambda d: d.pop("schema_version"), "schema_version: unsupported schema_version None"),
         (lambda d: d.update(kind="something-else"), "kind: not a reference run file"),
         (lambda d: d.update(extra=1), "extra"),
-        (lambda d: d["endpoints"]["GET /auth/v1/user"].update(histogram={"fast": 3}), "histogram"),
-        (lambda d: d["endpoints"]["GET /auth/v1/user"].pop("requests"), "requests"),
-        (lambda d: d["manifest"].update(schema_version=3), "schema_version"),
+        (lambda d: d["runs"][0]["endpoints"]["GET /auth/v1/user"].update(histogram={"fast": 3}), "histogram"),
+        (lambda d: d["runs"][0]["endpoints"]["GET /auth/v1/user"].pop("requests"), "requests"),
+        (lambda d: d["runs"][0]["manifest"].update(schema_version=3), "schema_version"),
+        (lambda d: d.update(runs=[]), "runs: a reference holds no runs"),
     ],
 )
 def test_bad_reference(tmp_path, capsys, change, expected):

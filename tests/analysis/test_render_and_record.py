@@ -56,8 +56,9 @@ def test_record_then_compare_round_trip(tmp_path, capsys):
     reference_file = tmp_path / "refs" / "healthy.json"
     assert main(["record", str(RUNS / "healthy"), "--output", str(reference_file)]) == 0
     document = json.loads(reference_file.read_text())
-    assert document["schema_version"] == 1 and document["provenance"]["locust"] == "2.47.0"
-    assert document["manifest"]["run_id"] == "golden-healthy"
+    assert document["schema_version"] == 2 and len(document["runs"]) == 1
+    assert document["runs"][0]["provenance"]["locust"] == "2.47.0"
+    assert document["runs"][0]["manifest"]["run_id"] == "golden-healthy"
     recorded, original = load_reference(reference_file), load_run(RUNS / "healthy")
     assert {k: e.histogram for k, e in recorded.endpoints.items()} == {k: e.histogram for k, e in original.endpoints.items()}
     # A run compared with its own recording: comparable, nothing changed, exit 0.

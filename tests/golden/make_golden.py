@@ -61,6 +61,9 @@ CASES_SPEC: dict[str, dict] = {
     "missing-endpoint": {"args": ["compare", "{golden}/runs/no-csv-export", "--baseline", PRODUCTION], "exit_code": 3},
     "regressed": {"args": ["compare", "{golden}/runs/slower-enrichment", "--baseline", PRODUCTION,
                            "--reference", "{golden}/references/healthy.json"], "exit_code": 4},
+    # A reference written before multi-run references (schema_version 1) still loads and decides the same.
+    "regressed-v1-reference": {"args": ["compare", "{golden}/runs/slower-enrichment", "--baseline", PRODUCTION,
+                                        "--reference", "{golden}/references/healthy-v1.json"], "exit_code": 4},
     "improved": {"args": ["compare", "{golden}/runs/healthy", "--baseline", PRODUCTION,
                           "--reference", "{golden}/references/slower-enrichment.json"], "exit_code": 0},
     "not-comparable": {"args": ["compare", "{golden}/runs/slower-enrichment", "--baseline", PRODUCTION,
@@ -153,11 +156,17 @@ def record_references() -> None:
         assert code == 0, err
     # Same numbers as "healthy" but recorded from other scenario code: must be called not comparable.
     other = json.loads((REFERENCES / "healthy.json").read_text())
-    other["manifest"]["scenario_hash"] = "golden-scenarios-v0"
+    other["runs"][0]["manifest"]["scenario_hash"] = "golden-scenarios-v0"
     (REFERENCES / "other-scenario.json").write_text(json.dumps(other, indent=1) + "\n")
+    # healthy-v1.json is the same run as written by the harness before multi-run references (schema_version 1,
+    # kept as it was): it proves that older references still load. It is never rewritten here.
     for path in REFERENCES.glob("*.json"):  # recorded_at and paths are provenance, but volatile in a golden file
         document = json.loads(path.read_text())
-        document["provenance"].update({"recorded_at": "2026-01-01T00:00:00+00:00", "recorded_from": normalise(document["provenance"]["recorded_from"])})
+        if document["schema_version"] == 1:
+            continue
+        for recorded in document["runs"]:
+            provenance = recorded["provenance"]
+            provenance.update({"recorded_at": "2026-01-01T00:00:00+00:00", "recorded_from": normalise(provenance["recorded_from"])})
         path.write_text(json.dumps(document, indent=1) + "\n")
 
 
