@@ -8,8 +8,8 @@ replicates. Vectorised with numpy, no Python loop over resamples (see bootstrap_
 That interval holds only the sampling noise inside each run. Two runs of an unchanged system also differ by
 machine load, warm-up and the rest of the mix. When the reference holds two or more recorded runs
 (analysis/reference.py), that run-to-run variation is measured between them (``run_to_run_variance``, in log
-space, pooled over every endpoint and percentile because its causes are shared) and added to every interval: the
-current run brings its own run effect, and the reference's mean brings 1/R of one.
+space, per endpoint) and added to the endpoint's interval: the current run brings its own run effect, and the
+reference's mean brings 1/R of one; the estimate's own uncertainty (few runs) widens it further (Student t).
 
 Verdicts (analysis.verdicts.Verdict): regressed only when the whole interval is above the noise band
 (``low > min_relative_change``), improved only when it is wholly below minus the band; unchanged otherwise;
@@ -68,36 +68,51 @@ def has_enough_samples(reference: Histogram, current: Histogram, rule: Regressio
 
 @dataclass(frozen=True)
 class RunToRunVariance:
-    """The run-to-run variance of log percentiles measured between a reference's runs, beyond sampling noise."""
+    """How much an endpoint's log percentile moves from run to run, beyond sampling noise, for one endpoint."""
 
     log_variance: float  # tau^2: variance of one run's log percentile from run to run, sampling noise removed
     runs: int  # R, the reference runs it was measured on
-    pairs: int  # (endpoint, percentile) pairs it was pooled over
+    degrees_of_freedom: int  # (R - 1) per percentile it was pooled over
 
     @property
-    def added_variance(self) -> float:
-        """What a comparison with the R runs' merged reference adds: the current run's effect plus 1/R of one."""
-        return self.log_variance * (1 + 1 / self.runs)
+    def added_scale(self) -> float:
+        """Scale of what a comparison with the R runs' merged reference adds: this run's effect plus 1/R of one."""
+        return float(np.sqrt(self.log_variance * (1 + 1 / self.runs)))
 
 
-def run_to_run_variance(runs: list[dict[str, Histogram]], rule: RegressionRule) -> RunToRunVariance | None:
-    """tau^2 pooled over every endpoint and percentile that each of the runs measured with enough samples.
+@dataclass(frozen=True)
+class RunToRun:
+    """Run-to-run variation measured between a reference's runs: per endpoint, and pooled for the others."""
 
-    For each pair, the between-run variance of the log percentile (R - 1 degrees of freedom) minus the mean of the
-    runs' own sampling variances (bootstrap) estimates the run effect; the pooled mean of those is tau^2, floored
-    at 0. None with fewer than two runs (nothing to measure it on).
+    by_endpoint: dict[str, RunToRunVariance]
+    pooled: RunToRunVariance
+
+    def for_endpoint(self, key: str) -> RunToRunVariance:
+        return self.by_endpoint.get(key, self.pooled)
+
+
+def run_to_run_variance(runs: list[dict[str, Histogram]], rule: RegressionRule) -> RunToRun | None:
+    """tau^2 per endpoint, from the reference runs that each measured it with enough samples.
+
+    Per endpoint, because it differs by an order of magnitude between endpoints (measured on the simulator: a
+    10 ms PostgREST read moves ~40 % from run to run with the machine's load, a 200 ms orchestrator call ~6 %).
+    For each percentile, the between-run variance of the log percentile (R - 1 degrees of freedom) minus the mean
+    of the runs' own sampling variances (bootstrap) estimates the run effect; the endpoint's percentiles are pooled
+    (floored at 0). Endpoints not measured by every run get the mean over the others. None with fewer than two
+    runs (nothing to measure it on).
     """
     if len(runs) < 2:
         return None
     qs = list(rule.percentiles)
     rng = np.random.default_rng(rule.seed + 1)
     keys = sorted(set.intersection(*(set(run) for run in runs)))
-    excess = []
+    by_endpoint = {}
     for key in keys:
         histograms = [run[key] for run in runs]
         if min(h.count for h in histograms) < rule.min_samples:
             continue
         replicates = [bootstrap_percentiles(h, qs, 2000, rng) for h in histograms]
+        excess = []
         for column, q in enumerate(qs):
             points = np.array([h.percentile(q) for h in histograms], dtype=np.float64)
             if np.any(points <= 0) or any(np.any(r[:, column] <= 0) for r in replicates):
@@ -105,9 +120,14 @@ def run_to_run_variance(runs: list[dict[str, Histogram]], rule: RegressionRule) 
             between = float(np.var(np.log(points), ddof=1))
             within = float(np.mean([np.var(np.log(r[:, column])) for r in replicates]))
             excess.append(between - within)
-    if not excess:
-        return RunToRunVariance(0.0, len(runs), 0)
-    return RunToRunVariance(max(0.0, float(np.mean(excess))), len(runs), len(excess))
+        if excess:
+            by_endpoint[key] = RunToRunVariance(max(0.0, float(np.mean(excess))), len(runs), len(excess) * (len(runs) - 1))
+    if by_endpoint:
+        pooled = RunToRunVariance(float(np.mean([v.log_variance for v in by_endpoint.values()])), len(runs),
+                                  sum(v.degrees_of_freedom for v in by_endpoint.values()))  # fmt: skip
+    else:
+        pooled = RunToRunVariance(0.0, len(runs), len(runs) - 1)
+    return RunToRun(by_endpoint, pooled)
 
 
 def compare_histograms(
@@ -117,7 +137,8 @@ def compare_histograms(
     """One PercentileChange per percentile in ``rule.percentiles``.
 
     ``endpoints_tested``: how many endpoints of the run get this test; the confidence is shared among them all.
-    ``run_to_run``: the variation measured between the reference's runs, added to the interval (None: one run).
+    ``run_to_run``: this endpoint's variation measured between the reference's runs, added to the interval
+    (None: a one-run reference, whose run-to-run variation is unknown).
     """
     qs = list(rule.percentiles)
     if not has_enough_samples(reference, current, rule):
@@ -130,7 +151,6 @@ def compare_histograms(
     reference_boot = bootstrap_percentiles(reference, qs, rule.bootstrap_resamples, rng)
     current_boot = bootstrap_percentiles(current, qs, rule.bootstrap_resamples, rng)
     alpha = (1 - rule.confidence) / (len(qs) * max(endpoints_tested, 1))  # Bonferroni across the run's tests
-    extra = run_to_run.added_variance if run_to_run is not None else 0.0
     band = rule.min_relative_change
     changes = []
     for column, q in enumerate(qs):
@@ -141,8 +161,9 @@ def compare_histograms(
             changes.append(PercentileChange(q, Verdict.INCONCLUSIVE, reference_ms, current_ms, None, None, "a percentile is 0 ms"))
             continue
         log_ratios = np.log(current_boot[:, column]) - np.log(reference_boot[:, column])
-        if extra > 0:
-            log_ratios = log_ratios + rng.normal(0.0, np.sqrt(extra), log_ratios.size)
+        if run_to_run is not None and run_to_run.log_variance > 0:
+            # The run effect, with its estimate's own uncertainty: Student t with the estimate's degrees of freedom.
+            log_ratios = log_ratios + run_to_run.added_scale * rng.standard_t(run_to_run.degrees_of_freedom, log_ratios.size)
         # Rounded: a bucket step can put a bound exactly on the band (210 / 200 ms = +5 %), which does not clear it.
         low, high = (round(float(v), 9) for v in np.expm1(np.quantile(log_ratios, [alpha / 2, 1 - alpha / 2])))
         point = current_ms / reference_ms - 1

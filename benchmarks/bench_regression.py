@@ -5,9 +5,9 @@
 
 ``--real N`` also makes N real headless runs of an unchanged system (``python -m harness perf`` against the
 embedded simulator, simulator seeds 1..N, everything else equal, ~45 s each, bounded by --real-seconds) and
-compares each run with a reference recorded from REFERENCE_RUNS other runs (analysis/reference.py, several runs:
-the interval includes the run-to-run variation measured between them), and with a one-run reference for
-contrast. It prints the share of whole runs with any false alarm ("regressed" anywhere) next to the synthetic
+compares each run with a reference recorded from the REFERENCE_RUNS runs made just before it (analysis/reference.py,
+several runs: the interval includes the run-to-run variation measured between them), and with the one run before
+it alone, for contrast. It prints the share of whole runs with any false alarm ("regressed" anywhere) next to the synthetic
 figures. Runs already in --real-dir are reused, so the analysis can be repeated without new load.
 
 Prints, with the production baseline's [regression] rule and the full decision path (analysis.decide):
@@ -49,7 +49,7 @@ from analysis.verdicts import Verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION = ROOT / "baselines" / "production.toml"
-REFERENCE_RUNS = 3  # runs recorded into each multi-run reference in --real mode
+REFERENCE_RUNS = 5  # runs recorded into each multi-run reference in --real mode
 # (median ms, lognormal sigma) for 15 synthetic endpoints: PostgREST reads, auth, edge functions, exports, jobs.
 SYSTEM = [(12, 0.4), (15, 0.5), (20, 0.5), (25, 0.6), (40, 0.4), (90, 0.5), (150, 0.6), (300, 0.5),
           (600, 0.4), (900, 0.5), (1200, 0.6), (1800, 0.4), (2500, 0.5), (4000, 0.5), (30000, 0.3)]  # fmt: skip
@@ -190,34 +190,34 @@ def make_real_runs(count: int, folder: Path, seconds: int, users: int) -> list[P
 
 
 def real_false_alarms(baseline: Baseline, runs: list[Path], folder: Path) -> None:
-    """Each run against REFERENCE_RUNS other runs (the next ones, cyclically), and against one other run alone."""
+    """Each run against a reference of the REFERENCE_RUNS runs made just before it (as CI compares with the runs it
+    recorded earlier), and against the one run just before it alone, for contrast."""
     loaded = [load_run(path) for path in runs]
     rule = baseline.regression
-    count = len(loaded)
     multi = single = tested = 0
-    for index, current in enumerate(loaded):
-        others = [(index + offset) % count for offset in range(1, REFERENCE_RUNS + 1)]
+    for index in range(REFERENCE_RUNS, len(loaded)):
+        current, before = loaded[index], list(range(index - REFERENCE_RUNS, index))
         reference_file = folder / f"reference-for-{index + 1:02d}.json"
-        for position, other in enumerate(others):
+        for position, other in enumerate(before):
             write_reference(loaded[other], reference_file, add=position > 0)
-        reference = load_reference(reference_file)
-        regressed_multi = _regressed_endpoints(decide(current, baseline, reference))
-        regressed_single = _regressed_endpoints(decide(current, baseline, loaded[others[0]]))
+        regressed_multi = _regressed_endpoints(decide(current, baseline, load_reference(reference_file)))
+        regressed_single = _regressed_endpoints(decide(current, baseline, loaded[index - 1]))
         tested += 1
         multi += bool(regressed_multi)
         single += bool(regressed_single)
         if regressed_multi or regressed_single:
-            print(f"  run {index + 1}: multi-run reference {sorted(regressed_multi) or 'none'}; "
-                  f"one-run reference {sorted(regressed_single) or 'none'}")  # fmt: skip
+            print(f"  run {index + 1}: {REFERENCE_RUNS}-run reference {sorted(regressed_multi) or 'none'}; "
+                  f"one-run reference {len(regressed_single)} endpoint(s)")  # fmt: skip
     histograms = [{k: e.histogram for k, e in run.endpoints.items() if e.histogram is not None} for run in loaded]
     spread = run_to_run_variance(histograms, rule)
     judged = sum(1 for key in loaded[0].endpoints if all(key in r.endpoints and r.endpoints[key].samples >= rule.min_samples for r in loaded))
-    print(f"run-to-run variation between the {count} real runs: {np.sqrt(spread.log_variance):.1%} (sd of a log percentile, "
-          f"sampling noise removed, pooled over {spread.pairs} endpoint x percentile pairs); "
+    sds = sorted(np.sqrt(v.log_variance) for v in spread.by_endpoint.values())
+    print(f"run-to-run variation between the {len(loaded)} real runs (sd of a log percentile, sampling noise removed), "
+          f"per endpoint: {sds[0]:.0%} to {sds[-1]:.0%}, median {np.median(sds):.0%}; "
           f"{judged} endpoints with >= {rule.min_samples} samples in every run")  # fmt: skip
     print(f"REAL A/A false alarms, {tested} runs of an unchanged system: {multi / tested:.1%} of runs with any "
-          f"'regressed' against a {REFERENCE_RUNS}-run reference (target <= 5 %); "
-          f"{single / tested:.1%} against a one-run reference")  # fmt: skip
+          f"'regressed' against a reference of the {REFERENCE_RUNS} runs before (target <= 5 %); "
+          f"{single / tested:.1%} against the one run before")  # fmt: skip
 
 
 def main() -> None:

@@ -55,7 +55,9 @@ def test_run_to_run_variation_is_measured_between_reference_runs_and_widens_the_
     references = [run_of(seed, scale, keys=keys) for seed, scale in ((1, 0.9), (2, 1.0), (3, 1.1))]
     current = run_of(4, 1.15, keys=keys)
     spread = run_to_run_variance([{k: e.histogram for k, e in r.endpoints.items()} for r in references], RULE)
-    assert spread.runs == 3 and spread.pairs == 12 and 0.05 < np.sqrt(spread.log_variance) < 0.2  # ~10 % run to run
+    assert set(spread.by_endpoint) == set(keys)
+    for measured in spread.by_endpoint.values():  # ~10 % run to run, on 2 percentiles x 2 degrees of freedom
+        assert measured.runs == 3 and measured.degrees_of_freedom == 4 and 0.04 < np.sqrt(measured.log_variance) < 0.25
     b = baseline(regression={})
     against_one = decide(current, b, references[1])
     assert {c.subject for c in against_one.regressions} == set(keys)  # one run: the variation looks like a regression
@@ -65,9 +67,18 @@ def test_run_to_run_variation_is_measured_between_reference_runs_and_widens_the_
     assert against_three.regressions == ()
     widened = [c for c in against_three.checks if c.metric == "p50 change"]
     assert all("run-to-run variation of 3 reference runs" in c.reason for c in widened)
-    # ...while a real 60 % slowdown still clears the widened interval.
-    slow = decide(run_of(5, 1.6, keys=keys), b, multi)
+    # ...while a real slowdown far past that variation still clears the widened interval.
+    slow = decide(run_of(5, 3.0, keys=keys), b, multi)
     assert {c.subject for c in slow.regressions} == set(keys)
+
+
+def test_each_endpoint_gets_its_own_run_to_run_variation():
+    # A steady endpoint and one that moves +-30 % from run to run: each interval is widened by its own.
+    steady = [lognormal_histogram(seed, 1000, 200) for seed in (1, 2, 3)]
+    noisy = [lognormal_histogram(seed, 1000, 20 * scale) for seed, scale in ((4, 0.7), (5, 1.0), (6, 1.3))]
+    spread = run_to_run_variance([{"GET /steady": s, "GET /noisy": n} for s, n in zip(steady, noisy)], RULE)
+    assert spread.for_endpoint("GET /steady").log_variance < 0.01 < spread.for_endpoint("GET /noisy").log_variance
+    assert spread.for_endpoint("GET /other") == spread.pooled
 
 
 def test_one_reference_run_has_no_run_to_run_variation():
