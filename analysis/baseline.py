@@ -107,6 +107,8 @@ class BusinessLimits(_Strict):
     cost_per_lead_max_usd: float | None = Field(None, ge=0)
     # Alert when cost per discovery exceeds this factor times the reference run's (1.5 = above 150 %).
     cost_anomaly_factor: float | None = Field(None, ge=1)
+    # Each third-party provider's failure rate (business_metrics.json "third_party"), judged with exact bounds.
+    third_party_failure_rate_max: float | None = Field(None, ge=0, le=1)
 
 
 class RegressionRule(_Strict):

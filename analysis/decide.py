@@ -177,7 +177,7 @@ class Decision:
 
 def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = None) -> Decision:
     sla = sla_checks(run, baseline) + run_checks(run, baseline)
-    checks = sla + business_checks(run, baseline)
+    checks = sla + business_checks(run, baseline) + third_party_checks(run, baseline)
     if reference is not None:
         checks += regression_checks(run, reference, baseline)
     # Each endpoint's SLA and change checks together, endpoints first (sorted), then business, then run-wide.
@@ -239,7 +239,7 @@ def statistical_check_count(run: RunResult, baseline: Baseline) -> int:
         for limits in (baseline.limits_for(key) for key in run.endpoints)
         for metric in STATISTICAL_METRICS
     )
-    return total + _limit_levels(run_limits(baseline), "fail_ratio")
+    return total + _limit_levels(run_limits(baseline), "fail_ratio") + len(_judged_providers(run, baseline))
 
 
 def _bound_rule(decision: DecisionRule, checks_in_run: int, min_samples: int | None) -> BoundRule:
@@ -301,15 +301,16 @@ def endpoint_checks(
 
 
 def fail_ratio_check(
-    subject: str, failures: int, requests: int, limit: float | None, warning: float | None, rule: BoundRule
-) -> Check:
-    """k failures of n requests against a failure-ratio limit (and warning level), with exact binomial bounds."""
+    subject: str, failures: int, requests: int, limit: float | None, warning: float | None, rule: BoundRule,
+    metric: str = "fail_ratio",
+) -> Check:  # fmt: skip
+    """k failures of n requests (or calls) against a failure-ratio limit (and warning level), with exact bounds."""
     actual = failures / requests if requests else None
 
     def judge(level: float) -> Judgement:
         return judge_count(failures, requests, level, rule)
 
-    return _bound_check(subject, "fail_ratio", actual, limit, warning, judge)
+    return _bound_check(subject, metric, actual, limit, warning, judge)
 
 
 def _bound_check(
@@ -348,8 +349,9 @@ def _bound_fields(judgement: Judgement) -> dict:
 
 def _bound_reason(judgement: Judgement, level: float, metric: str) -> str:
     """Why a bound-judged check ended as it did, e.g. '10 of 10 requests failed: failure rate at least 51.3 %'."""
-    if metric == "fail_ratio":
-        seen, unit, allowed, what = f"{judgement.k} of {judgement.n} requests failed", "requests", level, "failure rate"
+    if metric not in PERCENTILE_LIMITS:  # a failure rate: of requests, or of a provider's calls
+        unit = "requests" if metric == "fail_ratio" else "calls"
+        seen, allowed, what = f"{judgement.k} of {judgement.n} {unit} failed", level, "failure rate"
     else:
         share = 1 - PERCENTILE_LIMITS[metric]
         seen, unit, allowed = f"{judgement.k} of {judgement.n} samples above {level:g} ms", "samples", share
@@ -425,6 +427,35 @@ def business_checks(run: RunResult, baseline: Baseline) -> list[Check]:
     return checks
 
 
+def _judged_providers(run: RunResult, baseline: Baseline) -> list[str]:
+    """Providers whose failure rate is judged: a limit is set and the run saw calls whose failures are exposed."""
+    if baseline.business.third_party_failure_rate_max is None or run.business is None:
+        return []
+    return sorted(name for name, p in run.business.third_party.items() if p.calls and p.failures is not None)
+
+
+def third_party_checks(run: RunResult, baseline: Baseline) -> list[Check]:
+    """Each provider's failure rate (runbook: alert above 5 %), k failed of n calls, with exact bounds.
+
+    A provider whose failures ProspectPro does not expose (Foursquare) is listed as inconclusive, never as a pass.
+    """
+    limit = baseline.business.third_party_failure_rate_max
+    if limit is None or run.business is None:
+        return []
+    rule = _bound_rule(baseline.decision, statistical_check_count(run, baseline), None)
+    checks = []
+    for name, provider in sorted(run.business.third_party.items()):
+        metric = f"{name}_failure_rate"
+        if not provider.calls:
+            continue
+        if provider.failures is None:
+            checks.append(Check(BUSINESS_SUBJECT, metric, Verdict.INCONCLUSIVE, limit=limit,
+                                reason=f"{provider.provider or name} failures are not exposed by ProspectPro's responses"))  # fmt: skip
+            continue
+        checks.append(fail_ratio_check(BUSINESS_SUBJECT, provider.failures, provider.calls, limit, None, rule, metric=metric))
+    return checks
+
+
 def cost_anomaly_check(run: RunResult, reference: RunResult, factor: float) -> Check:
     """Cost per discovery against the reference run's: a relative comparison, so its verdict is regressed/unchanged."""
     metric = "cost_per_discovery_usd anomaly"
@@ -486,7 +517,7 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
             checks.append(Check(key, "change", Verdict.NOT_COMPARABLE, reason="not in the reference run"))
             continue
         assert current.histogram is not None and previous.histogram is not None  # guaranteed by not_comparable_reason
-        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested, run_to_run=run_to_run):
+        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested, run_to_run=run_to_run.for_endpoint(key) if run_to_run else None):
             checks.append(Check(
                 key, f"p{change.q * 100:g} change", change.verdict,
                 actual=change.current_ms, reference=change.reference_ms,

@@ -89,12 +89,21 @@ class Manifest(_Sidecar):
     load: LoadInfo = LoadInfo()
 
 
+class ProviderCounts(_Sidecar):
+    """One third-party provider's outcomes as ProspectPro's responses exposed them (scenarios/metrics.py)."""
+
+    provider: str = ""
+    calls: int = 0
+    failures: int | None = None  # None: ProspectPro does not expose this provider's failures
+
+
 class BusinessMetrics(_Sidecar):
     schema_version: int = SUPPORTED_SIDECAR_SCHEMA
     counts: dict[str, int] = {}
     costs_usd: dict[str, float] = {}
     # A derived rate whose denominator is zero is null: "not measured", never 0 or 1.
     derived: dict[str, float | None] = {}
+    third_party: dict[str, ProviderCounts] = {}  # by provider key: google_places, foursquare, hunter_io, ...
     spend_guard: dict[str, Any] = {}
 
 

@@ -165,9 +165,15 @@ class DiscoveryOptimized(_Body):
 
 
 # ---- enrichment (reference §3.5) ----------------------------------------------------------------------------------
+class ProviderError(_Body):
+    service: str
+    error: str = ""
+
+
 class EnrichmentMetadata(_Body):
     servicesUsed: list[str]
     servicesSkipped: list[str]
+    errors: list[ProviderError] = []  # a provider step that threw: {service, error} (reference §3.5)
 
 
 class Enrichment(_Body):

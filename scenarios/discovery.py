@@ -30,6 +30,9 @@ from scenarios.realtime import JobChannel, reconnect_delay
 
 SINGLE_OBJECT = {"Accept": "application/vnd.pgrst.object+json"}
 SPA_POLL_INTERVAL_S = 4.0  # useJobProgress's interval, which supabase-js's reconnect back-off is measured against
+# How a failed job's error names Google Places ("Google Places API error: OVER_QUERY_LIMIT", "Google Places API
+# request failed: ..."), the text ProspectPro's discovery throws (reference §3.2).
+GOOGLE_ERROR_PREFIX = "Google Places API"
 CAMPAIGN_COLUMNS = "id,business_type,location,status,total_cost,results_count,created_at,updated_at"
 LEAD_COLUMNS = ("id,campaign_id,business_name,address,phone,website,email,confidence_score,validation_cost,"
                 "enrichment_data,created_at")  # fmt: skip
@@ -141,11 +144,13 @@ class _JobState:
         if job.status == "completed":
             self.user.record_timing(names.JOB_COMPLETION, self.started)
             business_metrics().count("jobs_completed")
+            _book_providers(job)
             self.result = job
             return True
         if job.status == "failed":
             self.user.record_timing(names.JOB_COMPLETION, self.started, f"job failed: {job.error or 'no error text'}")
             business_metrics().count("jobs_failed")
+            _book_providers(job)
             return True
         return False
 
@@ -165,6 +170,17 @@ def _job_from_change(record: dict) -> DiscoveryJob | None:
         return DiscoveryJob.model_validate(record)
     except ValidationError:
         return None
+
+
+def _book_providers(job: DiscoveryJob) -> None:
+    """What a finished job exposes about Google Places and Foursquare (scenarios/metrics.py, PROVIDERS)."""
+    metrics = business_metrics()
+    if job.status == "completed":
+        metrics.provider_outcome("google_places")
+        if "foursquare" in ((job.metrics or {}).get("sources_used") or ()):
+            metrics.provider_outcome("foursquare")
+    elif GOOGLE_ERROR_PREFIX in (job.error or ""):
+        metrics.provider_outcome("google_places", failed=True)
 
 
 def read_results(user: ProspectProUser, campaign_id: str, exhausted: bool) -> list[LeadRow] | None:
@@ -199,6 +215,7 @@ def discover_optimized(user: ProspectProUser) -> DiscoveryOptimized | None:
         return None
     for counter in ("discovery_accepted", "jobs_completed"):
         metrics.count(counter)
+    metrics.provider_outcome("google_places")
     metrics.count("leads_discovered", len(result.leads))
     metrics.add_cost("discovery_total", result.costs.totalCost)
     metrics.add_cost("third_party_spend", result.costs.totalCost + estimated_discovery_spend(result.results.totalFound))

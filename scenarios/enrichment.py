@@ -14,7 +14,7 @@ from scenarios import guards, names
 from scenarios.base import ProspectProUser
 from scenarios.contracts import CampaignRow, CampaignRows, Enrichment, LeadRow, LeadRows
 from scenarios.discovery import CAMPAIGN_COLUMNS, LEAD_COLUMNS
-from scenarios.metrics import business_metrics
+from scenarios.metrics import ORCHESTRATOR_SERVICES, business_metrics
 
 # useLeadEnrichment's fixed choices (reference §3.5).
 SPA_ENRICHMENT_OPTIONS = {
@@ -43,8 +43,10 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
     if not user.ensure_session():
         return None
     metrics = business_metrics()
+    answered: list[Enrichment] = []
 
     def succeeded(response: Enrichment) -> str | None:
+        answered.append(response)  # its provider outcomes count even when the call as a whole failed
         if response.success:
             return None
         return "app error: enrichment-orchestrator answered success:false"
@@ -52,12 +54,25 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
     result = user.call(names.ENRICH, "/functions/v1/enrichment-orchestrator",
                        json=enrichment_request(lead, user.session.user_id, industry), model=Enrichment, check=succeeded)  # fmt: skip
     metrics.count("enrichment_calls")  # after the answer: a call cut off by the end of the run is not counted
+    for response in answered:
+        book_providers(response)
     if result is not None:
         metrics.count("enrichment_succeeded")
         metrics.add_cost("enrichment_total", result.totalCost)
         metrics.add_cost("third_party_spend", result.totalCost)
         guards.check_spend(user.environment)
     return result
+
+
+def book_providers(response: Enrichment) -> None:
+    """The orchestrator's providers: servicesUsed are calls that worked, errors[{service}] calls that failed."""
+    metrics = business_metrics()
+    meta = response.processingMetadata
+    failed = {ORCHESTRATOR_SERVICES[e.service] for e in meta.errors if e.service in ORCHESTRATOR_SERVICES}
+    for provider in failed:
+        metrics.provider_outcome(provider, failed=True)
+    for provider in {ORCHESTRATOR_SERVICES[s] for s in meta.servicesUsed if s in ORCHESTRATOR_SERVICES} - failed:
+        metrics.provider_outcome(provider)
 
 
 def list_campaigns(user: ProspectProUser) -> list[CampaignRow] | None:

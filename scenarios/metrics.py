@@ -33,6 +33,22 @@ COUNTS = ("discovery_submitted", "discovery_accepted", "jobs_completed", "jobs_f
           "leads_discovered", "enrichment_calls", "enrichment_succeeded", "exports_attempted", "exports_succeeded")  # fmt: skip
 COSTS = ("discovery_total", "enrichment_total", "third_party_spend")
 
+# Third-party providers whose failure rate the runbook alerts on (> 5 %), and what ProspectPro's responses expose
+# about each (reference §3.2, §3.5, §7.3). One "call" is one outcome a response shows, not one HTTP call to the
+# provider (a discovery makes dozens of Google calls; its job shows one outcome):
+# - google_places: a background job that completed (ok) or failed with a "Google Places API ..." error (failed);
+#   a synchronous optimized discovery that answered 200 (ok). Its 5xx bodies are not read here.
+# - foursquare: "foursquare" in a completed job's metrics.sources_used (ok). ProspectPro swallows Foursquare errors
+#   and carries on with Google's results, so its failures are not exposed: its failure count stays null.
+# - hunter_io, neverbounce, cobalt_sos: the orchestrator's processingMetadata: servicesUsed (ok) and
+#   errors[{service, error}] (failed), also on a 200 with success:false.
+PROVIDERS = {"google_places": "Google Places", "foursquare": "Foursquare", "hunter_io": "Hunter.io",
+             "neverbounce": "NeverBounce", "cobalt_sos": "Cobalt SOS"}  # fmt: skip
+FAILURES_NOT_EXPOSED = frozenset({"foursquare"})
+# Service names as the orchestrator may spell them in servicesUsed / errors -> provider key.
+ORCHESTRATOR_SERVICES = {"hunter_io": "hunter_io", "hunter": "hunter_io", "neverbounce": "neverbounce",
+                         "cobalt_sos": "cobalt_sos", "cobalt": "cobalt_sos"}  # fmt: skip
+
 # Reference §7.3: what ProspectPro's own code books per Google Places call. One Text Search per discovery pass and
 # one Place Details per business found; a job reports how many businesses it found in metrics.businesses_found.
 GOOGLE_TEXT_SEARCH_USD = 0.032
@@ -52,6 +68,8 @@ class BusinessMetrics:
         self.costs = dict.fromkeys(COSTS, 0.0)
         self._unreported_counts = dict.fromkeys(COUNTS, 0)
         self._unreported_costs = dict.fromkeys(COSTS, 0.0)
+        self.providers = {name: {"calls": 0, "failures": 0} for name in PROVIDERS}
+        self._unreported_providers = {name: {"calls": 0, "failures": 0} for name in PROVIDERS}
         self.spend_ceiling_usd: float | None = None
         self.spend_guard_tripped = False
 
@@ -63,15 +81,22 @@ class BusinessMetrics:
         self.costs[name] += usd
         self._unreported_costs[name] += usd
 
+    def provider_outcome(self, provider: str, failed: bool = False) -> None:
+        """One outcome of a third-party provider, as a response exposed it (see PROVIDERS)."""
+        for tally in (self.providers[provider], self._unreported_providers[provider]):
+            tally["calls"] += 1
+            tally["failures"] += int(failed)
+
     @property
     def third_party_spend_usd(self) -> float:
         return self.costs["third_party_spend"]
 
     def take_unreported(self) -> dict:
         """What happened since the last call (a worker's delta for the master), and forget it."""
-        delta = {"counts": self._unreported_counts, "costs": self._unreported_costs}
+        delta = {"counts": self._unreported_counts, "costs": self._unreported_costs, "providers": self._unreported_providers}
         self._unreported_counts = dict.fromkeys(COUNTS, 0)
         self._unreported_costs = dict.fromkeys(COSTS, 0.0)
+        self._unreported_providers = {name: {"calls": 0, "failures": 0} for name in PROVIDERS}
         return delta
 
     def merge(self, delta: dict) -> None:
@@ -82,6 +107,10 @@ class BusinessMetrics:
         for name, value in delta.get("costs", {}).items():
             if name in self.costs:
                 self.costs[name] += float(value)
+        for name, tally in delta.get("providers", {}).items():
+            if name in self.providers:
+                for field in ("calls", "failures"):
+                    self.providers[name][field] += int(tally.get(field, 0))
 
     def to_json(self) -> dict:
         counts, costs = self.counts, self.costs
@@ -99,6 +128,13 @@ class BusinessMetrics:
                 "cost_per_lead_usd": _ratio(costs["discovery_total"], counts["leads_discovered"]),
                 "enrichment_cost_per_lead_usd": _ratio(costs["enrichment_total"], counts["enrichment_succeeded"]),
                 "export_success_rate": _ratio(counts["exports_succeeded"], counts["exports_attempted"]),
+            },
+            "third_party": {
+                name: {"provider": label, "calls": self.providers[name]["calls"],
+                       "failures": None if name in FAILURES_NOT_EXPOSED else self.providers[name]["failures"],
+                       "failure_rate": None if name in FAILURES_NOT_EXPOSED
+                       else _ratio(self.providers[name]["failures"], self.providers[name]["calls"])}
+                for name, label in PROVIDERS.items()
             },
             "spend_guard": {"ceiling_usd": self.spend_ceiling_usd, "tripped": self.spend_guard_tripped},
             "notes": {"third_party_spend": "returned cost fields plus Google Places estimates "
@@ -171,4 +207,6 @@ def summary_line(content: dict) -> str:
             f"cost/discovery {usd(derived['cost_per_discovery_usd'])}, cost/lead {usd(derived['cost_per_lead_usd'])}, "
             f"enrichments {counts['enrichment_calls']} (cost/lead {usd(derived['enrichment_cost_per_lead_usd'])}), "
             f"exports {counts['exports_attempted']} (success {percent(derived['export_success_rate'])}), "
-            f"third-party spend {usd(costs['third_party_spend'])}")  # fmt: skip
+            f"third-party spend {usd(costs['third_party_spend'])}"
+            + "".join(f", {p['provider']} failures {percent(p['failure_rate'])} of {p['calls']}"
+                      for p in content.get("third_party", {}).values() if p["calls"] and p["failures"] is not None))  # fmt: skip

@@ -143,7 +143,8 @@ class Simulator:
         self._functions = {
             "business-discovery-background": self._discovery_background,
             "business-discovery-optimized": self._discovery_optimized,
-            "enrichment-orchestrator": lambda r, w: enrich(r, w, self.platform),
+            "enrichment-orchestrator": lambda r, w: enrich(r, w, self.platform,
+                                                           provider_failure_rate=self.faults.profile.provider_failure_rate),
             "campaign-export-user-aware": self._export,
             "test-new-auth": lambda r, w: serve_test_new_auth(r, w.authenticate, self.store),
             "enrichment-hunter": lambda r, w: self.enrichment_services.hunter(r, w.authenticate, w),

@@ -15,7 +15,13 @@ def _error(status: int, message: str) -> Response:
     return function_error(status, message, timestamp=True)
 
 
-def enrich(request: Request, work, platform) -> Response:
+# The orchestrator's paid providers that the provider-errors fault profile fails (reference §3.5: a failed step is
+# reported in processingMetadata.errors), and the error text a failing call leaves there.
+FAILING_PROVIDERS = {"hunter_io": "Hunter.io", "cobalt_sos": "Cobalt SOS", "neverbounce": "NeverBounce"}
+PROVIDER_ERROR = "{name} API request failed: 503 Service Unavailable"
+
+
+def enrich(request: Request, work, platform, provider_failure_rate: float = 0.0) -> Response:
     """`work.authenticate()` makes the getUser hop and returns AuthContext or AuthFailure. Each paid step calls its
     sibling function in turn with the caller's bearer (platform.sibling: worker, getUser, provider quota), unless
     --service-time replaces the function's whole work."""
@@ -42,6 +48,11 @@ def enrich(request: Request, work, platform) -> Response:
     call = None if work.fixed_service_time else (lambda service, keys: platform.sibling(service, authorization,
                                                                                          keys))
     outcome = enrichment_waterfall(platform.rng, body, state, domain, call, platform.email_weights)
+    if provider_failure_rate:  # the fault profile's failed provider calls: in errors instead of servicesUsed
+        for service in [s for s in outcome["servicesUsed"] if s in FAILING_PROVIDERS]:
+            if platform.rng.random() < provider_failure_rate:
+                outcome["servicesUsed"].remove(service)
+                outcome["errors"].append({"service": service, "error": PROVIDER_ERROR.format(name=FAILING_PROVIDERS[service])})
     return json_response(200, {
         "success": True,
         "businessName": body["businessName"],

@@ -146,6 +146,7 @@ class Profile(_Strict):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     jwt_ttl_s: int | None = Field(default=None, ge=1)
     job_failure_rate: float = Field(default=0.0, ge=0, le=1)
+    provider_failure_rate: float = Field(default=0.0, ge=0, le=1)
     google_queries_per_second: float | None = Field(default=None, gt=0)
     stall: Stall | None = None
 
