@@ -429,9 +429,10 @@ def business_checks(run: RunResult, baseline: Baseline) -> list[Check]:
 
 def _judged_providers(run: RunResult, baseline: Baseline) -> list[str]:
     """Providers whose failure rate is judged: a limit is set and the run saw calls whose failures are exposed."""
-    if baseline.business.third_party_failure_rate_max is None or run.business is None:
+    business = getattr(run, "business", None)  # the sequential gate counts with endpoints only (no business yet)
+    if baseline.business.third_party_failure_rate_max is None or business is None:
         return []
-    return sorted(name for name, p in run.business.third_party.items() if p.calls and p.failures is not None)
+    return sorted(name for name, p in business.third_party.items() if p.calls and p.failures is not None)
 
 
 def third_party_checks(run: RunResult, baseline: Baseline) -> list[Check]:
