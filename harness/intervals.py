@@ -161,6 +161,11 @@ class IntervalTable:
     def pending_indexes(self) -> list[int]:
         return sorted(self._by_index)
 
+    def peek(self) -> list[tuple[int, dict[str, Counts]]]:
+        """Copies of the intervals not written yet, keyed by endpoint string, without removing them (a live view
+        reads what the file will hold once these intervals close)."""
+        return [(index, _keyed_by_string(endpoints)) for index, endpoints in sorted(self._by_index.items()) if endpoints]
+
     def pop(self, index: int) -> dict[str, Counts]:
         """Remove one interval and return its endpoints keyed by ``"<request_type> <name>"``."""
         endpoints = self._by_index.pop(index, {})
@@ -263,13 +268,15 @@ class IntervalRecorder:
         self.table.record(request_type, name, response_time, exception is not None, lag_ms)
 
     def on_test_start(self, environment: Environment, **_kwargs) -> None:
+        if not self.is_worker and self._finished_path is not None:
+            self._start_over()  # a new test from the web UI after the last one's file was finished: a new file
         # Read the interval here, not at init: a worker receives the master's options just before test_start.
         if self._fixed_interval_s is None:
             interval_s = getattr(environment.parsed_options, "interval_seconds", None) or DEFAULT_INTERVAL_S
             if interval_s != self.table.interval_s and not self.table.pending_indexes():
                 self.table = IntervalTable(interval_s, self._clock)
         if self.is_worker or self.started_at is not None:
-            return  # a test restarted from the web UI continues the same file; gaps are written as empty intervals
+            return  # a test restarted before the file was finished continues it; gaps are written as empty intervals
         self.started_at = self._clock()
         self._next_index = self.table.index_at(self.started_at)
         results_dir = results_dir_of(environment)
@@ -294,6 +301,22 @@ class IntervalRecorder:
                 index = self.table.index_at(index * shipped["interval_s"])
             for key, (requests, failures, histogram, *corrected) in endpoints.items():
                 self.table.add(index, key, requests, failures, histogram, corrected[0] if corrected else None)
+
+    @property
+    def finished(self) -> bool:
+        """The file of this run is complete (finish() ran): a live view stops reading the table."""
+        return self._finished_path is not None
+
+    def _start_over(self) -> None:
+        self.table = IntervalTable(self.table.interval_s, self._clock)
+        self.started_at = None
+        self.late_requests = 0
+        self._next_index = None
+        self._user_count_at_close = {}
+        self._gauges_at_close = {}
+        self._lines = []
+        self._progress_path = None
+        self._finished_path = None
 
     # ---- closing and writing -----------------------------------------------------------------------------------
     def _close_intervals_as_time_passes(self) -> None:

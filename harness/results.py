@@ -10,6 +10,13 @@ place instead of depending on the order in which modules happened to register li
 5. a stop forced by a guard keeps exit code 6 whatever a finalizer decided (a run a guard cut short is not
    a verdict on the system).
 
+Headless, that happens once, at ``quitting``. In the web UI every test is a run of its own: when a test stops (by
+its user, its run time, a shape's end or a guard) the same steps run for it, plus Locust's own files for that test
+(locust.json, locust_stats.csv, locust_failures.csv, locust_exceptions.csv, locust_report.html, written here from
+the runner's stats because Locust itself writes them once, at quit); the next test starts a new run folder beside
+it. On a master the test's files wait for the workers' last reports (sent every 3 s). Quitting while a test runs
+ends that test as ``interrupted``, as headless.
+
 Workers write nothing: the master owns the folder. Nothing here knows ProspectPro.
 
 Public interface:
@@ -17,11 +24,15 @@ Public interface:
     record_stop_reason(environment, reason, detail=None)   guards and shapes say why the run stopped
     name_run_time_stop(environment, reason, detail=None)   what to call a stop at --run-time (default "run-time")
     results_dir_of(environment) -> Path | None
+    run_record(environment) -> the current run's record (read-only: results_dir, run_id, finished, manifest)
+    runs_per_test(environment) -> bool                     True in the web UI: a run folder per test
     new_run_id() -> str
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 import hashlib
 import json
 import logging
@@ -44,7 +55,9 @@ from locust import events, log
 from locust.env import Environment
 from locust.html import get_html_report, process_html_filename
 from locust.rpc import Message
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, MasterRunner, WorkerRunner
+from locust.runners import (STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, WORKER_REPORT_INTERVAL, MasterRunner,
+                            WorkerRunner)
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from analysis.exit_codes import ExitCode
 
@@ -67,6 +80,11 @@ GUARD_STOP_REASONS = ("spend-guard", "safety")
 # A run that reached its --run-time ends a little after the timer fires; a run that stopped this much earlier
 # than its --run-time was interrupted.
 RUN_TIME_TOLERANCE_S = 1.5
+# A web-UI test on a master is written this long after it stopped: a worker's last samples come with its next
+# periodic report (every WORKER_REPORT_INTERVAL s), which it sends after it told the master it stopped.
+MASTER_TEST_END_GRACE_S = WORKER_REPORT_INTERVAL + 1.5
+# Quitting waits at most this long for a test's files (and report) still being written.
+FINISH_JOIN_TIMEOUT_S = 120
 
 ArtifactWriter = Callable[[Environment, Path], None]
 Finalizer = Callable[[Environment, Path, dict], None]
@@ -126,6 +144,19 @@ class _RunRecord:
     workers_at_stop: set[str] | None = None  # connected when the test stopped, before the master let them go
     run_time_reason: str = "run-time"  # the stop reason of a run that reached its --run-time
     run_time_detail: str | None = None
+    locust_outputs: _LocustOutputs | None = None  # web UI: Locust's own files, written here per test
+    finished: bool = False  # its files are written
+    manifest: dict[str, Any] | None = None  # the final manifest, once finished
+    finishing: gevent.Greenlet | None = None  # web UI: the greenlet writing this test's files
+
+
+@dataclass(frozen=True)
+class _LocustOutputs:
+    """Which of Locust's own files the command line asked for (file names inside the run folder)."""
+
+    json_name: str | None
+    csv_prefix_name: str | None
+    html_name: str | None
 
 
 _runs: weakref.WeakKeyDictionary[Environment, _RunRecord] = weakref.WeakKeyDictionary()
@@ -135,6 +166,17 @@ def results_dir_of(environment: Environment) -> Path | None:
     """The run's results folder (None on workers, or when Locust runs without this module's options)."""
     record = _runs.get(environment)
     return record.results_dir if record else None
+
+
+def run_record(environment: Environment) -> _RunRecord | None:
+    """The current run (the last test's, in the web UI, until the next test starts). Read it; do not change it."""
+    return _runs.get(environment)
+
+
+def runs_per_test(environment: Environment) -> bool:
+    """True in the web UI (not headless, not a worker): each test is a run with its own folder."""
+    options = environment.parsed_options
+    return options is not None and not getattr(options, "headless", True) and not _is_worker(environment)
 
 
 def record_stop_reason(environment: Environment, reason: str, detail: str | None = None) -> None:
@@ -218,13 +260,32 @@ def _on_init(environment: Environment, **_kwargs) -> None:
         print(f"error: {results_dir}: cannot create the results folder ({error.strerror}); give --results-dir a "
               f"writable folder", file=sys.stderr)  # fmt: skip
         raise SystemExit(int(ExitCode.BAD_INPUT)) from None
-    _runs[environment] = _RunRecord(results_dir=results_dir, run_id=run_id)
+    record = _runs[environment] = _RunRecord(results_dir=results_dir, run_id=run_id)
+    if runs_per_test(environment):
+        record.locust_outputs = _take_locust_outputs(options)
+
+
+def _take_locust_outputs(options) -> _LocustOutputs:
+    """Note Locust's --json-file/--csv/--html and clear them: in the web UI this module writes them per test, into
+    each test's folder; Locust would write them once, at quit, over the first test's files."""
+    outputs = _LocustOutputs(
+        json_name=Path(options.json_file).name + ".json" if getattr(options, "json_file", None) else None,
+        csv_prefix_name=Path(options.csv_prefix).name if getattr(options, "csv_prefix", None) else None,
+        html_name=Path(options.html_file).name if getattr(options, "html_file", None) else None,
+    )
+    options.json_file = options.csv_prefix = options.html_file = None
+    options.stats_history_enabled = False  # its CSV link in the UI reads Locust's (now unwritten) history file
+    return outputs
 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs) -> None:
     record = _runs.get(environment)
-    if record is None or record.started_at is not None:
+    if record is None:
+        return
+    if runs_per_test(environment):
+        record = _next_test_record(environment, record)
+    if record.started_at is not None:
         return
     record.started_at = datetime.now(timezone.utc)
     record.started_monotonic = time.monotonic()
@@ -260,6 +321,22 @@ def _on_worker_connect(client_id: str, **_kwargs) -> None:
         record.workers_seen.add(client_id)
 
 
+def _next_test_record(environment: Environment, record: _RunRecord) -> _RunRecord:
+    """Web UI: the record of the test starting now; a new run folder beside the last one if that one is written."""
+    if record.finishing is not None:
+        record.finishing.join(timeout=FINISH_JOIN_TIMEOUT_S)  # the last test's files first, then the new test
+    if not record.finished:
+        return record  # the first test (or one restarted before it stopped: the same run goes on)
+    run_id = new_run_id()
+    results_dir = record.results_dir.parent / run_id
+    results_dir.mkdir(parents=True, exist_ok=True)
+    new = _runs[environment] = _RunRecord(results_dir=results_dir, run_id=run_id, locust_outputs=record.locust_outputs,
+                                          run_time_reason=record.run_time_reason)  # fmt: skip
+    if isinstance(environment.runner, MasterRunner):
+        new.workers_seen = _connected_workers(environment.runner)
+    return new
+
+
 @events.test_stopping.add_listener
 def _on_test_stopping(environment: Environment, **_kwargs) -> None:
     """Workers still connected when the test begins to stop; those seen earlier but gone by now were lost.
@@ -272,27 +349,62 @@ def _on_test_stopping(environment: Environment, **_kwargs) -> None:
         record.workers_at_stop = _connected_workers(environment.runner)
 
 
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_kwargs) -> None:
+    """In the web UI this is where the test's run ends: its files are written in a greenlet (after the workers'
+    last reports on a master) while Locust keeps serving the UI."""
+    record = _runs.get(environment)
+    if record is None:
+        return
+    if isinstance(environment.runner, MasterRunner) and record.workers_at_stop is None:
+        record.workers_at_stop = _connected_workers(environment.runner)
+    if runs_per_test(environment) and record.started_at is not None and not record.finished and record.finishing is None:
+        stop_reason = _stop_reason(environment, record, test_ended=True)
+        record.finishing = gevent.spawn(_finish_test, environment, record, stop_reason)
+
+
+def _finish_test(environment: Environment, record: _RunRecord, stop_reason: str) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        gevent.sleep(MASTER_TEST_END_GRACE_S)
+    _finish_run(environment, record, stop_reason)
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_kwargs) -> None:
     record = _runs.get(environment)
     if record is None:
         return
+    if runs_per_test(environment):
+        if record.finishing is not None:
+            record.finishing.join(timeout=FINISH_JOIN_TIMEOUT_S)
+        if record.finished or record.started_at is None:
+            return  # every test already has its folder (or none was started: no run to write)
+        record.finishing = gevent.getcurrent()  # quitting while a test runs: this ends it, not its test_stop
     if environment.runner is not None:
         record.reached_users = max(record.reached_users, environment.runner.user_count)
     # Decided before anything else: stopping the runner below clears the shape's greenlet that tells a completed
     # shape from an interrupted one, and a failing writer must not make a completed run look like an error.
     stop_reason = _stop_reason(environment, record)
     _stop_users_still_running(environment)
+    _finish_run(environment, record, stop_reason)
+    _write_missing_html_report(environment)
+
+
+def _finish_run(environment: Environment, record: _RunRecord, stop_reason: str) -> None:
+    """Write the run's files in the documented order (module docstring) and mark the run finished."""
     for writer in list(_artifact_writers):
         _call_safely(writer, environment, record.results_dir)
     manifest = build_manifest(environment, record, stop_reason=stop_reason)
     _write_json(record.results_dir / MANIFEST_FILE, manifest)
     _point_latest_at(record.results_dir)
+    record.manifest = manifest
+    if record.locust_outputs is not None:
+        _call_safely(_write_locust_outputs, environment, record.results_dir, record.locust_outputs)
     for finalizer in list(_finalizers):
         _call_safely(finalizer, environment, record.results_dir, manifest)
     if manifest["stop_reason"] in GUARD_STOP_REASONS:
         environment.process_exit_code = int(ExitCode.STOPPED_BY_GUARD)
-    _write_missing_html_report(environment)
+    record.finished = True
     logger.info("results: %s", record.results_dir)
 
 
@@ -328,6 +440,35 @@ def _send_last_report_before_stopping(environment: Environment, **_kwargs) -> No
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         runner._send_stats()  # noqa: SLF001 - Locust's own report, sent early; there is no public hook for it
+
+
+def _write_locust_outputs(environment: Environment, results_dir: Path, outputs: _LocustOutputs) -> None:
+    """One web-UI test's share of Locust's own files, from the runner's (merged, on a master) stats.
+
+    The same content Locust writes at quit: --json-file is the non-empty entries' serialize() (without the reset
+    that Locust's serialize_stats() does), --csv its StatsCSV tables, --html its report.
+    """
+    runner = environment.runner
+    if runner is None:
+        return
+    if outputs.json_name:
+        entries = [entry.serialize() for entry in runner.stats.entries.values() if entry.num_requests or entry.num_failures]
+        _write_text(results_dir / outputs.json_name, json.dumps(entries, indent=4))
+    if outputs.csv_prefix_name:
+        tables = StatsCSV(environment, PERCENTILES_TO_REPORT)
+        for suffix, write_table in (("_stats.csv", tables.requests_csv), ("_failures.csv", tables.failures_csv),
+                                    ("_exceptions.csv", tables.exceptions_csv)):  # fmt: skip
+            path = results_dir / f"{outputs.csv_prefix_name}{suffix}"
+            temporary = path.with_name(path.name + ".tmp")
+            with temporary.open("w", newline="", encoding="utf-8") as handle:
+                write_table(csv.writer(handle))
+            os.replace(temporary, path)
+        # Locust opened its full-history file when it started and, its writer never running here, left it empty.
+        history = results_dir / f"{outputs.csv_prefix_name}_stats_history.csv"
+        if history.is_file() and history.stat().st_size == 0:
+            history.unlink()
+    if outputs.html_name:
+        _write_text(results_dir / outputs.html_name, get_html_report(environment, show_download_link=False))
 
 
 def _stop_users_still_running(environment: Environment) -> None:
@@ -395,7 +536,7 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
             "workers": len(record.workers_seen),
         },
         "scenario_hash": scenario_hash(),
-        "versions": _versions(),
+        "versions": dict(_versions()),
         "generator": {
             "cpu_warning": bool(runner and (runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))),
             "cpu_percent_max": round(record.cpu_percent_max, 1),
@@ -420,8 +561,12 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
     return manifest
 
 
-def _stop_reason(environment: Environment, record: _RunRecord) -> str:
-    """Why the run ended: a reason someone recorded, else inferred from how far it got."""
+def _stop_reason(environment: Environment, record: _RunRecord, *, test_ended: bool = False) -> str:
+    """Why the run ended: a reason someone recorded, else inferred from how far it got.
+
+    ``test_ended``: called when a web-UI test stopped (not at quit): neither its run time nor its shape ended it,
+    so its user (or Locust's API) stopped it.
+    """
     if record.stop_reason:
         return record.stop_reason
 
@@ -439,12 +584,16 @@ def _stop_reason(environment: Environment, record: _RunRecord) -> str:
             finished = shape.tick() is None
         except Exception:  # noqa: BLE001 - a shape that cannot answer outside the run: do not claim it finished
             finished = False
-        return "shape" if finished else "interrupted"
+        if finished:
+            return "shape"
+        return "stopped" if test_ended else "interrupted"
     run_time = getattr(environment.parsed_options, "run_time", None)
     if run_time and record.started_monotonic is not None:
         elapsed = time.monotonic() - record.started_monotonic
         if elapsed >= run_time - RUN_TIME_TOLERANCE_S:
             return record.run_time_reason
+    if test_ended:
+        return "stopped"
     # In the web UI a person stops the test, then quits Locust: the runner is already stopped when `quitting` fires.
     # A headless run cut short by Ctrl-C or SIGTERM is still running at that moment.
     if not getattr(environment.parsed_options, "headless", True) and runner is not None and runner.state == STATE_STOPPED:
@@ -506,7 +655,10 @@ def scenario_hash(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
 def _versions() -> dict[str, Any]:
+    """Once per process: the code that runs does not change while it runs, and a git subprocess per manifest (the
+    live SLA view builds one every few seconds) costs the generator CPU."""
     return {
         "python": platform.python_version(),
         "locust": locust.__version__,
@@ -528,9 +680,14 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _write_json(path: Path, content: dict) -> None:
-    # Write-then-rename: a reader (or a crash) never sees half a manifest.
+    _write_text(path, json.dumps(content, indent=2) + "\n")
+
+
+def _write_text(path: Path, text: str) -> None:
+    # Write-then-rename: a reader (or a crash) never sees half a file, and a handle Locust still holds on an older
+    # file of the same name (its CSV writer's) cannot write into the new one.
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
 
 
