@@ -15,7 +15,10 @@ imported here would take over every run (see scenarios/shapes.py).
 import harness.arrivals  # noqa: F401  --arrival-rate: the open workload model
 import harness.gate  # noqa: F401  the in-run verdict (a finalizer of harness.results)
 import harness.intervals  # noqa: F401  intervals.jsonl
+import harness.livesla  # noqa: F401  the live SLA view (the SLA tab and /metrics read it)
+import harness.prometheus  # noqa: F401  /metrics (web UI), --metrics-port (headless)
 import harness.results  # noqa: F401  --results-dir, manifest.json, results/latest
+import harness.webui  # noqa: F401  the SLA tab, a report per web-UI test
 import harness.workers  # noqa: F401  a worker of another harness version or scenario is refused before any load
 import scenarios.auth_pacing  # noqa: F401  GoTrue's per-IP sign-in budget, shared by every worker behind one address
 import scenarios.guards  # noqa: F401  target safety and caps
@@ -33,6 +36,8 @@ from scenarios.realtime import open_connections
 
 harness.intervals.register()  # its listeners are opt-in (tests build environments without them)
 harness.intervals.register_gauge("realtime_connections", open_connections)  # open websockets, per interval
+harness.livesla.register()
+harness.livesla.register_business_source(lambda: scenarios.metrics.business_metrics().to_json())
 
 __all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser",
            # open model (--arrival-rate): one arrival of each runs one task of its closed class

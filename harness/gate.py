@@ -23,6 +23,10 @@ rest of the run would bring (futility: analysis.sequential.SequentialJudge.out_o
 "undecidable". A run that reaches its maximum first stops with "max-duration". Either way what is still undecided
 is reported inconclusive with the samples it lacked. The final verdict takes the sequential
 verdicts; sequential.json (and a table after the verdict) says when each check was decided.
+
+--baseline and --reference are also fields of the web UI's start form: each web-UI test loads the files the form
+names when it starts (a bad file there is one error line in Locust's log and that test gets no verdict;
+``gate_error`` says why). ``gate_of`` gives the loaded files to the live SLA view (harness/livesla.py).
 """
 
 from __future__ import annotations
@@ -75,9 +79,21 @@ class _Gate:
     baseline: Baseline
     reference: RunResult | None
     until_decided: _UntilDecided | None = None
+    paths: tuple[str | None, str | None] = (None, None)  # (--baseline, --reference) as given
 
 
 _gates: weakref.WeakKeyDictionary[Environment, _Gate] = weakref.WeakKeyDictionary()
+_gate_errors: weakref.WeakKeyDictionary[Environment, str] = weakref.WeakKeyDictionary()
+
+
+def gate_of(environment: Environment) -> _Gate | None:
+    """The loaded baseline and reference (None without --baseline): the live SLA view decides with them too."""
+    return _gates.get(environment)
+
+
+def gate_error(environment: Environment) -> str | None:
+    """Why the files named in the web UI's form could not be loaded for the current test (None: they could)."""
+    return _gate_errors.get(environment)
 
 
 @events.init_command_line_parser.add_listener
@@ -86,7 +102,7 @@ def _add_options(parser, **_kwargs) -> None:
         "--baseline",
         default=None,
         env_var="LOCUST_BASELINE",
-        include_in_web_ui=False,
+        include_in_web_ui=True,
         help="SLA baseline (TOML, e.g. baselines/production.toml): decide a verdict at the end of the run, "
         "write verdict files into the results folder and set the exit code",
     )
@@ -94,7 +110,7 @@ def _add_options(parser, **_kwargs) -> None:
         "--reference",
         default=None,
         env_var="LOCUST_REFERENCE",
-        include_in_web_ui=False,
+        include_in_web_ui=True,
         help="reference run (recorded with `python -m analysis record`) to test for regressions; needs --baseline",
     )
     parser.add_argument(
@@ -131,7 +147,8 @@ def prepare_gate(environment: Environment) -> None:
         reference = load_reference(reference_path) if reference_path else None
     except InputError as error:
         _exit_bad_input(error.one_line())
-    gate = _gates[environment] = _Gate(baseline, reference, _until_decided(environment, baseline, reference))
+    gate = _gates[environment] = _Gate(baseline, reference, _until_decided(environment, baseline, reference),
+                                       (baseline_path, reference_path or None))  # fmt: skip
     if gate.until_decided is not None:
         state = gate.until_decided
         # The recorder calls this each time it writes an interval: at each interval on the master, after the
@@ -164,6 +181,33 @@ def _until_decided(environment: Environment, baseline: Baseline, reference: RunR
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs) -> None:
     prepare_gate(environment)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs) -> None:
+    """Web UI: the start form may name other files than the command line (or the last test) did."""
+    options = environment.parsed_options
+    if options is None or getattr(options, "headless", True) or isinstance(environment.runner, WorkerRunner):
+        return
+    wanted = (getattr(options, "baseline", None) or None, getattr(options, "reference", None) or None)
+    current = _gates.get(environment)
+    if current is not None and current.paths == wanted:
+        return
+    _gates.pop(environment, None)
+    _gate_errors.pop(environment, None)
+    try:
+        if wanted[0] is None:
+            if wanted[1]:
+                raise InputError("--reference needs --baseline (the regression rule lives in the baseline file)")
+            return
+        baseline = load_baseline(wanted[0])
+        reference = load_reference(wanted[1]) if wanted[1] else None
+    except InputError as error:
+        _gate_errors[environment] = error.one_line()
+        logger.error("baseline: %s; this test gets no verdict", error.one_line())
+        return
+    # Until-decided is a headless option (not in the form): a web-UI test is stopped by its user.
+    _gates[environment] = _Gate(baseline, reference, None, wanted)
 
 
 def _look(environment: Environment, state: _UntilDecided, end_s: float, endpoints: dict) -> None:
