@@ -102,7 +102,8 @@ MODES = {
                            (("--config-users",), PERF_MIX)),
                  environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True,
                  until_decided=True),
-    "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=()),
+    # The baseline is the start form's default: the SLA tab, /metrics and each test's verdict and report use it.
+    "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=(), gate=True),
     # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself. Default plan: 6 steps
     # of 15 users, 45 s each (4.5 min, peak 90 users): on the default simulator the first SLA breaks inside it.
     "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05",
