@@ -22,9 +22,7 @@ Nothing here knows ProspectPro; nothing here writes files.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import math
 import time
 import weakref
 from collections.abc import Callable, Iterable
@@ -36,6 +34,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 
+from analysis.argtypes import positive_float
 from analysis.decide import Check, Decision, decide
 from analysis.errors import InputError
 from analysis.results import run_from_entries
@@ -59,21 +58,11 @@ def register_business_source(source: BusinessSource) -> None:
     _business_source = source
 
 
-def _window_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
 @events.init_command_line_parser.add_listener
 def _add_options(parser, **_kwargs) -> None:
     parser.add_argument(
         "--sla-window-seconds",
-        type=_window_seconds,
+        type=positive_float,
         default=DEFAULT_WINDOW_S,
         env_var="LOCUST_SLA_WINDOW_SECONDS",
         include_in_web_ui=True,
