@@ -80,7 +80,7 @@ class LiveCollector:
         self.view = view
 
     def collect(self) -> Iterator[Metric]:
-        snapshot = self.view.snapshot()
+        snapshot = self.view.snapshot(max_age_s=0)  # a scrape is a moment: never an older view
         yield from _latency_and_counts(snapshot)
         yield from _sla(snapshot)
         yield from _run(snapshot)

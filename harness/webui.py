@@ -156,7 +156,7 @@ def _on_init(environment: Environment, web_ui=None, **_kwargs) -> None:
 
     @app.route("/sla/data")
     def _sla_data():
-        return jsonify(snapshot_json(view.snapshot()))
+        return jsonify(snapshot_json(view.snapshot(max_age_s=0)))
 
     @app.route("/sla/report")
     def _sla_report():
