@@ -190,13 +190,14 @@ def load_capacity_input(results: Path) -> tuple[IntervalSeries, RunResult, Stats
             hint="give the results folder of a step-load run (results/latest), or plain Locust output made with "
                  "--csv PREFIX --csv-full-history (its PREFIX)")  # fmt: skip
     history = load_stats_history(history_file)
+    series = history_series(history)  # first: a history too short says so, whatever its rows
     if not history.full:
         raise InputError("only Locust's Aggregated row, no row per endpoint", path=history_file,
                          hint="re-run Locust with --csv-full-history as well as --csv")  # fmt: skip
     prefix = history_file.with_name(history_file.name.removesuffix(LOCUST_HISTORY_CSV_SUFFIX))
     has_stats = any(prefix.with_name(prefix.name + suffix).is_file() for suffix in (".json", LOCUST_STATS_CSV_SUFFIX))
     run_result = load_run(results if results.is_dir() else prefix) if has_stats else RunResult(str(history_file), {})
-    return history_series(history), run_result, history
+    return series, run_result, history
 
 
 def judge_with_locust_percentiles(analysis: CapacityAnalysis, history: StatsHistory, baseline: Baseline) -> CapacityAnalysis:

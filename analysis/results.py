@@ -12,8 +12,8 @@ CSV input has no histograms: its percentiles are Locust's own columns (exact for
 can be resampled), so regression tests call such a run "not comparable".
 
 What real runs contain, and how it is read (tests/golden/versions/ holds real output of Locust 1.0-2.47):
-- histogram keys such as ``"120.0"`` (Locust 2.20-2.3x round with floats): whole-millisecond floats are buckets;
-- the CSV total row, ``"None","Aggregated"`` (Locust 1.0-1.4) or ``,Aggregated`` (later): never an endpoint;
+- histogram keys such as ``"120.0"`` (Locust 2.16-2.41 round with floats): whole-millisecond floats are buckets;
+- the CSV total row, ``"None","Aggregated"`` (Locust 1.0) or ``,Aggregated`` (1.1 on): never an endpoint;
 - request names that are not UTF-8 (a run on Windows): decoded with replacement characters, one warning per file
   naming the first such row (``RunResult.warnings``);
 - ``PREFIX_failures.csv`` beside the stats (Method, Name, Error, Occurrences): ``RunResult.failure_messages``;
@@ -264,7 +264,7 @@ def run_from_entries(
 
 
 def _whole_ms_keys(buckets: Any) -> Any:
-    """Locust 2.20-2.3x write buckets above 100 ms as floats ("120.0"): whole-millisecond floats become the bucket
+    """Locust 2.16-2.41 write buckets above 100 ms as floats ("120.0"): whole-millisecond floats become the bucket
     they name. Anything else is passed on unchanged, for Histogram.from_dict to name what is wrong with it."""
     if not isinstance(buckets, Mapping):
         return buckets
@@ -400,7 +400,7 @@ def _check_schema(version: int, source: str | Path) -> None:
 # ---- Locust's CSV files ----------------------------------------------------------------------------------------
 _CSV_REQUIRED = ("Type", "Name", "Request Count", "Failure Count", "Max Response Time", "Requests/s")
 _AGGREGATED_ROW_NAME = "Aggregated"
-_AGGREGATED_ROW_TYPES = ("", "None")  # Locust 1.0-1.4 wrote the total row's missing method as "None"
+_AGGREGATED_ROW_TYPES = ("", "None")  # Locust 1.0 wrote the total row's missing method as "None"
 _FAILURES_REQUIRED = ("Method", "Name", "Error", "Occurrences")
 
 
@@ -643,7 +643,8 @@ def history_series(history: StatsHistory) -> IntervalSeries:
     stamps = np.array(history.timestamps, dtype=np.float64)
     if len(stamps) < 3 or stamps[-1] <= stamps[0]:
         raise InputError(f"only {len(stamps)} write(s) of the history over {stamps[-1] - stamps[0]:g} s: nothing to measure",
-                         path=history.source, hint="a capacity run needs steps of several seconds each")  # fmt: skip
+                         path=history.source, hint="a capacity run needs steps of several seconds each; Locust 1.6-2.2x "
+                         "write this file every 10 s and lose what was not written at exit, so run longer")  # fmt: skip
     count = len(stamps) - 1
     spacing = (stamps[-1] - stamps[0]) / count
     no_buckets = np.zeros(0, dtype=np.int64)

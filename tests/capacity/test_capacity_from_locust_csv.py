@@ -99,6 +99,9 @@ def test_a_constant_load_run_of_every_version_is_one_plateau_or_a_sentence_why_n
     code = main(["capacity", str(run / "locust"), "--baseline", str(BASELINE), "--output", str(tmp_path / "out")])
     out, err = capsys.readouterr()
     assert "Traceback" not in err
+    if run.name == "2.12.2":  # its history holds one write: Locust lost the rest at exit (versions/README.md)
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "only 1 write(s) of the history" in err
+        return
     markdown = (tmp_path / "out" / "capacity.md").read_text()
     if code == 0:
         assert "| 4 |" in markdown and "every SLA already breaks at the lowest load tested (4 users)" in out

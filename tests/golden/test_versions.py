@@ -26,6 +26,8 @@ BASELINE = VERSIONS / "baseline.toml"
 PLAIN_RUNS = sorted(p for p in VERSIONS.iterdir() if p.is_dir() and (p / "command.txt").is_file() and not p.name.endswith("-steps"))
 STEP_RUNS = sorted(p for p in VERSIONS.iterdir() if p.is_dir() and p.name.endswith("-steps"))
 ENDPOINTS = {"GET /fast", "GET /slow", "POST /orders", "GET /broken", "GET /café/[id]"}
+# Locust 2.12.2 wrote its history once, at the start, and lost the rest at exit (it flushes every 10 s): real too.
+WITHOUT_HISTORY = {"2.12.2"}
 
 
 def version_of(run: Path) -> tuple[int, ...]:
@@ -40,7 +42,8 @@ def run_verb(capsys, *argv: str) -> tuple[int, str, str]:
 
 def test_the_golden_runs_cover_locust_1_and_the_2x_minors():
     versions = {version_of(run)[:2] for run in PLAIN_RUNS}
-    assert {(1, 0), (1, 6), (2, 8), (2, 20), (2, 32), (2, 37), (2, 47)} <= versions
+    assert {(1, 0), (1, 1), (1, 4), (1, 6), (2, 0), (2, 8), (2, 12), (2, 16), (2, 20), (2, 24), (2, 29), (2, 32), (2, 37),
+            (2, 41), (2, 47)} <= versions  # fmt: skip
     for run in PLAIN_RUNS + STEP_RUNS:
         assert (run / "locust_stats.csv").is_file() and (run / "locust_failures.csv").is_file(), run
         assert (run / "command.txt").read_text().startswith(f"locust {run.name.removesuffix('-steps')} "), run
@@ -53,7 +56,7 @@ def test_every_version_loads_as_its_five_endpoints_with_failure_messages(run: Pa
     assert set(loaded.endpoints) == ENDPOINTS  # no "None Aggregated" endpoint (Locust 1.0's total row)
     assert loaded.percentile_source == ("histogram" if (run / "locust.json").is_file() else "csv")
     broken, orders = loaded.endpoints["GET /broken"], loaded.endpoints["POST /orders"]
-    assert broken.failures == broken.requests > 100
+    assert broken.failures == broken.requests > 50
     assert 0.15 < orders.fail_ratio < 0.35
     assert 100 < loaded.endpoints["GET /slow"].percentile(0.5) < 200
     top = loaded.failure_messages[0]
@@ -63,15 +66,15 @@ def test_every_version_loads_as_its_five_endpoints_with_failure_messages(run: Pa
 
 
 def test_locust_1_0_total_row_is_none_aggregated_and_is_not_an_endpoint():
-    """Locust 1.0-1.4 quote every field and write the total row's missing method as "None"."""
+    """Locust 1.0 quotes every field and writes the total row's missing method as "None" (1.1 on: empty)."""
     rows = list(csv.reader((VERSIONS / "1.0.3" / "locust_stats.csv").open(encoding="utf-8")))
     assert rows[-1][:2] == ["None", "Aggregated"]
     assert '"GET","/fast"' in (VERSIONS / "1.0.3" / "locust_stats.csv").read_text(encoding="utf-8")
     assert "None Aggregated" not in load_run(VERSIONS / "1.0.3" / "locust_stats.csv").endpoints
 
 
-@pytest.mark.parametrize("version", ["2.20.1", "2.32.3"])
-def test_float_histogram_keys_of_locust_2_2x_and_2_3x_are_read_as_buckets(version: str):
+@pytest.mark.parametrize("version", ["2.16.1", "2.20.1", "2.24.1", "2.29.1", "2.32.3", "2.37.13", "2.41.6"])
+def test_float_histogram_keys_of_locust_2_16_to_2_41_are_read_as_buckets(version: str):
     raw = json.loads((VERSIONS / version / "locust.json").read_text())
     slow = next(entry for entry in raw if entry["name"] == "/slow")
     assert any(re.fullmatch(r"\d+\.0", key) for key in slow["response_times"])  # what the real file holds
@@ -118,23 +121,35 @@ def test_compare_breaches_on_every_version_never_a_silent_pass(run: Path, capsys
 
 
 @pytest.mark.parametrize("run", PLAIN_RUNS, ids=lambda p: p.name)
-def test_report_and_plot_on_every_version(run: Path, tmp_path, capsys):
+def test_report_on_every_version(run: Path, tmp_path, capsys):
     code, out, err = run_verb(capsys, "report", run / "locust", "--baseline", BASELINE, "--output", tmp_path / "report")
     assert code == 0 and "Traceback" not in err, err
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert markdown.startswith(f"# Load test report: {run.name} (baseline other-project)")
     assert "503 Server Error" in markdown and "Overall error rate: " in markdown
+    assert "![" in markdown if run.name not in WITHOUT_HISTORY or (run / "locust.json").is_file() else "![" not in markdown
+
+
+# plot draws what report draws (PNG and SVG): one run per kind of input is enough, and spares the CPU.
+PLOT_RUNS = [VERSIONS / name for name in ("1.0.3", "2.12.2", "2.20.1", "2.47.0")]
+
+
+@pytest.mark.parametrize("run", PLOT_RUNS, ids=lambda p: p.name)
+def test_plot_on_each_kind_of_input(run: Path, tmp_path, capsys):
     code, out, err = run_verb(capsys, "plot", run / "locust", "--output", tmp_path / "plots")
     assert code == 0 and "Traceback" not in err, err
     drawn = {p.stem for p in (tmp_path / "plots").glob("*.png")}
-    assert "throughput" in drawn  # from Locust's --csv-full-history file: counts over time are exact there
+    if run.name in WITHOUT_HISTORY:
+        assert "throughput" not in drawn and "plots: throughput: Not drawn: no intervals in the input" in out
+    else:
+        assert "throughput" in drawn  # from Locust's --csv-full-history file: counts over time are exact there
     if (run / "locust.json").is_file():
         assert "latency_cdf" in drawn and "get-slow-detail" in drawn
     else:
         assert "latency_cdf" not in drawn and "plots: latency_cdf: Not drawn: Locust's CSV has percentile columns" in out
 
 
-@pytest.mark.parametrize("run", PLAIN_RUNS, ids=lambda p: p.name)
+@pytest.mark.parametrize("run", [run for run in PLAIN_RUNS if run.name not in WITHOUT_HISTORY], ids=lambda p: p.name)
 def test_stats_history_of_every_version_has_exact_running_totals(run: Path):
     history = results.load_stats_history(run / "locust")
     assert history.full and set(history.totals) == ENDPOINTS | {"Aggregated"}

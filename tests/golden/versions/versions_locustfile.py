@@ -2,7 +2,7 @@
 runs under Locust 1.x and every 2.x, against tests/golden/tiny_server.py on 127.0.0.1.
 
 It sends what other projects' runs contain and this harness must read: a fast endpoint, a slow one whose response
-times land in 10 ms buckets above 100 ms (Locust 2.20-2.3x writes those bucket keys as "120.0"), an endpoint that
+times land in 10 ms buckets above 100 ms (Locust 2.16-2.41 write those bucket keys as "120.0"), an endpoint that
 fails one request in four with an HTTP 500, one that always fails with a 503, and a request name that is not ASCII.
 With VERSIONS_SHAPE=steps a step load (2, 4, 6 users, STEP_SECONDS each) replaces -u/-r/-t, for the capacity verb.
 """
