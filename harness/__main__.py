@@ -24,7 +24,9 @@ Launcher flags (everything else goes to Locust unchanged; -u/-r/-t given there o
 
 Why perf runs the full mix and compresses think times: the production baseline (baselines/production.toml)
 judges every endpoint it lists, including the synchronous discovery and the export metadata call, which the
-journey alone does not send. So perf names every class and sets PP_THINK_TIME_SCALE=0.25 unless it is set, and the
+journey alone does not send. So perf gives Locust ``--mix perf`` (an option of the locustfile's: every class, in
+the weights that make every required endpoint decide; naming classes or -T tags overrides it) and sets
+PP_THINK_TIME_SCALE=0.25 unless it is set, and the
 simulator's --job-time-scale 0.05 makes a discovery job take seconds instead of 1-2 minutes while request
 latencies stay realistic (--time-scale 1).
 
@@ -32,11 +34,12 @@ Until decided (perf's default): the in-run gate stops the run once every require
 (``--until-decided``; harness/gate.py), after at least --min-run-time (default 30 s, or --run-time if that is
 shorter) and at most --run-time (300 s unless given). The
 check that needs most data is "fail ratio <= 1 %": with no failure at all it takes ~230 requests of an endpoint to
-show (analysis/sequential.py). So perf's mix (PERF_MIX, Locust's own --config-users) gives the endpoints that are
-rare in the everyday mix (the synchronous discovery, the export metadata call) enough users to reach that in a
-typical run. ``--fixed-duration`` turns it off: then --run-time (default 100 s) is the run's exact length.
+show (analysis/sequential.py). So perf's mix gives the endpoints that are rare in the everyday mix (the synchronous
+discovery, the export metadata call) enough users to reach that in a typical run. ``--fixed-duration`` turns it off: then --run-time (default 100 s) is the run's exact length.
 
-Only this module of ``harness`` reads scenarios.settings (to learn the target); it never imports the simulator.
+The launcher knows no class names and no Locust flag list: Locust's arguments go through untouched, after its
+defaults. What it needs of the product (the target in its settings, the health checks' variables) it asks
+product.py at the project's root (harness/product.py): no module of harness imports scenarios or the simulator.
 """
 
 from __future__ import annotations
@@ -57,25 +60,16 @@ from pathlib import Path
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.component_samples import ComponentSampler
+from harness.product import Product, load_product
 from harness.results import LATEST_LINK, new_run_id
 from harness.simulator_process import SimulatorStartError, start_simulator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "baselines/production.toml"
 SHAPES_FILE = "scenarios/shapes.py"
-ALL_USER_CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser")
-# The same mix as open-model classes (scenarios/arrivals.py): what an --arrival-rate run sends by default.
-ALL_ARRIVAL_CLASSES = tuple(name.replace("User", "ArrivalUser") for name in ALL_USER_CLASSES)
-
-
-# make perf's user mix (Locust --config-users, over workload.toml [mix]) and size: 80 users. Measured at 60 users
-# with the everyday mix, a DiscoveryUser sends ~0.12 synchronous discoveries/s and an ExportUser ~0.24 export
-# metadata calls/s; ~230 of each are needed for a decision, so ~20 DiscoveryUsers and ~11 ExportUsers make both
-# decide in about 2 minutes, while the journey (ProspectorUser) keeps most of the users.
-PERF_MIX = '[{"user_class_name": "ProspectorUser", "weight": 32}, {"user_class_name": "DiscoveryUser", "weight": 22}, ' \
-           '{"user_class_name": "ExportUser", "weight": 12}, {"user_class_name": "EnrichmentUser", "weight": 6}, ' \
-           '{"user_class_name": "AuthUser", "weight": 8}]'
+PRODUCT_FILE = "product.py"  # the product's answers to the launcher (harness/product.py)
 PERF_MAX_RUN_TIME = "300s"
+THUNDER_LOCUSTFILE = "harness/thunder_locust.py"
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ class Mode:
     headless: bool
     defaults: tuple[tuple[tuple[str, ...], str], ...]  # ((option spellings), default value) added when absent
     job_time_scale: str
-    user_classes: tuple[str, ...] = ()
+    mix: str | None = None  # the locustfile's --mix when the caller gives none (scenarios/selection.py)
     environment: tuple[tuple[str, str], ...] = ()  # PP_* defaults for Locust's environment (unless already set)
     gate: bool = False  # the in-run verdict against the baseline (a step run mixes load levels: no single verdict)
     report: str | None = None  # the analysis verb that writes this run's report afterwards
@@ -97,9 +91,8 @@ class Mode:
 MODES = {
     # Until decided: typically 2-4 minutes, at most 300 s plus start-up, report and shut-down. --fixed-duration:
     # exactly --run-time (100 s unless given).
-    "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", user_classes=ALL_USER_CLASSES,
-                 defaults=((("-u", "--users"), "80"), (("-r", "--spawn-rate"), "10"), (("-t", "--run-time"), "100s"),
-                           (("--config-users",), PERF_MIX)),
+    "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", mix="perf",
+                 defaults=((("-u", "--users"), "80"), (("-r", "--spawn-rate"), "10"), (("-t", "--run-time"), "100s")),
                  environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True,
                  until_decided=True),
     # The baseline is the start form's default: the SLA tab, /metrics and each test's verdict and report use it.
@@ -108,7 +101,7 @@ MODES = {
     # of 15 users, 45 s each (4.5 min, peak 90 users): on the default simulator the first SLA breaks inside it.
     "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05",
                      defaults=((("--step-users",), "15"), (("--step-seconds",), "45"), (("--steps",), "6")),
-                     user_classes=ALL_USER_CLASSES, environment=(("PP_THINK_TIME_SCALE", "0.25"),), report="capacity"),
+                     mix="all", environment=(("PP_THINK_TIME_SCALE", "0.25"),), report="capacity"),
 }  # fmt: skip
 
 
@@ -144,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     args, locust_args = parse_arguments(argv)
     mode = MODES[args.mode]
     if _has_option(locust_args, ("--thunder-collection",)):  # load from a Thunder collection: its own generated baseline
-        mode = replace(mode, locustfiles="harness/thunder_locust.py", user_classes=(), gate=False)
+        mode = replace(mode, locustfiles=THUNDER_LOCUSTFILE, mix=None, gate=False)
     try:
-        configured_target = _configured_target(locust_args)
+        configured_target = _configured_target(locust_args, _product())
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return int(ExitCode.BAD_INPUT)
@@ -168,9 +161,9 @@ def main(argv: list[str] | None = None) -> int:
             command = locust_command(mode, url, results_dir, locust_args, simulator_flags,
                                      fixed_duration=args.fixed_duration)
             environment = _locust_environment(mode, simulator=not configured_target)
-            if mode.locustfiles == "harness/thunder_locust.py":
+            if mode.locustfiles == THUNDER_LOCUSTFILE:
                 # The variables the settings fill (keys, test users), by environment: never in a file.
-                environment["THUNDER_VARIABLES"] = json.dumps(_health_target(url).variables)
+                environment["THUNDER_VARIABLES"] = json.dumps(_product().health_target(url).variables)
             exit_code = run_until_done(command, environment)
     except SimulatorStartError as error:
         print(f"error: the simulator did not start: {error}", file=sys.stderr)
@@ -199,16 +192,25 @@ def _write_termination_message(path: Path, results_dir: Path, exit_code: int) ->
         print(f"error: --termination-message {path}: {error.strerror or error}", file=sys.stderr)
 
 
-def _configured_target(locust_args: list[str]) -> str | None:
-    """--host among the Locust arguments, else PP_TARGET_URL, else None (start the simulator)."""
+def _product() -> Product:
+    """The product's answers to the launcher (product.py at the project's root), loaded once."""
+    global _loaded_product
+    if _loaded_product is None:
+        _loaded_product = load_product(PROJECT_ROOT / PRODUCT_FILE)
+    return _loaded_product
+
+
+_loaded_product: Product | None = None
+
+
+def _configured_target(locust_args: list[str], product: Product) -> str | None:
+    """--host among the Locust arguments, else the product's settings (PP_TARGET_URL), else None (the simulator)."""
     for index, arg in enumerate(locust_args):
         if arg in ("-H", "--host") and index + 1 < len(locust_args):
             return locust_args[index + 1]
         if arg.startswith("--host="):
             return arg.split("=", 1)[1]
-    from scenarios.settings import get_settings  # only the launcher may read the settings (architecture.md)
-
-    return get_settings().target_url
+    return product.configured_target()
 
 
 @contextmanager
@@ -266,14 +268,11 @@ def locust_command(mode: Mode, url: str, results_dir: Path, locust_args: list[st
         if spellings == ("-t", "--run-time") and (until_decided or _has_option(locust_args, ("--until-decided",))):
             default = PERF_MAX_RUN_TIME  # the maximum duration
         if not _has_option(locust_args, spellings):
-            # An option that takes several values (nargs="*") would swallow the class names that follow it.
-            command += [f"{spellings[-1]}={default}"] if spellings[-1] in _MANY_VALUED else [spellings[-1], default]
+            command += [spellings[-1], default]
+    if mode.mix and not _has_option(locust_args, ("--mix",)):
+        command += [f"--mix={mode.mix}"]  # used only when no class is named (scenarios/selection.py)
     command += _private_master_port(locust_args)
-    names_a_class = any(not arg.startswith("-") for arg in _positionals(locust_args))
-    tags_given = _has_option(locust_args, ("-T", "--tags"))
-    if mode.user_classes and not names_a_class and not tags_given:
-        command += list(ALL_ARRIVAL_CLASSES if open_model else mode.user_classes)
-    return command + locust_args
+    return command + locust_args  # untouched: Locust alone reads its options and class names
 
 
 def _private_master_port(locust_args: list[str]) -> list[str]:
@@ -302,27 +301,6 @@ def _option_value(arguments: list[str], option: str) -> str | None:
 
 def _has_option(arguments: list[str], spellings: tuple[str, ...]) -> bool:
     return any(arg in spellings or any(arg.startswith(f"{s}=") for s in spellings if s.startswith("--")) for arg in arguments)
-
-
-def _positionals(arguments: list[str]) -> list[str]:
-    """Arguments that are not options nor option values: Locust reads these as user class names."""
-    positionals, skip_next = [], False
-    for arg in arguments:
-        if skip_next:
-            skip_next = False
-        elif arg.startswith("-"):
-            skip_next = "=" not in arg and arg not in _LOCUST_FLAGS_WITHOUT_VALUE
-        else:
-            positionals.append(arg)
-    return positionals
-
-
-_MANY_VALUED = {"--config-users"}
-
-# Locust flags that take no value (the rest take one), enough to tell class names from option values.
-_LOCUST_FLAGS_WITHOUT_VALUE = {"--headless", "--autostart", "--class-picker", "--only-summary", "--print-stats",
-                               "--csv-full-history", "--reset-stats", "--equal-weights", "--skip-log-setup",
-                               "--json", "--master", "--worker", "--stop-timeout-ignored", "-L"}  # fmt: skip
 
 
 # Against the embedded simulator only (it costs nothing): room for the discoveries of a run until decided, which
@@ -373,24 +351,19 @@ def _write_report(verb: str, results_dir: Path) -> None:
         print(f"report: not written (python -m analysis {verb} exited {completed.returncode})", file=sys.stderr)
 
 
-# --- health, monitor and the perf pre-flight (ProspectPro's side of them: scenarios/thunder_target.py) -------------
+# --- health, monitor and the perf pre-flight (the product's side of them: product.py) --------------------------
 EXPIRED_SESSION_COLLECTION = PROJECT_ROOT / "collections" / "setup" / "expired" / "ProspectPro-Expired-Session.json"
 EXPIRED_TOKEN_TTL_S = 1
 
 
 def _health_target(url: str):
-    from scenarios.settings import get_settings
-    from scenarios.thunder_target import health_target  # only the launcher reaches into scenarios (architecture.md)
-
-    return health_target(url, get_settings())
+    return _product().health_target(url)
 
 
 @contextmanager
 def open_health_target(args: argparse.Namespace, output: Path):
     """health/monitor: the configured target (guarded), else a simulator started here and stopped afterwards."""
-    from scenarios.settings import get_settings
-
-    configured = args.host or get_settings().target_url
+    configured = args.host or _product().configured_target()
     if configured:
         print(f"target: {configured} (configured; no simulator started)", file=sys.stderr)
         yield _health_target(configured.rstrip("/"))

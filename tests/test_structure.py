@@ -33,10 +33,7 @@ FORBIDDEN = {
 }
 
 # (module file, imported package): reason. Each entry must still be needed (see test_known_exceptions_are_needed).
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("harness/__main__.py", "scenarios"): "the launcher reads scenarios.settings for the target URL and "
-                                          "scenarios.thunder_target for the health checks (issue 17 item 2 removes it)",
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 def _imported_packages(path: Path, package: str) -> set[str]:

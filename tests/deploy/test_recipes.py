@@ -67,7 +67,7 @@ def test_the_image_is_pinned_and_carries_what_runs():
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     folders = {line.split("/", 1)[0] for line in tracked.splitlines() if "/" in line and not line.startswith(".")}
     folders -= not_run
-    assert folders | {"locustfile.py"} <= copied, folders - copied
+    assert folders | {"locustfile.py", "product.py"} <= copied, folders - copied
     assert "USER harness" in dockerfile and IMAGE in dockerfile
 
 

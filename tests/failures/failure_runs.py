@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.__main__ import ALL_USER_CLASSES, Mode, locust_command
+from harness.__main__ import Mode, locust_command
 from tests.scenarios.locust_runs import clean_environment, served_per_key, simulator_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,7 @@ def category(message: str) -> str:
 def start_run(host: str, results_dir: Path, *locust_args: str, cwd: Path = REPO_ROOT, settings: dict | None = None,
               locustfiles: str = LOCUSTFILES) -> subprocess.Popen:  # fmt: skip
     """Start ``locust`` as the launcher would; ``locust_args`` as on its command line (-u, -r, -t, classes)."""
-    mode = Mode(locustfiles, headless=True, defaults=(), job_time_scale="0.02", user_classes=ALL_USER_CLASSES)
+    mode = Mode(locustfiles, headless=True, defaults=(), job_time_scale="0.02", mix="all")
     command = locust_command(mode, host, results_dir, ["--interval-seconds", "1", "--only-summary", *locust_args], [])
     return subprocess.Popen(command, cwd=cwd, env=clean_environment(**(settings or {})), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip

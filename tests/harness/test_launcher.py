@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.__main__ import ALL_USER_CLASSES, MODES, locust_command
+from harness.__main__ import MODES, locust_command
+from scenarios.selection import PERF_WEIGHTS
 from tests.scenarios.locust_runs import clean_environment, secrets_found
 
 pytestmark = pytest.mark.integration
@@ -56,7 +57,7 @@ def test_perf_runs_against_a_simulator_it_starts_and_stops_and_writes_every_file
     assert manifest["target"]["kind"] == "simulator" and manifest["target"]["url"] == target.group(1)
     assert manifest["target"]["simulator"] == {"profile": "healthy", "seed": 1, "time_scale": 0.05, "job_time_scale": 0.05,
                                                "extra_args": "--queue-limit=99"}  # fmt: skip
-    assert manifest["options"]["user_classes"] == sorted(MODES["perf"].user_classes)
+    assert manifest["options"]["user_classes"] == sorted(PERF_WEIGHTS)  # --mix perf: every class
     entries = {f"{row['method']} {row['name']}": row["num_requests"] for row in json.loads((run_dir / "locust.json").read_text())}
     assert entries.get("GET /auth/v1/user", 0) > 0 and entries.get("POST /functions/v1/business-discovery-background", 0) > 0
     assert port_is_closed(target.group(1)), "the simulator is still running"
@@ -139,10 +140,17 @@ def test_user_arguments_override_the_defaults_and_name_classes():
     assert "--min-run-time" not in command  # the gate's default: 30 s, or --run-time if that is shorter
     fixed = locust_command(perf, "http://127.0.0.1:9", Path("/r"), [], [], fixed_duration=True)
     assert fixed[fixed.index("--run-time") + 1] == "100s" and "--until-decided" not in fixed
-    assert any(arg.startswith("--config-users=[") for arg in fixed)  # one argument: it must not swallow the classes
-    assert fixed[-len(ALL_USER_CLASSES):] == list(ALL_USER_CLASSES)
-    tagged = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["-T", "export"], [])
-    assert "ProspectorUser" not in tagged  # tags select the classes, not the full mix
+    assert "--mix=perf" in fixed  # the locustfile's option (scenarios/selection.py): the launcher names no class
+    given = locust_command(perf, "http://127.0.0.1:9", Path("/r"), ["--mix", "journey"], [])
+    assert "--mix=perf" not in given and given[-2:] == ["--mix", "journey"]
+
+
+def test_locust_arguments_pass_through_untouched():
+    """Whatever Locust flags come first (--otel takes no value), the caller's arguments end the command as given."""
+    for arguments in (["--otel", "ExportUser"], ["-T", "export"], ["--config-users=[]", "AuthUser", "-L", "DEBUG"]):
+        command = locust_command(MODES["perf"], "http://127.0.0.1:9", Path("/r"), arguments, [])
+        assert command[-len(arguments):] == arguments
+        assert not {"ProspectorUser", "DiscoveryUser", "EnrichmentUser", "AuthUser"} & set(command[:-len(arguments)])
 
 
 def test_processes_get_a_private_master_port_unless_one_is_given():
@@ -170,3 +178,17 @@ def test_capacity_plays_the_step_shape_to_its_end_without_an_in_run_verdict(tmp_
     # the simulator's component accounting over the run, for the capacity report's saturated component
     samples = [json.loads(line) for line in (run_dir / "components.jsonl").read_text().splitlines()]
     assert len(samples) >= 2 and samples[-1]["components"]["gotrue"]["calls"] > 0
+
+
+def test_perf_with_a_flag_the_launcher_does_not_know_runs_only_the_class_named(tmp_path):
+    """``--otel`` takes no value: the class after it is still a class, and the only one (issue 17)."""
+    results_root = tmp_path / "results"
+    completed = subprocess.run(launcher("perf", "--otel", "ExportUser", "-t", "5s", "-u", "2", "--fixed-duration",
+                                        "--no-report", "--no-preflight", "--time-scale", "0.05",
+                                        "--results-root", str(results_root)),
+                               cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    run_dir = (results_root / "latest").resolve()
+    assert (run_dir / "manifest.json").is_file(), (completed.stdout + completed.stderr)[-3000:]
+    assert json.loads((run_dir / "manifest.json").read_text())["options"]["user_classes"] == ["ExportUser"]
+    sent = {row["name"] for row in json.loads((run_dir / "locust.json").read_text()) if row["num_requests"]}
+    assert "/functions/v1/campaign-export-user-aware" in sent and "/functions/v1/enrichment-orchestrator" not in sent

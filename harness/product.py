@@ -1,0 +1,37 @@
+"""The launcher's seam to the product it drives: harness knows no product, the project's root names one.
+
+As Locust is given ``-f locustfile.py``, the launcher (harness/__main__.py) is given ``product.py`` at the project's
+root: a file that defines ``PRODUCT = Product(...)``, loaded by path, so that no module of ``harness`` imports the
+product's packages (tests/test_structure.py checks it). What the launcher asks of the product is only this:
+* ``configured_target()``: the target URL from the product's settings (environment, .env), or None for "start the
+  embedded simulator"; bad settings raise analysis.errors.InputError (one line, exit 2);
+* ``health_target(url)``: what the health collections need to know about that target (harness/thunder_cli.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.thunder_cli import HealthTarget
+
+
+@dataclass(frozen=True)
+class Product:
+    configured_target: Callable[[], str | None]
+    health_target: Callable[[str], HealthTarget]
+
+
+def load_product(path: Path) -> Product:
+    """``PRODUCT`` of the file at ``path`` (imported once per process, like a locustfile)."""
+    spec = importlib.util.spec_from_file_location(f"_harness_product_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path}: not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    product = getattr(module, "PRODUCT", None)
+    if not isinstance(product, Product):
+        raise TypeError(f"{path}: defines no PRODUCT = harness.product.Product(...)")
+    return product
