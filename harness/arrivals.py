@@ -48,16 +48,16 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult
 from locust import User, events, task
-from locust.exception import StopUser
-from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 from locust.env import Environment
+from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from analysis.argtypes import non_negative_float, positive_float, positive_int
 from analysis.exit_codes import ExitCode
-from analysis.openmodel import (ARRIVAL_LAG_KEY, CORRECTED_JSON, DEFAULT_TOLERANCE, MANIFEST_SECTION, RATE_SHAPES, SPACINGS, RatePlan,
-                                arrival_offsets)  # fmt: skip
+from analysis.openmodel import (ARRIVAL_LAG_KEY, CORRECTED_JSON, DEFAULT_TOLERANCE, MANIFEST_SECTION, RATE_SHAPES,
+                                SPACINGS, RatePlan, arrival_offsets)
 from harness.results import record_stop_reason, register_artifact_writer, register_manifest_section
 
 logger = logging.getLogger(__name__)

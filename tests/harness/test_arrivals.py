@@ -240,3 +240,19 @@ def test_capacity_by_offered_load_reads_an_open_step_run(runs, tmp_path):
     assert "# Capacity by offered load" in markdown and "| offered arrivals/s | throughput req/s |" in markdown
     assert "| 10 |" in markdown and "| 20 |" in markdown
     assert (tmp_path / "capacity_plots" / "offered_load.png").is_file()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--arrival-rate", "2", "ProspectorUser"], "--arrival-rate needs a user class built on harness.arrivals.ArrivalUser"),
+    (["ProspectorArrivalUser"], "ProspectorArrivalUser run(s) arrivals: give --arrival-rate"),
+    (["--arrival-rate", "2", "--arrival-shape", "step", "--until-decided", "--baseline", "baselines/production.toml",
+      "SessionCheckArrivalUser"], "--until-decided does not go with a step arrival plan"),
+])  # fmt: skip
+def test_open_model_misuse_is_one_line_and_exit_1(args, message, tmp_path):
+    """Refused before any load: the host is a closed port nobody listens on."""
+    completed = subprocess.run([sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "locustfile.py"), "--headless",
+                                "--host", f"http://127.0.0.1:{_free_port()}", "-u", "1", "-t", "2s",
+                                "--results-dir", str(tmp_path / "run"), *args],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert completed.returncode == 1, completed.stderr[-2000:]
+    assert f"error: {message}" in completed.stderr and "Traceback" not in completed.stderr
