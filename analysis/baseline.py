@@ -32,6 +32,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from analysis.errors import InputError
+from common.validation import first_error, toml_key
 
 SUPPORTED_SCHEMA_VERSION = 1
 
@@ -187,26 +188,12 @@ def baseline_from_dict(data: dict, *, source: str | Path) -> Baseline:
     for key in endpoints if isinstance(endpoints, dict) else ():
         if not _ENDPOINT_KEY.match(key):
             raise InputError(
-                'not "<METHOD> <name>"', path=source, key=_toml_key(("endpoints", key)),
+                'not "<METHOD> <name>"', path=source, key=toml_key(("endpoints", key)),
                 hint='use the Locust key from scenarios/names.py, e.g. "GET /auth/v1/user"',
             )
     try:
         return Baseline.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        raise InputError(_describe(first), path=source, key=_toml_key(first["loc"])) from None
-
-
-def _describe(error: dict) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown key (check the spelling; see analysis/baseline.py for the keys a baseline may hold)"
-    return error["msg"].rstrip(".").replace("Value error, ", "")
-
-
-def _toml_key(location: tuple) -> str:
-    """pydantic's location as the TOML key a person would look for: endpoints."GET /x".p95_ms."""
-    parts = []
-    for part in location:
-        text = str(part)
-        parts.append(text if re.fullmatch(r"[A-Za-z0-9_-]+", text) else f'"{text}"')
-    return ".".join(parts) or "(top level)"
+        key, problem = first_error(error, unknown_key="unknown key (check the spelling; see analysis/baseline.py for "
+                                                      "the keys a baseline may hold)")  # fmt: skip
+        raise InputError(problem, path=source, key=key) from None

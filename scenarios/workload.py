@@ -1,6 +1,7 @@
 """The workload data in workload.toml, loaded once, validated, and sampled.
 
-Bad content is an InputError naming the file and key. ``get_workload()`` caches the default file; ``load_workload``
+workload.toml is validated by a pydantic model (WorkloadFile: unknown keys are an error); bad content is one
+InputError naming the file and key (common/validation.py, as for baselines and the simulator's profiles). ``get_workload()`` caches the default file; ``load_workload``
 takes any path (tests). ``Workload.discovery_request(rng, settings)`` builds the body the SPA sends to
 business-discovery-background (reference §3.1), with PP_TIER / PP_BUSINESS_TYPE / PP_LOCATION / PP_MAX_RESULTS
 overriding the sampled values.
@@ -13,9 +14,12 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from analysis.errors import InputError
+from common.validation import first_error
 
 WORKLOAD_FILE = Path(__file__).with_name("workload.toml")
 USER_CLASS_NAMES = ("ProspectorUser", "AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser")
@@ -79,6 +83,99 @@ class Workload:
         }  # fmt: skip
 
 
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class _Entry(_Strict):
+    value: Any
+    weight: Annotated[float, Field(gt=0)]
+
+
+class _TextEntry(_Entry):
+    value: str
+
+
+class _MaxResultsEntry(_Entry):
+    value: Annotated[int, Field(ge=1, le=10)]
+
+
+def _check_range(pair: list[float]) -> tuple[float, float]:
+    low, high = (float(value) for value in pair)
+    if low < 0 or high < low:
+        raise ValueError(f"[{low}, {high}] is not 0 <= min <= max")
+    return low, high
+
+
+# [min, max] seconds (a TOML array: strict mode would refuse it as a tuple)
+_Range = Annotated[list[float], Field(min_length=2, max_length=2), AfterValidator(_check_range)]
+
+
+class _Discovery(_Strict):
+    business_types: Annotated[list[_TextEntry], Field(min_length=1)]
+    locations: Annotated[list[_TextEntry], Field(min_length=1)]
+    tiers: Annotated[list[_TextEntry], Field(min_length=1)]
+    max_results: Annotated[list[_MaxResultsEntry], Field(min_length=1)]
+    search_radius_miles: Annotated[int, Field(ge=1)]
+    min_confidence_score: Annotated[int, Field(ge=0, le=100)]
+    keywords: list[str]
+
+
+class _TierPrices(_Strict):
+    BASE: Annotated[float, Field(ge=0)]
+    PROFESSIONAL: Annotated[float, Field(ge=0)]
+    ENTERPRISE: Annotated[float, Field(ge=0)]
+
+
+class _Journey(_Strict):
+    enrich_top_n: Annotated[int, Field(ge=0)]
+    results_fetch_attempts: Annotated[int, Field(ge=1)]
+    results_fetch_interval_s: Annotated[float, Field(ge=0)]
+
+
+class _ThinkTimes(_Strict):  # one per step of THINK_STEPS
+    after_sign_in: _Range
+    fill_discovery_form: _Range
+    review_results: _Range
+    between_enrichments: _Range
+    before_export: _Range
+
+
+class _WaitTimes(_Strict):  # one per class of USER_CLASS_NAMES
+    ProspectorUser: _Range
+    AuthUser: _Range
+    DiscoveryUser: _Range
+    EnrichmentUser: _Range
+    ExportUser: _Range
+
+
+_Weight = Annotated[int, Field(ge=0)]
+
+
+class _Mix(_Strict):  # one per class of USER_CLASS_NAMES
+    ProspectorUser: _Weight
+    AuthUser: _Weight
+    DiscoveryUser: _Weight
+    EnrichmentUser: _Weight
+    ExportUser: _Weight
+
+
+class WorkloadFile(_Strict):
+    """workload.toml as written: every table and key, typed and bounded (unknown keys are an error)."""
+
+    schema_version: Literal[1]
+    discovery: _Discovery
+    tier_prices_usd: _TierPrices
+    journey: _Journey
+    think_time_s: _ThinkTimes
+    wait_time_s: _WaitTimes
+    mix: _Mix
+
+
+def _weighted(entries: list[_Entry]) -> Weighted:
+    return Weighted(tuple(entry.value for entry in entries), tuple(float(entry.weight) for entry in entries))
+
+
 def load_workload(path: Path = WORKLOAD_FILE) -> Workload:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -86,97 +183,35 @@ def load_workload(path: Path = WORKLOAD_FILE) -> Workload:
         raise InputError(f"cannot read: {error.strerror}", path=path) from None
     except tomllib.TOMLDecodeError as error:
         raise InputError(f"not valid TOML: {error}", path=path) from None
-    reader = _Reader(data, path)
-    if reader.number("schema_version", int) != 1:
+    if data.get("schema_version") != 1 or isinstance(data.get("schema_version"), bool):
         raise InputError("unsupported schema_version; expected 1", path=path, key="schema_version")
-    prices = {tier: reader.number(f"tier_prices_usd.{tier}", float, minimum=0) for tier in ("BASE", "PROFESSIONAL", "ENTERPRISE")}
-    tiers = reader.weighted("discovery.tiers", str)
-    for tier in tiers.values:
+    try:
+        file = WorkloadFile.model_validate(data)
+    except ValidationError as error:
+        key, problem = first_error(error, unknown_key="unknown key (check the spelling; see scenarios/workload.py "
+                                                      "WorkloadFile for the keys workload.toml may hold)")  # fmt: skip
+        raise InputError(problem, path=path, key=key) from None
+    prices = file.tier_prices_usd.model_dump()
+    for tier in (entry.value for entry in file.discovery.tiers):
         if tier not in prices:
             raise InputError(f"unknown tier {tier!r}", path=path, key="discovery.tiers", hint="use BASE, PROFESSIONAL or ENTERPRISE")
+    discovery, journey = file.discovery, file.journey
     return Workload(
-        business_types=reader.weighted("discovery.business_types", str),
-        locations=reader.weighted("discovery.locations", str),
-        tiers=tiers,
-        max_results=reader.weighted("discovery.max_results", int, minimum=1, maximum=10),
-        search_radius_miles=reader.number("discovery.search_radius_miles", int, minimum=1),
-        min_confidence_score=reader.number("discovery.min_confidence_score", int, minimum=0, maximum=100),
-        keywords=tuple(reader.get("discovery.keywords", list)),
+        business_types=_weighted(discovery.business_types),
+        locations=_weighted(discovery.locations),
+        tiers=_weighted(discovery.tiers),
+        max_results=_weighted(discovery.max_results),
+        search_radius_miles=discovery.search_radius_miles,
+        min_confidence_score=discovery.min_confidence_score,
+        keywords=tuple(discovery.keywords),
         tier_prices_usd=prices,
-        enrich_top_n=reader.number("journey.enrich_top_n", int, minimum=0),
-        results_fetch_attempts=reader.number("journey.results_fetch_attempts", int, minimum=1),
-        results_fetch_interval_s=reader.number("journey.results_fetch_interval_s", float, minimum=0),
-        think_time_s={step: reader.range(f"think_time_s.{step}") for step in THINK_STEPS},
-        wait_time_s={name: reader.range(f"wait_time_s.{name}") for name in USER_CLASS_NAMES},
-        mix={name: reader.number(f"mix.{name}", int, minimum=0) for name in USER_CLASS_NAMES},
+        enrich_top_n=journey.enrich_top_n,
+        results_fetch_attempts=journey.results_fetch_attempts,
+        results_fetch_interval_s=journey.results_fetch_interval_s,
+        think_time_s={step: getattr(file.think_time_s, step) for step in THINK_STEPS},
+        wait_time_s={name: getattr(file.wait_time_s, name) for name in USER_CLASS_NAMES},
+        mix={name: getattr(file.mix, name) for name in USER_CLASS_NAMES},
     )
-
-
-class _Reader:
-    """Typed access to the TOML document; every failure names the dotted key."""
-
-    def __init__(self, data: dict, path: Path):
-        self.data, self.path = data, path
-
-    def fail(self, key: str, problem: str) -> InputError:
-        return InputError(problem, path=self.path, key=key)
-
-    def get(self, key: str, kind: type) -> Any:
-        value: Any = self.data
-        for part in key.split("."):
-            if not isinstance(value, dict) or part not in value:
-                raise self.fail(key, "missing")
-            value = value[part]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise self.fail(key, f"expected {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    def number(self, key: str, kind: type, minimum: float | None = None, maximum: float | None = None):
-        value = self.get(key, kind)
-        if problem := _out_of_range(value, minimum, maximum):
-            raise self.fail(key, problem)
-        return value
-
-    def range(self, key: str) -> tuple[float, float]:
-        pair = self.get(key, list)
-        if len(pair) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
-            raise self.fail(key, "expected [min, max] seconds")
-        low, high = float(pair[0]), float(pair[1])
-        if low < 0 or high < low:
-            raise self.fail(key, f"[{low}, {high}] is not 0 <= min <= max")
-        return low, high
-
-    def weighted(self, key: str, kind: type, minimum: float | None = None, maximum: float | None = None) -> Weighted:
-        entries = self.get(key, list)
-        if not entries:
-            raise self.fail(key, "needs at least one entry")
-        values, weights = [], []
-        for index, entry in enumerate(entries):
-            where = f"{key}[{index}]"
-            if not isinstance(entry, dict) or set(entry) != {"value", "weight"}:
-                raise self.fail(where, "expected { value = ..., weight = ... }")
-            value, weight = entry["value"], entry["weight"]
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise self.fail(where, f"value should be {kind.__name__}")
-            if problem := _out_of_range(value, minimum, maximum):
-                raise self.fail(where, f"value {problem}")
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-                raise self.fail(where, "weight should be a positive number")
-            values.append(value)
-            weights.append(float(weight))
-        return Weighted(tuple(values), tuple(weights))
-
-
-def _out_of_range(value: float, minimum: float | None, maximum: float | None) -> str | None:
-    if minimum is not None and maximum is not None and not minimum <= value <= maximum:
-        return f"{value} must be between {minimum} and {maximum}"
-    if minimum is not None and value < minimum:
-        return f"{value} must be at least {minimum}"
-    if maximum is not None and value > maximum:
-        return f"{value} must be at most {maximum}"
-    return None
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from common.validation import first_error
+
 PROFILES_FILE = Path(__file__).with_name("profiles.toml")
 
 # The endpoint classes every latency/capacity table must cover: GoTrue, PostgREST, and each edge function slug.
@@ -196,6 +198,5 @@ def load_model(path: Path = PROFILES_FILE) -> Model:
     except tomllib.TOMLDecodeError as error:
         raise ModelFileError(f"{path}: not valid TOML: {error}") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise ModelFileError(f"{path}: {key}: {first['msg']}") from None
+        key, problem = first_error(error)
+        raise ModelFileError(f"{path}: {key}: {problem}") from None

@@ -2,7 +2,7 @@
 
 * The import rules (docs/architecture.md, DESIGN.md): ``analysis`` imports none of harness/scenarios/simulator;
   ``harness`` imports neither scenarios nor simulator; ``scenarios`` never imports simulator; ``simulator`` imports
-  none of the others. Read with ``ast`` (every import, also those inside functions), never by importing.
+  none of the others; ``common`` (helpers all of them share) imports none of them. Read with ``ast`` (every import, also those inside functions), never by importing.
 * Every endpoint key of baselines/*.toml is a request name of scenarios/names.py.
 * The README's request-name table is exactly scenarios/names.py, in both directions.
 
@@ -22,7 +22,7 @@ import pytest
 from scenarios import names
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("analysis", "harness", "scenarios", "simulator")
+PACKAGES = ("analysis", "harness", "scenarios", "simulator", "common")
 
 # package -> the project packages it must not import
 FORBIDDEN = {
@@ -30,6 +30,7 @@ FORBIDDEN = {
     "harness": {"scenarios", "simulator"},
     "scenarios": {"simulator"},
     "simulator": {"analysis", "harness", "scenarios"},
+    "common": {"analysis", "harness", "scenarios", "simulator"},  # shared by all, so it imports none of them
 }
 
 # (module file, imported package): reason. Each entry must still be needed (see test_known_exceptions_are_needed).

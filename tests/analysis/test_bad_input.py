@@ -98,7 +98,7 @@ def test_bad_sidecar_in_results_folder(tmp_path, capsys, sidecar, content, expec
         ('schema_version = 1\nname = "x"\n[defaults]\np95_ms = "3000"\n', "defaults.p95_ms: Input should be a valid number"),
         ('schema_version = 1\nname = "x"\n[endpoints."GET /a"]\nmax_ms = -1\n', 'endpoints."GET /a".max_ms: Input should be greater than or equal to 0'),
         ('schema_version = 1\nname = "x"\n[endpoints."/a"]\nmax_ms = 1\n', 'endpoints."/a": not "<METHOD> <name>"'),
-        ('schema_version = 1\nname = "x"\n[endpoints."GET /a"]\nnot_applicable = ["p97_ms"]\n', 'endpoints."GET /a".not_applicable.0'),
+        ('schema_version = 1\nname = "x"\n[endpoints."GET /a"]\nnot_applicable = ["p97_ms"]\n', 'endpoints."GET /a".not_applicable[0]'),
         ('schema_version = 1\nname = "x"\n[business]\nexport_success_rate_min = 1.5\n', "business.export_success_rate_min"),
         ('schema_version = 1\nname = "x"\n[regression]\npercentiles = [95]\n', "regression.percentiles"),
         ('schema_version = 1\n', "name: Field required"),

@@ -40,11 +40,16 @@ def broken_copy(tmp_path, old: str, new: str):
 
 @pytest.mark.parametrize(("old", "new", "message"), [
     ('{ value = "BASE", weight = 6 }', '{ value = "GOLD", weight = 6 }', "discovery.tiers: unknown tier 'GOLD'"),
-    ("{ value = 3, weight = 6 }", "{ value = 30, weight = 6 }", "discovery.max_results[0]: value 30 must be between 1 and 10"),
+    ("{ value = 3, weight = 6 }", "{ value = 30, weight = 6 }", "discovery.max_results[0].value: Input should be less than or equal to 10"),
     ("after_sign_in = [2.0, 5.0]", "after_sign_in = [5.0, 2.0]", "think_time_s.after_sign_in: [5.0, 2.0] is not 0 <= min <= max"),
-    ("ExportUser = 1\n", "", "mix.ExportUser: missing"),
+    ("ExportUser = 1\n", "", "mix.ExportUser: Field required"),
     ("schema_version = 1", "schema_version = 2", "schema_version: unsupported schema_version"),
-    ("enrich_top_n = 3 ", "enrich_top_n = -3 ", "journey.enrich_top_n: -3 must be at least 0"),
+    # pydantic (WorkloadFile): unknown keys, wrong types and bad weights are errors too, in the same one line
+    ("enrich_top_n = 3 ", "enrich_top_n = 3\nenrich_top = 4 ", "journey.enrich_top: unknown key"),
+    ("{ value = 3, weight = 6 }", '{ value = "3", weight = 6 }', "discovery.max_results[0].value: Input should be a valid integer"),
+    ('{ value = "BASE", weight = 6 }', '{ value = "BASE", weight = 0 }', "discovery.tiers[0].weight: Input should be greater than 0"),
+    ("tiers = [", "tiers = [] \nold_tiers = [", "discovery.tiers: List should have at least 1 item"),
+    ("enrich_top_n = 3 ", "enrich_top_n = -3 ", "journey.enrich_top_n: Input should be greater than or equal to 0"),
 ])  # fmt: skip
 def test_bad_content_names_the_key(tmp_path, old, new, message):
     with pytest.raises(InputError, match="^" + str(tmp_path).replace(".", r"\.") + "/workload.toml: " + message.replace("[", r"\[").replace("]", r"\]")):
