@@ -11,8 +11,31 @@ from __future__ import annotations
 from locust import tag, task
 
 from scenarios import names
+from scenarios.auth_pacing import permits
 from scenarios.base import ProspectProUser
 from scenarios.contracts import GoTrueUser, TestNewAuthResponse
+from scenarios.guards import run_refused
+from scenarios.sessions import session_pool
+
+
+def sign_out(user: ProspectProUser) -> None:
+    """The SPA's sign-out, as far as a shared session allows. Call when the virtual user stops.
+
+    supabase-js's ``signOut()`` defaults to scope ``global``: GoTrue ends every session of the user, so every other
+    virtual user on this test account (on any worker) would get ``session_not_found`` / ``refresh_token_not_found``
+    at its next check or refresh. So the harness sends ``POST /auth/v1/logout?scope=local`` (this session only), and
+    only from the last virtual user that holds the session; the others just let go of it, as tabs that stay signed
+    in. Signing out at the end of each journey instead would cost a fresh sign-in per journey against GoTrue's 30
+    sign-ins per 5 minutes per IP (scenarios/auth_pacing.py). A pre-minted JWT is never signed out (it cannot be
+    replaced), and nothing is sent when the run was refused.
+    """
+    session = user.session
+    still_held = user.release_session()
+    if session is None or still_held != 0 or session.email is None or run_refused():
+        return
+    headers = {"apikey": user._publishable_key, "Authorization": f"Bearer {session.access_token}"}
+    user.call(names.SIGN_OUT, "/auth/v1/logout?scope=local", headers=headers, expect=204, authenticated=False)
+    session_pool(user.settings, permits()).discard(session)
 
 
 def validate_session(user: ProspectProUser) -> GoTrueUser | None:

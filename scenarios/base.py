@@ -89,6 +89,16 @@ class ProspectProUser(FastHttpUser):
             return  # no sign-in; the first request of the first task stops this user (quietly, unlike on_start)
         self.ensure_session()
 
+    def on_stop(self) -> None:
+        self.release_session()
+
+    def release_session(self) -> int | None:
+        """Let go of this user's session (the user stops); how many virtual users still hold it, None if none held."""
+        session, self.session = self.session, None
+        if session is None:
+            return None
+        return session_pool(self.settings, permits()).release(session)
+
     def ensure_session(self) -> bool:
         """Take this user's session from the pool (signing in on first use); False when none can be had.
 

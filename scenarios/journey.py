@@ -6,7 +6,8 @@ the discovery form -> background discovery: submit, follow the job as useJobProg
 then Realtime; REST polling every 4 s only while the channel is not SUBSCRIBED), read campaign and leads as
 CampaignProgress does -> the results page (the campaign, the first page of 50 leads with an exact count) -> the
 dashboard (the campaign list and all of the user's leads, no limit) -> enrich the top N leads (workload.toml
-journey.enrich_top_n), one after the other as the SPA's batch enrichment does -> export the campaign as CSV.
+journey.enrich_top_n), one after the other as the SPA's batch enrichment does -> export the campaign as CSV; and
+when the virtual user stops, sign-out (scope local, by the last virtual user holding the session: see sign_out).
 Think times between steps come from workload.toml; a step that fails ends the session early (a person would not
 export a campaign that never appeared). Requests: reference §3.2, §4.
 """
@@ -17,7 +18,7 @@ from locust import tag, task
 from pydantic import ValidationError
 
 from scenarios import names
-from scenarios.auth import validate_session
+from scenarios.auth import sign_out, validate_session
 from scenarios.base import ProspectProUser
 from scenarios.contracts import CampaignRows, LeadRows, ProfileRow, contract_violation
 from scenarios.discovery import CAMPAIGN_COLUMNS, LEAD_COLUMNS, SINGLE_OBJECT, discover_in_background
@@ -92,6 +93,9 @@ class ProspectorUser(ProspectProUser):
     """The journey sign-in -> profile -> discover -> follow the job -> results -> dashboard -> enrich -> export."""
 
     pacing_key = "ProspectorUser"
+
+    def on_stop(self) -> None:
+        sign_out(self)  # the last virtual user on a session signs it out (scope local); the others let go of it
 
     @tag("journey")
     @task

@@ -23,6 +23,8 @@ class RequestName(NamedTuple):
 # Auth (GoTrue and the auth test function)
 SIGN_IN = RequestName("POST", "/auth/v1/token?grant_type=password")
 REFRESH = RequestName("POST", "/auth/v1/token?grant_type=refresh_token")
+# Sign-out of the last virtual user holding a session, this session only (scenarios/auth.py: sign_out).
+SIGN_OUT = RequestName("POST", "/auth/v1/logout?scope=local")
 GET_USER = RequestName("GET", "/auth/v1/user")
 TEST_NEW_AUTH = RequestName("POST", "/functions/v1/test-new-auth")
 
@@ -59,7 +61,7 @@ EXPORT_CSV = RequestName("POST", "/functions/v1/campaign-export-user-aware?downl
 EXPORT_JSON = RequestName("POST", "/functions/v1/campaign-export-user-aware?download=true [json]")
 
 ALL: tuple[RequestName, ...] = (
-    SIGN_IN, REFRESH, GET_USER, TEST_NEW_AUTH,
+    SIGN_IN, REFRESH, SIGN_OUT, GET_USER, TEST_NEW_AUTH,
     DISCOVERY_SUBMIT, JOB_POLL, JOB_COMPLETION, CAMPAIGN_READ, LEADS_READ, CAMPAIGNS_LIST, DISCOVERY_OPTIMIZED,
     REALTIME_CONNECT, REALTIME_JOIN, REALTIME_DELIVERY, REALTIME_HEARTBEAT,
     RESULTS_PAGE, DASHBOARD_LEADS, PROFILE_READ, PROFILE_INSERT,

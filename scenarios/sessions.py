@@ -73,6 +73,7 @@ class Session:
         self.user_id = tokens.user_id
         self.refresh_margin_s = refresh_margin(tokens.lifetime_s)
         self.generation = 0  # bumped by every refresh, so a caller can tell "someone already refreshed"
+        self.holders = 0  # virtual users holding it now (acquire adds one, release takes it back)
         self._refresh_lock = Semaphore()
 
     def __repr__(self) -> str:  # never the token itself
@@ -167,6 +168,20 @@ class SessionPool:
         When the slot's sign-in fails or the rate budget is spent, an already minted session is shared instead;
         NoSessionAvailable only when there is none at all.
         """
+        session = self._acquire(index, sign_in)
+        session.holders += 1
+        return session
+
+    def release(self, session: Session) -> int:
+        """A virtual user lets go of ``session``; how many still hold it."""
+        session.holders = max(0, session.holders - 1)
+        return session.holders
+
+    def discard(self, session: Session) -> None:
+        """Forget a session that was signed out: its slot signs in again on next use (within the budget)."""
+        self._sessions = [None if held is session else held for held in self._sessions]
+
+    def _acquire(self, index: int, sign_in: Callable[[str], Tokens | None]) -> Session:
         slot = index % self.size
         session = self._sessions[slot]
         if session is not None:

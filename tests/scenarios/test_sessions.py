@@ -57,6 +57,17 @@ def test_a_spent_budget_shares_existing_sessions_instead_of_signing_in():
     assert {s.email for s in sessions} == set(EMAILS[:3])
 
 
+def test_holders_are_counted_and_a_discarded_session_is_signed_in_again_on_next_use():
+    gotrue = FakeGoTrue()
+    pool = SessionPool(EMAILS[:2], RateBudget(28, 300))
+    first, second, third = (pool.acquire(index, gotrue.sign_in) for index in (0, 2, 1))
+    assert first is second and first.holders == 2 and third.holders == 1
+    assert pool.release(first) == 1 and pool.release(second) == 0  # the last holder may sign it out
+    pool.discard(first)
+    again = pool.acquire(0, gotrue.sign_in)
+    assert again is not first and gotrue.sign_ins == [EMAILS[0], EMAILS[1], EMAILS[0]] and again.holders == 1
+
+
 def test_no_session_at_all_is_an_error_not_a_hang():
     pool = SessionPool(EMAILS[:1], RateBudget(5, 300))
     with pytest.raises(NoSessionAvailable, match="^auth: no session"):
