@@ -12,7 +12,8 @@ space, per endpoint) and added to the endpoint's interval: the current run bring
 reference's mean brings 1/R of one; the estimate's own uncertainty (few runs) widens it further (Student t).
 
 Verdicts (analysis.verdicts.Verdict): regressed only when the whole interval is above the noise band
-(``low > min_relative_change``), improved only when it is wholly below minus the band; unchanged otherwise;
+(``low > min_relative_change``) and above 1.5 Locust bucket steps, improved only when it is wholly below minus
+them; unchanged otherwise;
 inconclusive when either side has too few samples to judge. Exit code 4 is a verdict on the whole run, so the
 false-alarm rate that matters is per run: the confidence is split (Bonferroni) across every percentile of every
 endpoint tested in the run. benchmarks/bench_regression.py measures the share of unchanged runs called
@@ -60,6 +61,11 @@ def bootstrap_percentiles(histogram: Histogram, qs: list[float], resamples: int,
         position = np.minimum(np.floor(uniform_order_statistic * total), total - 1)  # index into the sorted requests
         result[:, column] = histogram.buckets[np.searchsorted(cumulative, position, side="right")]
     return result
+
+
+def bucket_step(value_ms: float) -> int:
+    """The width of Locust's histogram bucket at ``value_ms`` (analysis/histogram.py: 1, 10, 100 or 1000 ms)."""
+    return 1 if value_ms < 100 else 10 if value_ms < 1000 else 100 if value_ms < 10000 else 1000
 
 
 def has_enough_samples(reference: Histogram, current: Histogram, rule: RegressionRule) -> bool:
@@ -167,12 +173,17 @@ def compare_histograms(
         # Rounded: a bucket step can put a bound exactly on the band (210 / 200 ms = +5 %), which does not clear it.
         low, high = (round(float(v), 9) for v in np.expm1(np.quantile(log_ratios, [alpha / 2, 1 - alpha / 2])))
         point = current_ms / reference_ms - 1
-        if low > band:
+        # Locust keeps 2 significant digits (whole ms below 100 ms): at 18 ms one bucket is +5.6 %, so the band
+        # alone would let a one-bucket shift count, and two rounded percentiles can differ by a bucket from rounding
+        # alone (17.6 -> 18, 18.4 -> 19). The interval must also clear one and a half bucket steps.
+        step = 1.5 * bucket_step(reference_ms) / reference_ms
+        if low > max(band, step):
             verdict, reason = Verdict.REGRESSED, ""
-        elif high < -band:
+        elif high < -max(band, step):
             verdict, reason = Verdict.IMPROVED, ""
         elif low > 0 or high < 0:
-            verdict, reason = Verdict.UNCHANGED, f"significant, but the interval reaches into the {band:.0%} noise band"
+            verdict, reason = Verdict.UNCHANGED, (f"significant, but the interval reaches into the {band:.0%} noise band"
+                                                  if step <= band else "significant, but within 1.5 Locust buckets")
         else:
             verdict, reason = Verdict.UNCHANGED, "not significant"
         if run_to_run is not None:

@@ -57,6 +57,16 @@ class GoldenUser(FastHttpUser):
             request(path, name=request_name.name, headers=headers)
             if request_name == names.DISCOVERY_SUBMIT:
                 self._record_job_completion(started)
+                self._record_realtime()
+
+    def _record_realtime(self) -> None:
+        # The journey follows a job over Supabase Realtime and records the handshake, the join and the delivery as
+        # WS entries (scenarios/realtime.py). tiny_server speaks no websocket, so the golden user records those
+        # entries as the harness would, with short fixed times: the files carry the same keys a real run's do.
+        for request_name, response_time in ((names.REALTIME_CONNECT, 12.0), (names.REALTIME_JOIN, 8.0),
+                                            (names.REALTIME_DELIVERY, 5.0)):  # fmt: skip
+            events.request.fire(request_type=request_name.method, name=request_name.name, response_time=response_time,
+                                response_length=0, exception=None, context={})  # fmt: skip
 
     def _record_job_completion(self, started: float) -> None:
         # The harness records submit->completed as its own "JOB" entry; a short fixed extra keeps it realistic.

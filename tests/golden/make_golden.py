@@ -34,7 +34,7 @@ from tiny_server import serving  # noqa: E402
 
 RUNS, REFERENCES, CASES = GOLDEN / "runs", GOLDEN / "references", GOLDEN / "cases"
 PRODUCTION = "{repo}/baselines/production.toml"
-RUN_SECONDS, USERS = 5, 10
+RUN_SECONDS, USERS = 20, 10  # ~200 samples of each of ~20 endpoints: enough to prove a 1 % failure ratio
 
 # Run folder -> Locust profile (tests/golden/locustfile_golden.py) and the manifest/business overrides.
 HEALTHY_BUSINESS = {"discovery_success_rate": 0.98, "job_completion_rate": 1.0, "cost_per_discovery_usd": 0.06,
