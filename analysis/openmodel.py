@@ -170,6 +170,7 @@ class ArrivalSummary(BaseModel):
     max_lag_ms: float
     achieved_rate: float  # started / duration_s
     tolerance: float = DEFAULT_TOLERANCE
+    dropped_by_class: dict[str, int] = {}  # the user classes whose users were all busy when an arrival came
     workers: dict[str, dict[str, float | None]] = {}  # per worker slot: its counts and active_s (master/worker runs)
 
 
@@ -186,8 +187,11 @@ def arrival_problems(section: dict | None, source: str = "manifest.json") -> lis
     if due == 0:
         return ["no arrival was due: the run ended before the arrival rate started"]
     if summary.dropped > t * due:
+        by_class = ", ".join(f"{name} {count}" for name, count in sorted(summary.dropped_by_class.items(),
+                                                                           key=lambda item: -item[1]) if count)
         problems.append(f"{summary.dropped} of {due} arrivals dropped, every user of the pool busy ({rates}; "
-                        f"pool {summary.pool_users} users: raise it)")  # fmt: skip
+                        f"pool {summary.pool_users} users: raise it"
+                        + (f"; dropped by class: {by_class}" if by_class else "") + ")")  # fmt: skip
     elif summary.started < (1 - t) * due:
         problems.append(f"arrival rate not reached ({rates}; {summary.started} of {due} arrivals started, "
                         f"{summary.missed} never sent: the generator fell behind)")  # fmt: skip

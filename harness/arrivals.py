@@ -196,15 +196,19 @@ class Counts:
     missed: int = 0
     late: int = 0
     max_lag_ms: float = 0.0
+    dropped_by_class: dict[str, int] = field(default_factory=dict)  # which class's users were all busy
 
     def add(self, other: dict) -> None:
         for name in ("due", "started", "dropped", "missed", "late"):
             setattr(self, name, getattr(self, name) + int(other.get(name, 0)))
         self.max_lag_ms = max(self.max_lag_ms, float(other.get("max_lag_ms", 0.0)))
+        for name, count in (other.get("dropped_by_class") or {}).items():
+            self.dropped_by_class[name] = self.dropped_by_class.get(name, 0) + int(count)
 
     def as_dict(self) -> dict:
         return {"due": self.due, "started": self.started, "dropped": self.dropped, "missed": self.missed,
-                "late": self.late, "max_lag_ms": round(self.max_lag_ms, 1)}  # fmt: skip
+                "late": self.late, "max_lag_ms": round(self.max_lag_ms, 1),
+                "dropped_by_class": dict(sorted(self.dropped_by_class.items()))}  # fmt: skip
 
 
 @dataclass
@@ -242,7 +246,7 @@ class ArrivalPool:
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         self._pending_offset: float | None = None
-        self._recent: deque[tuple[float, str]] = deque(maxlen=10_000)  # (offset, outcome) of the latest dispatches
+        self._recent: deque[tuple[float, str, str]] = deque(maxlen=10_000)  # (offset, outcome, class), latest first
         self.started_epoch: float | None = None  # wall clock of arrival 0's intended start
         self._stream = None
 
@@ -307,7 +311,7 @@ class ArrivalPool:
                 gevent.sleep(delay)
                 self._pending_offset = None
             self.counts.due += 1
-            self._recent.append((offset, self._dispatch(Arrival(number, due), chosen)))
+            self._recent.append((offset, self._dispatch(Arrival(number, due), chosen), chosen))
 
     def _dispatch(self, arrival: Arrival, class_name: str) -> str:
         idle = self._idle.get(class_name)
@@ -318,6 +322,7 @@ class ArrivalPool:
                 waiter.set(arrival)
                 return "started"
         self.counts.dropped += 1
+        self.counts.dropped_by_class[class_name] = self.counts.dropped_by_class.get(class_name, 0) + 1
         return "dropped"
 
     def stop(self, end_epoch: float | None = None) -> None:
@@ -336,8 +341,10 @@ class ArrivalPool:
             elapsed = min(elapsed, max(0.0, end_epoch - self.started_epoch))
             self._stopped_at = self._started_at + elapsed
         while self._recent and self._recent[-1][0] > elapsed:
-            _offset, outcome = self._recent.pop()
+            _offset, outcome, class_name = self._recent.pop()
             setattr(self.counts, outcome, getattr(self.counts, outcome) - 1)
+            if outcome == "dropped":
+                self.counts.dropped_by_class[class_name] -= 1
             self.counts.due -= 1
         if self._pending_offset is not None and self._pending_offset <= elapsed:
             self.counts.missed += 1
@@ -411,7 +418,7 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     options = environment.parsed_options
     plan = plan_from_options(options)
     named = bool(getattr(options, "user_classes", None))
-    arrival_classes = [c for c in environment.user_classes if is_arrival_class(c)]
+    arrival_classes = [c for c in environment.user_classes if is_arrival_class(c) and (named or c.in_default_mix)]
     if plan is not None and not named and not arrival_classes:
         available = getattr(environment, "available_user_classes", None) or {}
         arrival_classes = [c for c in available.values() if is_arrival_class(c) and c.in_default_mix]
