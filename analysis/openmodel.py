@@ -171,7 +171,7 @@ class ArrivalSummary(BaseModel):
     achieved_rate: float  # started / duration_s
     tolerance: float = DEFAULT_TOLERANCE
     dropped_by_class: dict[str, int] = {}  # the user classes whose users were all busy when an arrival came
-    workers: dict[str, dict[str, float | None]] = {}  # per worker slot: its counts and active_s (master/worker runs)
+    workers: dict[str, dict[str, Any]] = {}  # per worker slot: its counts and active_s (master/worker runs)
 
 
 def arrival_problems(section: dict | None, source: str = "manifest.json") -> list[str]:
