@@ -23,8 +23,6 @@ so it answers nothing; 1 bad input (one line, from InputError).
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import io
 import math
 from dataclasses import dataclass, field, replace
@@ -66,6 +64,7 @@ from analysis.exit_codes import ExitCode
 from analysis.histogram import Histogram
 from analysis.intervals import INTERVALS_FILE, IntervalSeries, load_intervals
 from analysis.jsonfiles import parse_model
+from analysis.pages import render
 from analysis.results import (
     LOCUST_HISTORY_CSV_SUFFIX,
     LOCUST_STATS_CSV_SUFFIX,
@@ -580,66 +579,16 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
-# ---- rendering ----------------------------------------------------------------------------------------------------
+# ---- rendering (analysis/pages.py: templates/capacity.md.j2, capacity.html.j2) --------------------------------------
+def _kind(block: Block) -> str:
+    return "list" if isinstance(block, list) else ("table" if isinstance(block, Table) else "image")
+
+
 def render_markdown(document: Document) -> str:
-    lines = [f"# {document.title}", ""]
-    for section in document.sections:
-        lines += [f"## {section.title}", ""]
-        for block in section.blocks:
-            if isinstance(block, str):
-                lines += [block, ""]
-            elif isinstance(block, list):
-                lines += [f"- {item}" for item in block] + [""]
-            elif isinstance(block, Table):
-                lines.append("| " + " | ".join(block.header) + " |")
-                lines.append("|" + "---|" * len(block.header))
-                lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in block.rows]
-                lines.append("")
-            else:
-                lines += [f"![{block.caption}]({PLOTS_FOLDER}/{block.name}.png)", ""]
-    return "\n".join(lines)
+    text = render("capacity.md.j2", document=document, plots_folder=PLOTS_FOLDER, kind=_kind)
+    return text.rstrip("\n") + "\n"
 
 
 def render_html(document: Document, images: dict[str, bytes]) -> str:
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(document.title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "text-align:left}th{background:#f3f3f3}img{max-width:100%}code{background:#f5f5f5}</style></head><body>",
-        f"<h1>{html.escape(document.title)}</h1>",
-    ]
-    for section in document.sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        for block in section.blocks:
-            if isinstance(block, str):
-                parts.append(f"<p>{_inline_html(block)}</p>")
-            elif isinstance(block, list):
-                parts.append("<ul>" + "".join(f"<li>{_inline_html(item)}</li>" for item in block) + "</ul>")
-            elif isinstance(block, Table):
-                header = "".join(f"<th>{html.escape(cell)}</th>" for cell in block.header)
-                body = "".join("<tr>" + "".join(f"<td>{_inline_html(cell)}</td>" for cell in row) + "</tr>" for row in block.rows)
-                parts.append(f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>")
-            elif block.name in images:
-                encoded = base64.b64encode(images[block.name]).decode("ascii")
-                parts.append(f'<figure><img alt="{html.escape(block.caption)}" src="data:image/png;base64,{encoded}">'
-                             f"<figcaption>{html.escape(block.caption)}</figcaption></figure>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
-
-
-def _inline_html(text: str) -> str:
-    """The two Markdown inline marks the document uses (`code`, **bold**), everything else escaped."""
-    escaped = html.escape(text)
-    out, code, bold = [], False, False
-    index = 0
-    while index < len(escaped):
-        if escaped.startswith("**", index):
-            out.append("</strong>" if bold else "<strong>")
-            bold, index = not bold, index + 2
-        elif escaped[index] == "`":
-            out.append("</code>" if code else "<code>")
-            code, index = not code, index + 1
-        else:
-            out.append(escaped[index])
-            index += 1
-    return "".join(out)
+    """Self-contained: the plots embedded as base64 PNG, the one stylesheet inlined."""
+    return render("capacity.html.j2", document=document, images=images, kind=_kind)

@@ -28,6 +28,7 @@ from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, coun
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.markdown import escape_text
+from analysis.pages import stylesheet
 from analysis.render import describe_check, format_value
 from analysis.render import render_markdown as render_verdict_markdown
 from analysis.results import RunResult
@@ -291,16 +292,6 @@ def _headline(decision: Decision) -> str:
 
 
 # ---- HTML ----------------------------------------------------------------------------------------------------------
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1100px;color:#222;line-height:1.4}
-h1{font-size:1.4em}h2{font-size:1.15em;border-bottom:1px solid #ddd;margin-top:1.6em}h3{font-size:1em}
-.partial{background:#fdecea;border:2px solid #c62828;padding:.6em;font-weight:bold}
-.verdict{padding:.6em;border-radius:4px;font-weight:bold;font-size:1.1em}
-.v-pass{background:#e8f5e9}.v-fail{background:#fdecea}.v-other{background:#fff8e1}
-table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-td.num{text-align:right}.breach,.missing,.regressed{color:#c62828;font-weight:bold}
-img{max-width:100%}code{font-size:.9em}
-"""
 _ESCAPE = html.escape
 
 
@@ -336,7 +327,7 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     """Self-contained HTML: ``images`` maps each figure's file stem to its PNG bytes, embedded as data URIs."""
     decision = report.decision
     parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_ESCAPE(_title(report))}</title>",
-             f"<style>{_CSS}</style></head><body>"]  # fmt: skip
+             f"<style>{stylesheet()}</style></head><body>"]  # fmt: skip
     notice = partial_notice(report.run)
     if notice:
         parts.append(f'<p class="partial">{_ESCAPE(notice)}</p>')
