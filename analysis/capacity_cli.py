@@ -322,13 +322,14 @@ def build_document(analysis: CapacityAnalysis, baseline: Baseline, run_result: R
     """``history``: the Locust stats history the analysis came from (plain Locust input), else None.
     ``components``: each plateau's component load (busiest first), when the run recorded components.jsonl."""
     saturated = _saturated(analysis, components)
+    breached = analysis.capacity is not None and analysis.capacity.first_breach_users is not None
     sections = [
         _summary_section(analysis, expected, cost, saturated),
         _run_section(analysis, baseline, run_result, history),
         _plateau_section(analysis),
         _scalability_section(analysis, figure_names),
         _endpoint_section(analysis, figure_names, approximate=history is not None),
-        _component_section(components, saturated),
+        _component_section(components, saturated, breached),
         _headroom_section(expected, analysis),
         _cost_section(cost, args.expected_users, args.active_hours_per_month),
         _method_section(analysis, from_history=history is not None),
@@ -336,14 +337,16 @@ def build_document(analysis: CapacityAnalysis, baseline: Baseline, run_result: R
     return Document(f"Capacity report: {run_result.name}", _headline(analysis, saturated), sections)
 
 
-def _component_section(components: dict[int, list[ComponentLoad]] | None, saturated: ComponentLoad | None) -> Section:
+def _component_section(components: dict[int, list[ComponentLoad]] | None, saturated: ComponentLoad | None,
+                       breached: bool = True) -> Section:
     if components is None:
         return Section("Components of the target", [
             "No component accounting in this run (it is recorded only when the launcher drives the embedded "
             "simulator: components.jsonl)."])
     blocks: list[Block] = []
     if saturated is not None:
-        label = "Saturated component at the first breaking load" if saturated.saturated else "Busiest component"
+        where = "at the first breaking load" if breached else "at the highest load (no SLA broke)"
+        label = f"{'Saturated' if saturated.saturated else 'Busiest'} component {where}"
         blocks.append(f"**{label}:** {saturated.describe()}.")
     rows = []
     for users, loads in sorted(components.items()):
