@@ -12,7 +12,6 @@ Every string that came from input (endpoint names, manifest values, reasons) is 
 
 from __future__ import annotations
 
-import base64
 import html
 import re
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, coun
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.markdown import escape_text
-from analysis.pages import stylesheet
+from analysis.pages import render
 from analysis.render import describe_check, format_value
 from analysis.render import render_markdown as render_verdict_markdown
 from analysis.results import RunResult
@@ -291,48 +290,15 @@ def _headline(decision: Decision) -> str:
     return f"{decision.outcome.upper()} (exit {int(decision.exit_code)}): baseline {decision.baseline_name!r}; {counts or 'no checks'}"
 
 
-# ---- HTML ----------------------------------------------------------------------------------------------------------
-_ESCAPE = html.escape
-
-
+# ---- HTML (analysis/pages.py: templates/report.html.j2) ------------------------------------------------------------
 def _verdict_class(decision: Decision) -> str:
     code = int(decision.exit_code)
     return "v-pass" if code == 0 else ("v-fail" if code in (3, 4) else "v-other")
 
 
-def _html_list(items: Sequence[str]) -> str:
-    return "<ul>" + "".join(f"<li>{_ESCAPE(item)}</li>" for item in items) + "</ul>"
-
-
-def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, verdict_column: int | None = None) -> str:
-    head = "".join(f"<th>{_ESCAPE(h)}</th>" for h in headers)
-    body = []
-    for row in rows:
-        cells = []
-        for index, cell in enumerate(row):
-            css = f' class="{_ESCAPE(cell)}"' if index == verdict_column else ""
-            cells.append(f"<td{css}>{_ESCAPE(cell)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _html_image(name: str, title: str, images: Mapping[str, bytes]) -> str:
-    if name not in images:
-        return ""
-    encoded = base64.b64encode(images[name]).decode("ascii")
-    return f'<figure><img alt="{_ESCAPE(title)}" src="data:image/png;base64,{encoded}"></figure>'
-
-
 def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     """Self-contained HTML: ``images`` maps each figure's file stem to its PNG bytes, embedded as data URIs."""
     decision = report.decision
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_ESCAPE(_title(report))}</title>",
-             f"<style>{stylesheet()}</style></head><body>"]  # fmt: skip
-    notice = partial_notice(report.run)
-    if notice:
-        parts.append(f'<p class="partial">{_ESCAPE(notice)}</p>')
-    parts.append(f"<h1>{_ESCAPE(_title(report))}</h1>")
-    parts.append(f'<p class="verdict {_verdict_class(decision)}">{_ESCAPE(_headline(decision))}</p>')
     facts = [f"Run: {decision.source}"]
     if decision.reference_source:
         facts.append(f"Reference: {decision.reference_source}")
@@ -341,66 +307,25 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
     facts += [f"NOT VALID: {problem}" for problem in decision.validity_problems]
     facts += [f"Note: {note}" for note in decision.notes]
     facts += [f"Warning: {warning}" for warning in report.warnings]
-    parts.append(_html_list(facts))
-    parts.append(f"<h2>Breaches ({len(decision.breaches)})</h2>")
-    parts.append(_html_list([describe_check(c) for c in decision.breaches]) if decision.breaches else "<p>None.</p>")
-    for title, listed in (("Inconclusive", decision.inconclusive), ("SLA warnings", decision.warnings)):
-        if listed:  # right after the breaches: what the samples could not decide (and what would), then warnings
-            parts.append(f"<h2>{title} ({len(listed)})</h2>")
-            parts.append(_html_list([describe_check(c) for c in listed]))
-    parts.append(f"<h2>Regressions ({len(decision.regressions)})</h2>")
-    if decision.regressions:
-        parts.append(_html_list([describe_check(c) for c in decision.regressions]))
-    else:
-        parts.append("<p>None." + ("" if decision.reference_source else " (no reference run given)") + "</p>")
-    not_comparable = [c for c in decision.checks if c.subject == RUN_SUBJECT and c.verdict is Verdict.NOT_COMPARABLE]
-    if not_comparable:
-        parts.append(_html_list([describe_check(c) for c in not_comparable]))
-
-    parts.append("<h2>Business metrics</h2>")
-    business = business_rows(report.run)
-    parts.append(_html_table(("metric", "value"), business) if business else "<p>No business_metrics.json in the input.</p>")
-    gauges = gauge_rows(report.series)
-    if gauges:
-        parts.append(_html_table(("generator gauge", "value"), gauges))
-    business_checks = [c for c in decision.checks if c.subject == BUSINESS_SUBJECT]
-    if business_checks:
-        parts.append(_html_list([describe_check(c) for c in business_checks]))
-
-    parts.append("<h2>Failures</h2>")
-    parts.append(f"<p>{_ESCAPE(overall_error_line(report.run))}</p>")
     failures, failures_note = failure_rows(report.run)
-    if failures:
-        parts.append(_html_table(("occurrences", "endpoint", "message"), failures))
-    if failures_note:
-        parts.append(f"<p>{_ESCAPE(failures_note)}</p>")
-
-    parts.append("<h2>Endpoints</h2>")
-    rows = endpoint_rows(report)
     columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
-    parts.append(_html_table(columns, [[row[c] for c in columns] for row in rows], verdict_column=1))
+    open_model = None
     if openmodel_report.is_open_model(report.run):
-        parts.append(f"<h2>{_ESCAPE(openmodel_report.TITLE)}</h2><p>{_ESCAPE(openmodel_report.INTRO)}</p>")
-        parts.append(_html_table(("", ""), openmodel_report.arrival_rows(report.run)))
-        parts.append(_html_table(openmodel_report.SIDE_BY_SIDE_COLUMNS, openmodel_report.side_by_side_rows(report.run)))
-    parts.append("<h2>Over the run</h2>")
-    for name, title in OVERVIEW_TITLES.items():
-        if name in report.overview_figures:
-            parts.append(f"<h3>{_ESCAPE(title)}</h3>{_html_image(name, title, images)}")
-        elif name in report.missing_figures:
-            parts.append(f"<h3>{_ESCAPE(title)}</h3><p>{_ESCAPE(report.missing_figures[name])}</p>")
-    parts.append("<h2>Endpoint detail</h2>")
-    for section in report.endpoints:
-        parts.append(f'<h3 id="{_ESCAPE(section.slug)}"><code>{_ESCAPE(section.key)}</code>: {_ESCAPE(section.worst.value if section.worst else "no checks")}</h3>')
-        if section.checks:
-            parts.append(_html_list([describe_check(c) for c in section.checks]))
-        for kind in section.figures:
-            parts.append(_html_image(f"{section.slug}-{kind}", f"{section.key} {kind}", images))
-
-    parts.append("<h2>Run manifest</h2>")
-    parts.append(_html_table(("", ""), manifest_rows(report.run)))
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+        open_model = {"title": openmodel_report.TITLE, "intro": openmodel_report.INTRO,
+                      "arrival_rows": openmodel_report.arrival_rows(report.run),
+                      "columns": openmodel_report.SIDE_BY_SIDE_COLUMNS,
+                      "rows": openmodel_report.side_by_side_rows(report.run)}  # fmt: skip
+    return render(
+        "report.html.j2", report=report, decision=decision, images=images, describe=describe_check,
+        title=_title(report), notice=partial_notice(report.run), verdict_class=_verdict_class(decision),
+        headline=_headline(decision), facts=facts,
+        not_comparable=[c for c in decision.checks if c.subject == RUN_SUBJECT and c.verdict is Verdict.NOT_COMPARABLE],
+        business=business_rows(report.run), gauges=gauge_rows(report.series),
+        business_checks=[c for c in decision.checks if c.subject == BUSINESS_SUBJECT],
+        error_line=overall_error_line(report.run), failures=failures, failures_note=failures_note,
+        endpoint_columns=columns, endpoint_rows=[[row[c] for c in columns] for row in endpoint_rows(report)],
+        open_model=open_model, overview_titles=OVERVIEW_TITLES, manifest=manifest_rows(report.run),
+    ) + "\n"
 
 
 # ---- Markdown ------------------------------------------------------------------------------------------------------
