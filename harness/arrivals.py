@@ -282,6 +282,10 @@ class ArrivalPool:
         give_up = time.perf_counter() + ready_timeout_s
         while self.idle_users() < pool_size() and time.perf_counter() < give_up:
             gevent.sleep(0.05)
+        if self.idle_users() < pool_size():
+            logger.warning("arrivals: %d of %d pool users ready for arrivals after %g s (the rest still starting, "
+                           "e.g. signing in); starting anyway, arrivals for busy classes will drop",
+                           self.idle_users(), pool_size(), ready_timeout_s)  # fmt: skip
         # Every process of a run begins at the same moment (the master's start_at), so that their shares interleave.
         gevent.sleep(max(0.0, self.order.start_at - time.time()))
         # Intended times count from start_at itself, not from when this greenlet woke (late, on a busy machine):
