@@ -290,14 +290,14 @@ def _headline(decision: Decision) -> str:
     return f"{decision.outcome.upper()} (exit {int(decision.exit_code)}): baseline {decision.baseline_name!r}; {counts or 'no checks'}"
 
 
-# ---- HTML (analysis/pages.py: templates/report.html.j2) ------------------------------------------------------------
+# ---- HTML and Markdown (analysis/pages.py: templates/report.html.j2, report.md.j2) --------------------------------
 def _verdict_class(decision: Decision) -> str:
     code = int(decision.exit_code)
     return "v-pass" if code == 0 else ("v-fail" if code in (3, 4) else "v-other")
 
 
-def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
-    """Self-contained HTML: ``images`` maps each figure's file stem to its PNG bytes, embedded as data URIs."""
+def _page_context(report: RunReport) -> dict[str, Any]:
+    """What both pages of the run report show (templates/report.html.j2 and report.md.j2)."""
     decision = report.decision
     facts = [f"Run: {decision.source}"]
     if decision.reference_source:
@@ -315,77 +315,27 @@ def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
                       "arrival_rows": openmodel_report.arrival_rows(report.run),
                       "columns": openmodel_report.SIDE_BY_SIDE_COLUMNS,
                       "rows": openmodel_report.side_by_side_rows(report.run)}  # fmt: skip
-    return render(
-        "report.html.j2", report=report, decision=decision, images=images, describe=describe_check,
-        title=_title(report), notice=partial_notice(report.run), verdict_class=_verdict_class(decision),
-        headline=_headline(decision), facts=facts,
+    return dict(
+        report=report, decision=decision, describe=describe_check, title=_title(report),
+        notice=partial_notice(report.run), verdict_class=_verdict_class(decision), headline=_headline(decision),
+        facts=facts,
         not_comparable=[c for c in decision.checks if c.subject == RUN_SUBJECT and c.verdict is Verdict.NOT_COMPARABLE],
         business=business_rows(report.run), gauges=gauge_rows(report.series),
         business_checks=[c for c in decision.checks if c.subject == BUSINESS_SUBJECT],
         error_line=overall_error_line(report.run), failures=failures, failures_note=failures_note,
         endpoint_columns=columns, endpoint_rows=[[row[c] for c in columns] for row in endpoint_rows(report)],
         open_model=open_model, overview_titles=OVERVIEW_TITLES, manifest=manifest_rows(report.run),
-    ) + "\n"
+    )
 
 
-# ---- Markdown ------------------------------------------------------------------------------------------------------
+def render_html(report: RunReport, images: Mapping[str, bytes]) -> str:
+    """Self-contained HTML: ``images`` maps each figure's file stem to its PNG bytes, embedded as data URIs."""
+    return render("report.html.j2", images=images, **_page_context(report)) + "\n"
 
 
 def render_markdown(report: RunReport, image_paths: Mapping[str, str]) -> str:
     """``image_paths`` maps each figure's file stem to a path relative to the Markdown file."""
-    lines = []
-    notice = partial_notice(report.run)
-    if notice:
-        lines += [f"> **{escape_text(notice)}**", ""]
-    lines += [f"# {escape_text(_title(report))}", ""]
     # The verdict section is the analysis renderer's own Markdown (one rendering of a Decision, not two).
-    lines.append(render_verdict_markdown(report.decision).rstrip())
-    lines += [""] + [f"- Warning: {escape_text(warning)}" for warning in report.warnings]
-
-    lines += ["", "## Business metrics", ""]
-    business = business_rows(report.run)
-    if business:
-        lines += ["| metric | value |", "|---|---|"] + [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in business]
-    else:
-        lines.append("No business_metrics.json in the input.")
-    gauges = gauge_rows(report.series)
-    if gauges:
-        lines += ["", "| generator gauge | value |", "|---|---|"]
-        lines += [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in gauges]
-
-    lines += ["", "## Failures", "", escape_text(overall_error_line(report.run))]
-    failures, failures_note = failure_rows(report.run)
-    if failures:
-        lines += ["", "| occurrences | endpoint | message |", "|---|---|---|"]
-        lines += ["| " + " | ".join(escape_text(cell) for cell in row) + " |" for row in failures]
-    if failures_note:
-        lines += ["", escape_text(failures_note)]
-
-    lines += ["", "## Endpoints", ""]
-    columns = ("endpoint", "verdict", "requests", "failures", "fail", "p50", "p95", "p99", "max", "rps")
-    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(escape_text(row[c]) for c in columns) + " |" for row in endpoint_rows(report)]
-    if openmodel_report.is_open_model(report.run):
-        lines += ["", f"## {openmodel_report.TITLE}", "", openmodel_report.INTRO, "", "| | |", "|---|---|"]
-        lines += [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in openmodel_report.arrival_rows(report.run)]
-        columns = openmodel_report.SIDE_BY_SIDE_COLUMNS
-        lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(escape_text(c) for c in row) + " |" for row in openmodel_report.side_by_side_rows(report.run)]
-    lines += ["", "## Over the run", ""]
-    for name, title in OVERVIEW_TITLES.items():
-        if name in image_paths:
-            lines += [f"### {title}", "", f"![{title}]({image_paths[name]})", ""]
-        elif name in report.missing_figures:
-            lines += [f"### {title}", "", escape_text(report.missing_figures[name]), ""]
-    lines += ["## Endpoint detail", ""]
-    for section in report.endpoints:
-        lines += [f"### `{section.key.replace('`', '')}`: {section.worst.value if section.worst else 'no checks'}", ""]
-        lines += [f"- {escape_text(describe_check(c))}" for c in section.checks]
-        for kind in section.figures:
-            stem = f"{section.slug}-{kind}"
-            if stem in image_paths:
-                lines += ["", f"![{kind}]({image_paths[stem]})"]
-        lines.append("")
-    lines += ["## Run manifest", "", "| | |", "|---|---|"]
-    lines += [f"| {escape_text(k)} | {escape_text(v)} |" for k, v in manifest_rows(report.run)]
-    return "\n".join(lines) + "\n"
+    verdict = render_verdict_markdown(report.decision).rstrip()
+    page = render("report.md.j2", image_paths=image_paths, verdict_markdown=verdict, **_page_context(report))
+    return page.rstrip("\n") + "\n"
