@@ -17,8 +17,10 @@ campaign of exactly 100 leads. Ids and seeded rows derive from --seed.
 
 Time: --time-scale multiplies every simulated latency, queue timeout and quota wait limit; --job-time-scale
 (default: --time-scale) multiplies a background job's own waits (Google calls, the 2 s between result pages, the
-80 ms after each Place Details call, its PostgREST writes), so a job's duration follows its work. Real-time, never
-scaled: --service-time, rate limits (sign-in, refresh, third-party quotas), JWT lifetimes.
+80 ms after each Place Details call, its PostgREST writes), so a job's duration follows its work. Third-party
+quotas are per simulated second (at --time-scale s a quota of R allows R/s real requests per second, so it saturates
+at the same number of users). Real-time, never scaled: --service-time, rate limits (sign-in, refresh, the
+rate-limited and degraded-discovery profiles' rates), JWT lifetimes.
 
 Components (profiles.toml [components.*], each number with its source): GoTrue, PostgREST with its Postgres pool,
 Realtime, each edge function's workers (cold starts when a function scales up) and each third-party quota. Every

@@ -172,9 +172,9 @@ class Simulator:
         if profile.connection_reset or (profile.gateway_error and "realtime" in profile.gateway_error.applies_to):
             self.realtime.drop_all()  # Realtime went down: open sockets close, as a restart of the service would
         self.gotrue.jwt_ttl_s = profile.jwt_ttl_s or self.config.jwt_ttl_s
-        # A profile's own quota, else --capacity google-places=N, else the model's (a switch must not drop the flag).
-        self.google.set_rate(profile.google_queries_per_second or self.config.capacity.get("google-places")
-                             or self.model.components["google-places"].capacity)
+        # A profile's own quota (real seconds), else the configured one: --capacity google-places=N or the model's,
+        # per simulated second (a switch must not drop the flag).
+        self.google.set_rate(profile.google_queries_per_second or self.google.base_rate)
 
     # --- the pipeline ----------------------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:

@@ -149,6 +149,7 @@ class RateLimit:
 
     def __init__(self, name: str, rate: float, burst: int, max_wait_s: float):
         self.name = name
+        self.base_rate = rate  # as configured (a profile may change the rate for a while: set_rate)
         self.bucket = TokenBucket(rate, burst)
         self.max_wait_s = max_wait_s
         self.reset()

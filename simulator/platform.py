@@ -51,8 +51,10 @@ def build_components(model: Model, config: SimulatorConfig) -> Components:
             components[name] = Component(name, max(1, int(capacity)), limit, queue_timeout,
                                          cold_starts=spec.cold_starts)
         else:
+            # A quota is per simulated second: at --time-scale s the same load arrives 1/s times faster, so the
+            # quota allows capacity / s real requests per second and saturates at the same number of users.
             burst = spec.burst or max(1, int(round(capacity)))
-            components[name] = RateLimit(name, float(capacity), burst, spec.max_wait_s * scale)
+            components[name] = RateLimit(name, float(capacity) / scale, burst, spec.max_wait_s * scale)
     return components
 
 
