@@ -1,8 +1,7 @@
 """The one report engine: Jinja2 templates (analysis/templates/) for the pages analysis writes.
 
-Templated: the run report (report.html.j2, report.md.j2) and the capacity report (capacity.html.j2,
-capacity.md.j2). The verdict Markdown (analysis/render.py, embedded in report.md) is still built in Python, with
-the same escaping rule (analysis.markdown).
+Templated: the run report (report.html.j2, report.md.j2), the capacity report (capacity.html.j2, capacity.md.j2)
+and the verdict Markdown (verdict.md.j2: verdict.md, GitHub's job summary, and the top of report.md).
 
 Locust's own report is a Jinja2 template; ours are too. One environment, one stylesheet (report.css, inlined into
 every HTML page so that each stays a single self-contained file) and one escaping rule per output:

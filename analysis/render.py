@@ -13,7 +13,8 @@ from typing import Any
 
 from analysis.decide import Check, Decision
 from analysis.errors import InputError
-from analysis.markdown import code_span, escape_text
+from analysis.markdown import code_span
+from analysis.pages import render
 from analysis.verdicts import Verdict
 
 VERDICT_JSON_SCHEMA_VERSION = 1
@@ -125,37 +126,22 @@ def render_text(decision: Decision) -> str:
 
 # ---- markdown ----------------------------------------------------------------------------------------------------
 def render_markdown(decision: Decision) -> str:
-    icon = {0: "✅", 3: "❌", 4: "⚠️", 5: "❔", 6: "🛑"}.get(int(decision.exit_code), "")
-    lines = [f"## Performance verdict: {icon} {_headline(decision)}", "", f"- Run: `{decision.source}`"]
-    if decision.reference_source:
-        lines.append(f"- Reference: `{decision.reference_source}`")
-    if decision.guard_stop_reason:
-        lines.append(f"- **Stopped by a guard:** {decision.guard_stop_reason}")
-    lines += [f"- **Not valid:** {escape_text(problem)}" for problem in decision.run_problems]
-    if decision.undersampled_endpoints:
-        names = ", ".join(code_span(key) for key in decision.undersampled_endpoints)
-        lines.append(f"- **Too few samples** for a verdict on required endpoint(s): {names}")
-    lines += [f"- Note: {escape_text(note)}" for note in decision.notes]
-    lines.append(f"- Counts: {_counts_line(decision)}")
-    for title, checks in listed_checks(decision):
-        lines += ["", f"### {title}", ""]
-        lines += [f"- {escape_text(describe_check(check))}" for check in checks]
-    lines += ["", "<details><summary>All checks</summary>", "",
-              "| endpoint | metric | actual | limit / reference | margin / change | verdict |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    """The verdict in Markdown (templates/verdict.md.j2): GitHub's job summary, verdict.md and report.md."""
+    rows = []
     for check in decision.checks:
         compared = check.reference is not None and check.change is not None
-        cells = (
+        rows.append((
             code_span(check.subject),
             check.metric,
             format_value(check.metric, check.actual),
             format_value(check.metric, check.reference if compared else check.limit),
             _change_text(check) if compared else format_value(check.metric, check.margin, signed=True),
             f"**{check.verdict.value}**" if check.verdict in _FAILING else check.verdict.value,
-        )
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "</details>", ""]
-    return "\n".join(lines)
+        ))  # fmt: skip
+    icon = {0: "✅", 3: "❌", 4: "⚠️", 5: "❔", 6: "🛑"}.get(int(decision.exit_code), "")
+    page = render("verdict.md.j2", decision=decision, icon=icon, headline=_headline(decision), describe=describe_check,
+                  counts=_counts_line(decision), listed=listed_checks(decision), rows=rows)  # fmt: skip
+    return page.rstrip("\n") + "\n"
 
 
 # ---- json --------------------------------------------------------------------------------------------------------
