@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from analysis.errors import InputError
+from common.results_format import COMPONENTS_FILE
 
-COMPONENTS_FILE = "components.jsonl"
 SATURATED_UTILISATION = 0.8  # at or above this share in use a pool queues noticeably (M/M/c: waits grow fast)
 
 

@@ -32,9 +32,10 @@ from analysis.openmodel import arrival_problems
 from analysis.regression import compare_histograms, has_enough_samples, run_to_run_variance
 from analysis.results import EndpointResult, RunResult
 from analysis.verdicts import Verdict
+from common import results_format
 
 # manifest.stop_reason values that mean a safety or cost guard ended the run (docs/architecture.md).
-GUARD_STOP_REASONS = frozenset({"spend-guard", "safety"})
+GUARD_STOP_REASONS = frozenset(results_format.GUARD_STOP_REASONS)
 
 # Manifest options that change what load is sent; a reference run with other values is not comparable.
 # processes/workers are left out on purpose: they change how load is generated, not what load is sent.

@@ -30,11 +30,11 @@ import numpy as np
 
 from analysis.errors import InputError
 from analysis.histogram import Histogram
+from common.results_format import INTERVALS_FILE
+from common.results_format import INTERVALS_SCHEMA_VERSION as SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
-INTERVALS_FILE = "intervals.jsonl"
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)

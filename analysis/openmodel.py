@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from analysis.jsonfiles import parse_model
+from common.results_format import MANIFEST_FILE
 
 CORRECTED_JSON = "locust_corrected.json"
 # In a request's Locust context: how late (ms) the arrival that sent it began. harness/arrivals.py sets it,
@@ -174,7 +175,7 @@ class ArrivalSummary(BaseModel):
     workers: dict[str, dict[str, Any]] = {}  # per worker slot: its counts and active_s (master/worker runs)
 
 
-def arrival_problems(section: dict | None, source: str = "manifest.json") -> list[str]:
+def arrival_problems(section: dict | None, source: str = MANIFEST_FILE) -> list[str]:
     """Why an open-model run is not valid (empty: it is, or it is not an open-model run). Rules, with tolerance t:
     more than t of the due arrivals were dropped (the pool was too small: the run measured a different load than
     the one asked for), or else fewer than (1 - t) of them started (the generator fell behind its target rate)."""

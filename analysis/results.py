@@ -41,17 +41,20 @@ from analysis.histogram import Histogram
 from analysis.intervals import EndpointSeries, IntervalSeries
 from analysis.jsonfiles import parse_model, read_json, read_json_object
 from analysis.openmodel import CORRECTED_JSON
+from common.results_format import (BUSINESS_METRICS_FILE, BUSINESS_METRICS_SCHEMA_VERSION, INTERVALS_FILE,
+                                   LOCUST_JSON_FILE, MANIFEST_FILE, MANIFEST_SCHEMA_VERSION)
 
-LOCUST_JSON = "locust.json"
+LOCUST_JSON = LOCUST_JSON_FILE
 LOCUST_STATS_CSV_SUFFIX = "_stats.csv"
 LOCUST_FAILURES_CSV_SUFFIX = "_failures.csv"
 LOCUST_HISTORY_CSV_SUFFIX = "_stats_history.csv"
 # Locust 0.x wrote PREFIX_requests.csv and PREFIX_distribution.csv (before 0.13), then "# requests" columns.
 LOCUST_0X_CSV_SUFFIXES = ("_requests.csv", "_distribution.csv")
-MANIFEST_JSON = "manifest.json"
-BUSINESS_METRICS_JSON = "business_metrics.json"
-INTERVALS_JSONL = "intervals.jsonl"
-SUPPORTED_SIDECAR_SCHEMA = 1
+# The harness's own files: names and versions from common/results_format.py, shared with their writers.
+MANIFEST_JSON = MANIFEST_FILE
+BUSINESS_METRICS_JSON = BUSINESS_METRICS_FILE
+INTERVALS_JSONL = INTERVALS_FILE
+SUPPORTED_SIDECAR_SCHEMA = MANIFEST_SCHEMA_VERSION  # the default of the models' schema_version
 
 PercentileSource = Literal["histogram", "csv"]
 logger = logging.getLogger(__name__)
@@ -378,20 +381,20 @@ def _with_failures(run: RunResult, failures_csv: Path) -> RunResult:
 
 def _parse_manifest(raw: dict, source: str | Path) -> Manifest:
     manifest = parse_model(Manifest, raw, path=source)
-    _check_schema(manifest.schema_version, source)
+    _check_schema(manifest.schema_version, MANIFEST_SCHEMA_VERSION, source)
     return manifest
 
 
 def _parse_business(raw: dict, source: str | Path) -> BusinessMetrics:
     business = parse_model(BusinessMetrics, raw, path=source)
-    _check_schema(business.schema_version, source)
+    _check_schema(business.schema_version, BUSINESS_METRICS_SCHEMA_VERSION, source)
     return business
 
 
-def _check_schema(version: int, source: str | Path) -> None:
-    if version != SUPPORTED_SIDECAR_SCHEMA:
+def _check_schema(version: int, supported: int, source: str | Path) -> None:
+    if version != supported:
         raise InputError(
-            f"schema_version {version} is not supported (this harness reads {SUPPORTED_SIDECAR_SCHEMA})",
+            f"schema_version {version} is not supported (this harness reads {supported})",
             path=source,
             key="schema_version",
         )

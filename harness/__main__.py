@@ -61,6 +61,7 @@ from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
 from harness.component_samples import ComponentSampler
 from harness.product import Product, load_product
+from common.results_format import MANIFEST_FILE
 from harness.results import LATEST_LINK, new_run_id
 from harness.simulator_process import SimulatorStartError, start_simulator
 
@@ -171,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         # Nothing ran: a folder holding only the simulator's error would just be a stale run in results/.
         shutil.rmtree(results_dir, ignore_errors=True)
         return int(ExitCode.BAD_INPUT)
-    if (results_dir / "manifest.json").exists():
+    if (results_dir / MANIFEST_FILE).exists():
         print(f"results: {results_dir}  (also {Path(args.results_root) / LATEST_LINK})", file=sys.stderr)
     else:
         print(f"results: {results_dir} (no test was started: Locust's files only)", file=sys.stderr)
-    if mode.report and not args.no_report and (results_dir / "manifest.json").exists():
+    if mode.report and not args.no_report and (results_dir / MANIFEST_FILE).exists():
         _write_report(mode.report, results_dir)
     if args.termination_message:
         _write_termination_message(Path(args.termination_message), results_dir, exit_code)

@@ -18,9 +18,9 @@ import threading
 import time
 from pathlib import Path
 
+from common.results_format import COMPONENTS_FILE
 from harness.simulator_process import SimulatorAdminError, SimulatorProcess
 
-COMPONENTS_FILE = "components.jsonl"
 DEFAULT_INTERVAL_S = 2.0
 
 

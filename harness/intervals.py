@@ -36,12 +36,12 @@ from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from locust.stats import bucket_response_time
 
 from analysis.openmodel import ARRIVAL_LAG_KEY
+from common.results_format import INTERVALS_FILE
+from common.results_format import INTERVALS_SCHEMA_VERSION as SCHEMA_VERSION
 from harness.results import register_artifact_writer, results_dir_of
 
 logger = logging.getLogger(__name__)
 
-INTERVALS_FILE = "intervals.jsonl"
-SCHEMA_VERSION = 1
 DEFAULT_INTERVAL_S = 5.0
 # The key under which a worker's deltas travel in its stats report to the master.
 REPORT_KEY = "prospectpro_intervals"

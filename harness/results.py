@@ -60,23 +60,17 @@ from locust.runners import (STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, WORKER
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from analysis.exit_codes import ExitCode
+from common.results_format import (COMPLETE_STOP_REASONS, GUARD_STOP_REASONS, MANIFEST_FILE,  # noqa: F401  re-exported
+                                   MANIFEST_SCHEMA_VERSION, STOP_REASONS)
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-MANIFEST_FILE = "manifest.json"
+SCHEMA_VERSION = MANIFEST_SCHEMA_VERSION
 LATEST_LINK = "latest"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# The closed set of stop reasons the manifest may carry (docs/architecture.md).
-STOP_REASONS = ("run-time", "shape", "stopped", "decided", "undecidable", "max-duration", "interrupted", "spend-guard",
-                "safety", "error")
-# Reasons for which the run ended as planned: the numbers describe the whole of it. "stopped" is a test stopped
-# from the web UI (or its API) before Locust was quit. "decided", "undecidable" and "max-duration" are the in-run
-# gate's until-decided mode: every required check decided; every one decided but those the maximum would not
-# settle either (futility); or the maximum duration (--run-time) reached first.
-COMPLETE_STOP_REASONS = ("run-time", "shape", "stopped", "decided", "undecidable", "max-duration")
-GUARD_STOP_REASONS = ("spend-guard", "safety")
+# The closed set of stop reasons the manifest may carry, which of them mean a complete run, and which a guard's stop:
+# STOP_REASONS, COMPLETE_STOP_REASONS, GUARD_STOP_REASONS (common/results_format.py, shared with analysis/decide.py).
 # A run that reached its --run-time ends a little after the timer fires; a run that stopped this much earlier
 # than its --run-time was interrupted.
 RUN_TIME_TOLERANCE_S = 1.5

@@ -21,12 +21,12 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
+from common.results_format import BUSINESS_METRICS_FILE as METRICS_FILE
+from common.results_format import BUSINESS_METRICS_SCHEMA_VERSION as SCHEMA_VERSION
 from harness.results import register_artifact_writer
 
 logger = logging.getLogger(__name__)
 
-METRICS_FILE = "business_metrics.json"
-SCHEMA_VERSION = 1
 REPORT_KEY = "prospectpro_business_metrics"
 
 COUNTS = ("discovery_submitted", "discovery_accepted", "jobs_completed", "jobs_failed", "jobs_timed_out",
