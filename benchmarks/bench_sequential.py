@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -191,12 +192,13 @@ def main(argv: list[str]) -> int:
             folder = perf(root / mode, seed, mode, durations, *extra, "--reference", str(reference))
             result = outcome(folder, mode, case, seed)
             outcomes.append(result)
+            load = os.getloadavg()[1]  # the machine's 5-minute load average: run-to-run variation on a shared host
             print(f"  {mode:5} {case:27} seed {seed}: exit {result.exit_code}, {result.seconds:5.0f} s "
-                  f"({result.stop_reason}); alarms: {'; '.join(result.alarms) or 'none'}", flush=True)  # fmt: skip
+                  f"({result.stop_reason}), load {load:.1f}; alarms: {'; '.join(result.alarms) or 'none'}", flush=True)  # fmt: skip
             if args.log:
                 with open(args.log, "a", encoding="utf-8") as log:
                     log.write(json.dumps({"mode": mode, "case": case, "seed": seed, "exit": result.exit_code,
-                                          "seconds": result.seconds, "stop_reason": result.stop_reason,
+                                          "seconds": result.seconds, "stop_reason": result.stop_reason, "load5": load,
                                           "alarms": list(result.alarms), "folder": str(folder)}) + "\n")  # fmt: skip
     print(f"\nResults ({time.monotonic() - started:.0f} s of runs):")
     for mode in modes:
