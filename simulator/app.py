@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 from typing import Callable
 
 import gevent
@@ -110,7 +111,7 @@ class Simulator:
         self.seeded_campaigns = seed(self.store, self.gotrue, ids_rng)
         self.postgrest = PostgREST(config, self.store, self.gotrue)
         self.latency = LatencyModel(model, random.Random(f"latency-{config.seed}"), config.time_scale,
-                                    config.service_time_ms, slow=config.slow)
+                                    config.service_time_ms)
         self.faults = Faults(config.profile, model.profiles[config.profile], random.Random(f"faults-{config.seed}"),
                              config.time_scale)
         self.platform = Platform(config, model, self.gotrue, self.latency, self._data_rng,
@@ -194,6 +195,7 @@ class Simulator:
         refused = component.enter()
         if refused:
             return gateway_response(refused)
+        entered = time.monotonic()
         try:
             if component.tracks_cold_starts and component.cold_start() and not self.latency.has_fixed_service_time(
                     endpoint_class):
@@ -211,6 +213,11 @@ class Simulator:
                     gevent.sleep(delay)
             if work.then is not None:
                 work.then()
+            factor = self.config.slow.get(endpoint_class)
+            if factor:
+                # --slow FUNCTION=FACTOR: the function's whole time (its own draw, its getUser hop, its siblings,
+                # providers and PostgREST calls) stretched FACTOR times, inside its slot as a slower function would.
+                gevent.sleep(max(0.0, (factor - 1) * (time.monotonic() - entered)))
         finally:
             component.leave()
         if group != "functions" and "origin" in request.headers:  # Kong's CORS plugin on the actual request

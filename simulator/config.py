@@ -43,7 +43,7 @@ class SimulatorConfig:
     job_time_scale: float = 1.0
     capacity: dict[str, float] = field(default_factory=dict)  # component -> slots (pool) or requests/s (rate)
     service_time_ms: dict[str, float] = field(default_factory=dict)  # endpoint class -> fixed ms (real time)
-    slow: dict[str, float] = field(default_factory=dict)  # endpoint class -> latency factor (--slow; 1.3 = 30 % slower)
+    slow: dict[str, float] = field(default_factory=dict)  # endpoint class -> time factor >= 1 (--slow; 1.3 = 30 % slower)
     queue_limit: int | None = None  # None: the model file's queue_limit
     signin_rate_limit: RateWindow = RateWindow(30, 300.0)
     refresh_rate_limit: RateWindow = RateWindow(150, 300.0)
@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="fixed service time in real ms (not scaled) of a function, gotrue/auth or postgrest/rest; "
              "peak throughput = N / service time")
     add("--slow", action="append", default=[], metavar="FUNCTION=FACTOR",
-        help="multiply FUNCTION's latency draws by FACTOR (1.3 = 30 %% slower) to stage a regression of one "
-             "function; repeatable; the other functions are untouched")
+        help="make FUNCTION's whole time (its own work and its calls) FACTOR times as long (1.3 = 30 %% slower; at "
+             "least 1) to stage a regression of one function; repeatable; the other functions are untouched")
     add("--queue-limit", default=None, metavar="N",
         help="requests that may wait for a busy function before the gateway answers 503 (default from profiles.toml)")
     add("--signin-rate-limit", default="30/300", metavar="N/SECONDS", help="GoTrue sign-ins per IP (default 30/300)")
@@ -167,7 +167,7 @@ def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorC
         capacity=_function_values("--capacity", args.capacity, float, 1, exclusive=False, names=CAPACITY_NAMES),
         service_time_ms=_function_values("--service-time", args.service_time, float, 0, exclusive=True,
                                          names=SERVICE_TIME_NAMES),
-        slow=_function_values("--slow", args.slow, float, 0, exclusive=True, names=SERVICE_TIME_NAMES),
+        slow=_function_values("--slow", args.slow, float, 1, exclusive=False, names=SERVICE_TIME_NAMES),
         queue_limit=None if args.queue_limit is None else int(_number("--queue-limit", args.queue_limit, int, 0)),
         signin_rate_limit=_rate_window("--signin-rate-limit", args.signin_rate_limit),
         refresh_rate_limit=_rate_window("--refresh-rate-limit", args.refresh_rate_limit),

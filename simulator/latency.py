@@ -5,10 +5,8 @@ to [min, max] so no draw can breach an SLA by chance, plus `per_item_ms` per row
 whole draw; --time-scale multiplies the result. A --service-time override replaces the draw with a fixed number of
 real milliseconds (unscaled) so that a test can compute capacity exactly.
 
-``--slow FUNCTION=FACTOR`` (the ``slow`` mapping) multiplies one endpoint class's draws by FACTOR, on top of the
-profile and the time scale: a staged regression of one function (``--slow campaign-export-user-aware=1.3`` makes
-the export's own work 30 % slower; the getUser hop every function makes is the auth-user class and stays as it
-is). benchmarks/bench_sequential.py and the until-decided tests rely on it: keep it in any rework of this model.
+``--slow FUNCTION=FACTOR`` is not applied here but in simulator/app.py, to the function's whole time (its own
+draw and its fan-out): benchmarks/bench_sequential.py and tests/sequential rely on it; keep it in any rework.
 """
 
 from __future__ import annotations
@@ -22,11 +20,9 @@ Z_95 = 1.6448536269514722
 
 
 class LatencyModel:
-    def __init__(self, model: Model, rng: random.Random, time_scale: float, service_time_ms: dict[str, float],
-                 slow: dict[str, float] | None = None):
+    def __init__(self, model: Model, rng: random.Random, time_scale: float, service_time_ms: dict[str, float]):
         self._rng = rng
         self._time_scale = time_scale
-        self._slow = dict(slow or {})
         self._service_time_s = {name: ms / 1000.0 for name, ms in service_time_ms.items()}
         # Precomputed per class: (median, sigma, min, max, per_item) in ms.
         self._shapes = {}
@@ -49,4 +45,4 @@ class LatencyModel:
         median, sigma, low, high, per_item = self._shapes[endpoint_class]
         draw = median * math.exp(sigma * self._rng.gauss(0.0, 1.0)) if sigma else median
         draw = min(high, max(low, draw)) + per_item * items
-        return draw * profile.multiplier(endpoint_class) * self._slow.get(endpoint_class, 1.0) * time_scale / 1000.0
+        return draw * profile.multiplier(endpoint_class) * time_scale / 1000.0
