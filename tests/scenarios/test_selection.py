@@ -38,7 +38,7 @@ def test_named_classes_get_the_workload_weights(simulator, tmp_path):
 
 
 def test_weights_given_with_config_users_win_over_the_workload_mix(simulator, tmp_path):
-    # make perf sets its mix this way (harness/__main__.py PERF_MIX); AuthUser keeps its [mix] weight of 1.
+    # Locust's own --config-users weights win over workload.toml [mix] (and --mix perf); AuthUser keeps its [mix] weight of 1.
     config = '[{"user_class_name": "ProspectorUser", "weight": 1}, {"user_class_name": "ExportUser", "weight": 3}]'
     run = run_locust(simulator.url, tmp_path / "run", f"--config-users={config}", "ProspectorUser", "ExportUser",
                      "AuthUser", users=5, seconds=3)  # fmt: skip
