@@ -5,11 +5,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: help venv test perf ui sim capacity bench clean
+.PHONY: help venv test lint perf ui sim capacity bench clean
 
 help:
 	@echo "make perf      headless performance run against the embedded simulator: verdict + report"
-	@echo "make test      unit, contract, golden-file and headless integration tests"
+	@echo "make test      the lint gate (ruff), then unit, contract, golden-file and headless integration tests"
+	@echo "make lint      the lint gate alone (ruff; settings in pyproject.toml)"
 	@echo "make ui        Locust web UI against the embedded simulator"
 	@echo "make sim       start the embedded ProspectPro simulator on its own"
 	@echo "make capacity  bounded step-load test and capacity-planning report"
@@ -25,7 +26,11 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
 
 perf: $(STAMP)
 	$(PY) -m harness perf $(ARGS)

@@ -279,7 +279,7 @@ def endpoint_checks(
                                 reason="percentile not available in the input" if n else "no response times recorded"))  # fmt: skip
             continue
 
-        def judge(level: float, q: float = q) -> Judgement:
+        def judge(level: float, q: float = q, n: int = n, counter=counter) -> Judgement:
             return judge_latency(*counter(level), n, 1 - q, rule)
 
         checks.append(_bound_check(key, metric, actual, limit, warning, judge))

@@ -12,7 +12,6 @@ Every string that came from input (endpoint names, manifest values, reasons) is 
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from analysis.baseline import Baseline
 from analysis.decide import BUSINESS_SUBJECT, RUN_SUBJECT, Check, Decision, counts_run_wide, decide
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
-from analysis.markdown import escape_text
 from analysis.pages import render
 from analysis.render import describe_check, format_value
 from analysis.render import render_markdown as render_verdict_markdown

@@ -27,7 +27,6 @@ tests/analysis/test_regression_rates.py runs the same measurement, smaller, with
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

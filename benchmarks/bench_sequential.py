@@ -116,7 +116,7 @@ def synthetic(run_folder: str, trials: int, seed: int = 7) -> None:
 
     outcomes = {"A/A": [], "slowed": []}
     started = time.monotonic()
-    for trial in range(trials):
+    for _trial in range(trials):
         reference = counts(draw(duration))
         for case, slow in (("A/A", 1.0), ("slowed", 1.3)):
             judge = SequentialJudge(baseline, reference)

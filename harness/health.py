@@ -21,7 +21,6 @@ that come from the settings, and the default collections.
 from __future__ import annotations
 
 import json
-import sys
 import time
 import tomllib
 import urllib.error

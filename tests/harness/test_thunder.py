@@ -9,7 +9,7 @@ import pytest
 
 from analysis.errors import InputError
 from harness.health import load_known_drift, run_collection
-from harness.thunder import Response, Test, Variables, evaluate, load_collection, load_environment, prepare
+from harness.thunder import Response, Test, Variables, evaluate, load_collection, load_environment
 from harness.thunder_cli import main as thunder_main, on_target_only
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from analysis.decide import decide
 from analysis.errors import InputError
 from analysis.baseline import load_baseline
 from analysis.report import build_report
-from analysis.report_cli import load_history, write_plots, write_report
+from analysis.report_cli import load_history, write_report
 from analysis.results import load_run
 from tests.report.synthetic import business_metrics, manifest, write_intervals, write_json, write_locust_json
 
