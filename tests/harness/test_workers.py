@@ -18,17 +18,24 @@ from tests.scenarios.locust_runs import ROOT, clean_environment, served_per_key
 from tests.support.ports import free_port
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-PROJECT_PARTS = ("locustfile.py", "scenarios", "harness", "analysis", "baselines")
+
+
+def project_parts() -> list[str]:
+    """What a worker host needs of the project: every tracked top-level file and folder but tests, docs and such."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    not_run = {"tests", "benchmarks", "docs", "deploy", "dashboards"}
+    return sorted({line.split("/", 1)[0] for line in tracked.splitlines()
+                   if not line.startswith(".") and line.split("/", 1)[0] not in not_run})  # fmt: skip
 
 
 def copy_project(destination: Path) -> Path:
     """The parts of the project a worker runs, in a folder of its own (as on another host)."""
     destination.mkdir(parents=True)
-    for part in PROJECT_PARTS:
+    for part in project_parts():
         source = ROOT / part
         if source.is_dir():
             shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
+        elif source.is_file():
             shutil.copy2(source, destination / part)
     return destination
 
