@@ -31,6 +31,7 @@ from harness.simulator_process import SimulatorProcess, start_simulator
 from tests.harness.test_workers import copy_project
 from tests.scenarios.locust_runs import clean_environment, recorded_per_simulator_key, served_per_key, LocustRun
 from tests.support.netns import NamespaceUnavailable, TestHost, namespace_network
+from tests.support.processes import stop_all
 
 pytestmark = pytest.mark.integration
 
@@ -96,14 +97,7 @@ def _run(hosts: Hosts, tmp_path: Path, kill_worker_after_s: float | None = None)
             processes["worker2"].send_signal(signal.SIGKILL)  # gone without a word, as a lost host is
         returncode = processes["master"].wait(timeout=RUN_SECONDS + 120)
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop_all(processes.values())
     output = (tmp_path / "master.log").read_text()
     return LocustRun(returncode, output, results), [folders["worker1"], folders["worker2"]]
 

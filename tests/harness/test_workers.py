@@ -16,6 +16,7 @@ import pytest
 from harness.workers import identity, mismatch_line
 from tests.scenarios.locust_runs import ROOT, clean_environment, served_per_key
 from tests.support.ports import free_port
+from tests.support.processes import stop_all
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -92,10 +93,7 @@ def test_a_worker_of_another_scenario_is_refused_before_any_load(simulator, tmp_
         time.sleep(1.0)  # the accepted worker stays connected
         assert processes[2].poll() is None and workers() == 1
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
+        stop_all(processes)
     errors = [line for line in other_log.read_text().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "refused: it runs harness" in errors[0], other_log.read_text()[-3000:]
     assert "(scenario hash" in errors[0] and "start every worker from the master's version" in errors[0]

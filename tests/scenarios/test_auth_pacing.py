@@ -133,6 +133,7 @@ import time  # noqa: E402
 
 from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
+from tests.support.processes import stop_all  # noqa: E402
 
 TOKEN_PATHS = ("POST /auth/v1/token?grant_type=password", "POST /auth/v1/token?grant_type=refresh_token")
 
@@ -194,10 +195,7 @@ def test_a_worker_joining_mid_run_gets_its_share(simulator_factory, tmp_path):
         wait_for("sign-in budget: 14 sign-ins", logs[2])
         assert processes[0].wait(timeout=90) == 0, logs[0].read_text()[-3000:]
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=20)
+        stop_all(processes)
     first, joined = logs[1].read_text(), logs[2].read_text()
     said = [line for log in logs for line in log.read_text().splitlines() if "budget" in line or "worker" in line]
     assert "sign-in budget: 28 sign-ins" in first, said  # alone at the start

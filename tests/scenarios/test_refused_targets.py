@@ -24,6 +24,7 @@ from harness.simulator_process import SimulatorProcess, start_simulator
 from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust, served_per_key
 from tests.support.netns import NamespaceUnavailable, namespace_host
 from tests.support.ports import free_port
+from tests.support.processes import stop_all
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +77,7 @@ def _locust(tmp_path: Path, name: str, *args: str) -> Iterator[tuple[subprocess.
     try:
         yield process, log
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_all([process])
 
 
 def _swarm_and_count(ui: str, target: SimulatorProcess) -> dict:
