@@ -167,7 +167,8 @@ def start_simulator(*extra_args: str, python: str = sys.executable, cwd: str | P
     if not any(arg == "--port" or arg.startswith("--port=") for arg in args):
         args = ("--port", "0", *args)
     if "--exit-with-parent" not in args:
-        args = ("--exit-with-parent", *args)  # a killed caller must not leave a server behind
+        # A killed caller must not leave a server behind, even one killed while the simulator was starting up.
+        args = ("--exit-with-parent", "--parent-pid", str(os.getpid()), *args)
     owns_log = log_path is None
     if owns_log:
         handle, name = tempfile.mkstemp(prefix="prospectpro-simulator-", suffix=".log")

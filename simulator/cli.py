@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, server.stop)
     if config.exit_with_parent:
-        gevent.spawn(_stop_when_orphaned, os.getppid(), server.stop)
+        gevent.spawn(_stop_when_orphaned, config.parent_pid or os.getppid(), server.stop)
     server.start()
     print(READY_LINE.format(url=url, profile=config.profile, seed=config.seed, time_scale=config.time_scale),
           flush=True)
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _stop_when_orphaned(parent_pid: int, stop) -> None:
-    """When the parent dies the process is re-parented, so getppid() changes: then stop serving."""
+    """When the parent dies the process is re-parented, so getppid() changes: then stop serving. With --parent-pid
+    this also holds for a parent that died before this process read its own parent (seen: a simulator started just
+    as its test run was killed served on for hours, re-parented from the start)."""
     while os.getppid() == parent_pid:
         gevent.sleep(PARENT_CHECK_INTERVAL_S)
     stop()

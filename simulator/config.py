@@ -58,6 +58,7 @@ class SimulatorConfig:
     realtime_max_connections: int = 500
     verbose: bool = False
     exit_with_parent: bool = False
+    parent_pid: int | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--verbose", action="store_true", help="log one line per request to stderr")
     add("--exit-with-parent", action="store_true",
         help="stop when the process that started this one goes away (so a killed test run leaves no server)")
+    add("--parent-pid", default=None, metavar="PID",
+        help="with --exit-with-parent: the starter's pid, so that a starter killed while this process was still "
+             "starting up is noticed too (default: the parent at start-up)")
     return parser
 
 
@@ -180,4 +184,5 @@ def parse_config(argv: list[str] | None, known_profiles: set[str]) -> SimulatorC
         realtime_max_connections=int(_number("--realtime-max-connections", args.realtime_max_connections, int, 0)),
         verbose=args.verbose,
         exit_with_parent=args.exit_with_parent,
+        parent_pid=None if args.parent_pid is None else int(_number("--parent-pid", args.parent_pid, int, 1)),
     )

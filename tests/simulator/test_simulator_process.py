@@ -72,6 +72,24 @@ def test_simulator_exits_when_its_parent_dies(tmp_path):
     raise AssertionError("the orphaned simulator kept running")
 
 
+def test_simulator_whose_parent_died_during_its_start_up_does_not_serve_on(tmp_path):
+    """The parent is gone before the simulator reads its own parent: --parent-pid still tells it."""
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid that no longer has a process: the "parent" died while the simulator started
+    simulator = subprocess.Popen([sys.executable, "-m", "simulator", "--port", "0", "--exit-with-parent",
+                                  "--parent-pid", str(gone.pid)], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert simulator.wait(timeout=30) == 0  # it noticed at once and stopped serving
+    finally:
+        if simulator.poll() is None:
+            simulator.kill()
+            simulator.wait()
+
+
 def test_no_ready_line_in_time_raises_and_leaves_no_process():
     import subprocess
 
