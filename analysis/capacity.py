@@ -79,7 +79,7 @@ class EndpointAtPlateau:
     failures: int
     error_rate: float | None
     percentiles_ms: dict[float, int | None]  # REPORTED_PERCENTILES -> ms
-    max_ms: int | None
+    max_ms: float | None  # exact when Locust's CSV gives it, else the histogram's bucket
     verdict: Verdict | None  # None: the baseline sets no limit for this endpoint
     breaches: tuple[str, ...] = ()  # "p95 412 ms > 300 ms", one per broken limit
     worst_ratio: float = 0.0  # the largest measured/limit among the breaches: how far over it is
@@ -157,7 +157,7 @@ def detect_plateaus(series: IntervalSeries, baseline: Baseline | None = None, ru
 
 
 def _sum_columns(columns: list[np.ndarray], length: int) -> np.ndarray:
-    return np.sum(columns, axis=0, dtype=np.int64) if columns else np.zeros(length, dtype=np.int64)
+    return np.asarray(np.sum(columns, axis=0, dtype=np.int64)) if columns else np.zeros(length, dtype=np.int64)
 
 
 def _runs_of_equal_users(user_counts: np.ndarray) -> list[tuple[int, int]]:
@@ -271,22 +271,25 @@ def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram,
     else:
         percentiles = dict(zip(REPORTED_PERCENTILES, histogram.percentiles(REPORTED_PERCENTILES)))
         max_ms = histogram.max
-    common = dict(key=key, requests=requests, failures=failures, error_rate=failures / requests if requests else None,
-                  percentiles_ms=percentiles, max_ms=max_ms)
+
+    def at_plateau(verdict: Verdict | None, breaches: tuple[str, ...] = (), worst_ratio: float = 0.0) -> EndpointAtPlateau:
+        return EndpointAtPlateau(key=key, requests=requests, failures=failures,
+                                 error_rate=failures / requests if requests else None, percentiles_ms=percentiles,
+                                 max_ms=max_ms, verdict=verdict, breaches=breaches, worst_ratio=worst_ratio)  # fmt: skip
+
     method, name = key.split(" ", 1)
     measured = EndpointResult(method=method, name=name, requests=requests, failures=failures,
                               histogram=None if csv_percentiles is not None else histogram,
                               csv_percentiles=csv_percentiles or {}, max_ms=max_ms if csv_percentiles is not None else None)  # fmt: skip
     checks = [c for c in endpoint_checks(measured, limits) if c.metric != "min_rps"] if limits is not None else []
     if not checks:
-        return EndpointAtPlateau(**common, verdict=None)
+        return at_plateau(None)
     breaches = [c for c in checks if c.verdict == Verdict.BREACH]
     if breaches:
-        return EndpointAtPlateau(**common, verdict=Verdict.BREACH, breaches=tuple(_describe_breach(c) for c in breaches),
-                                 worst_ratio=max(_over_limit_ratio(c) for c in breaches))
+        return at_plateau(Verdict.BREACH, tuple(_describe_breach(c) for c in breaches), max(_over_limit_ratio(c) for c in breaches))
     if any(c.verdict == Verdict.INCONCLUSIVE for c in checks):
-        return EndpointAtPlateau(**common, verdict=Verdict.INCONCLUSIVE)
-    return EndpointAtPlateau(**common, verdict=Verdict.PASS)
+        return at_plateau(Verdict.INCONCLUSIVE)
+    return at_plateau(Verdict.PASS)
 
 
 def _describe_breach(check: Check) -> str:
@@ -296,7 +299,9 @@ def _describe_breach(check: Check) -> str:
 
 
 def _over_limit_ratio(check: Check) -> float:
-    return check.actual / check.limit if check.limit else math.inf
+    if check.actual is None or not check.limit:  # a breach proven by counts alone, or a zero limit: past any ratio
+        return math.inf
+    return check.actual / check.limit
 
 
 # ---- SLA-bound capacity ----------------------------------------------------------------------------------------
@@ -373,7 +378,7 @@ class UslFit:
     notes: tuple[str, ...] = ()
 
     def curve(self, users: np.ndarray) -> np.ndarray:
-        return usl_throughput(users, self.lam.value, self.sigma.value, self.kappa.value)
+        return np.asarray(usl_throughput(users, self.lam.value, self.sigma.value, self.kappa.value))
 
 
 @dataclass(frozen=True)

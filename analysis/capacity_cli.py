@@ -401,8 +401,8 @@ def _summary_section(analysis: CapacityAnalysis, expected: Headroom | None, cost
         bullets.append(f"Scalability fit: not enough data ({analysis.fit.reason})")
     if expected is not None:
         bullets.append(_headroom_sentence(expected))
-    if isinstance(cost, CostProjection) and cost.monthly_cost_usd is not None:
-        bullets.append(_cost_sentence(cost))
+    if isinstance(cost, CostProjection) and cost.monthly_cost_usd is not None and cost.monthly_discoveries is not None:
+        bullets.append(_cost_sentence(cost, cost.monthly_cost_usd, cost.monthly_discoveries))
     return Section("Summary", [bullets])
 
 
@@ -514,10 +514,10 @@ def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str], *, ap
 
 
 def _headroom_sentence(expected: Headroom) -> str:
-    if expected.capacity_users is None:
+    fraction = expected.headroom_fraction
+    if expected.capacity_users is None or fraction is None:
         return f"Headroom for {expected.expected_users} expected users: none known (no load tested met every SLA)"
     at_least = "at least " if expected.lower_bound else ""
-    fraction = expected.headroom_fraction
     verdict = f"{at_least}{fraction:+.0%} headroom" if fraction >= 0 else f"short by {-fraction:.0%} of the expected load"
     return (f"Headroom: SLA-bound capacity {at_least}{expected.capacity_users} users against {expected.expected_users} "
             f"expected: {verdict}")
@@ -533,11 +533,14 @@ def _headroom_section(expected: Headroom | None, analysis: CapacityAnalysis) -> 
     return Section("Headroom", blocks)
 
 
-def _cost_sentence(cost: CostProjection) -> str:
+def _cost_sentence(cost: CostProjection, monthly_cost: float, monthly_discoveries: float) -> str:
+    spent = (f"Monthly third-party cost: ${monthly_cost:,.2f} for {monthly_discoveries:,.0f} discoveries "
+             f"at ${cost.cost_per_discovery_usd:.4f} each")
     share = cost.budget_share
+    if share is None:  # a $0 budget (--monthly-budget 0): no share to give, and any spend is over it
+        return f"{spent}: against a $0 budget ({'OVER' if monthly_cost > 0 else 'within'})"
     state = "within" if share <= 1 else "OVER"
-    return (f"Monthly third-party cost: ${cost.monthly_cost_usd:,.2f} for {cost.monthly_discoveries:,.0f} discoveries "
-            f"at ${cost.cost_per_discovery_usd:.4f} each: {share:.0%} of the ${cost.monthly_budget_usd:,.0f} budget ({state})")
+    return f"{spent}: {share:.0%} of the ${cost.monthly_budget_usd:,.0f} budget ({state})"
 
 
 def _cost_section(cost: CostProjection | str, expected_users: int | None, active_hours_per_month: float) -> Section:
@@ -553,8 +556,8 @@ def _cost_section(cost: CostProjection | str, expected_users: int | None, active
         facts.append(f"that is {per_user_hour:,.2f} discoveries per user per active hour for {expected_users} users "
                      f"x {active_hours_per_month:g} h/month")
     facts.append(f"monthly discoveries: {cost.source_of_volume}")
-    if cost.monthly_cost_usd is not None:
-        facts.append(_cost_sentence(cost))
+    if cost.monthly_cost_usd is not None and cost.monthly_discoveries is not None:
+        facts.append(_cost_sentence(cost, cost.monthly_cost_usd, cost.monthly_discoveries))
     return Section("Cost projection", [facts])
 
 

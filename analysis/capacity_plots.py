@@ -68,12 +68,14 @@ def throughput_vs_users(analysis: CapacityAnalysis) -> ThroughputVsUsers:
 def draw_throughput_vs_users(data: ThroughputVsUsers) -> Figure:
     figure = Figure(figsize=FIGURE_SIZE, layout="constrained")
     axes = figure.add_subplot()
-    if data.curve_users is not None:
-        axes.fill_between(data.curve_users, data.band_low, data.band_high, color="#90caf9", alpha=0.5,
-                          label=f"USL {data.confidence:.0%} band")
-        axes.plot(data.curve_users, data.curve_rps, color="#1565c0", label="USL fit")
-        axes.axhline(data.peak_rps, color="#1565c0", linestyle=":", linewidth=1, label=f"peak {data.peak_rps:.1f} req/s")
-        axes.axvline(data.knee_users, color="#6a1b9a", linestyle="--", linewidth=1, label=f"knee {data.knee_users:.1f} users")
+    users, rps, low, high = data.curve_users, data.curve_rps, data.band_low, data.band_high
+    if users is not None and rps is not None and low is not None and high is not None:  # all set together, by a fit
+        axes.fill_between(users, low, high, color="#90caf9", alpha=0.5, label=f"USL {data.confidence:.0%} band")
+        axes.plot(users, rps, color="#1565c0", label="USL fit")
+        if data.peak_rps is not None:
+            axes.axhline(data.peak_rps, color="#1565c0", linestyle=":", linewidth=1, label=f"peak {data.peak_rps:.1f} req/s")
+        if data.knee_users is not None:
+            axes.axvline(data.knee_users, color="#6a1b9a", linestyle="--", linewidth=1, label=f"knee {data.knee_users:.1f} users")
     axes.plot(data.users, data.throughput_rps, "o", color="#757575", markersize=4, label="throughput (all)")
     axes.plot(data.users, data.goodput_rps, "o", color="#000000", label="goodput (successful)")
     if data.capacity_users is not None:
@@ -99,9 +101,9 @@ def latency_vs_users(plateaus: Sequence[Plateau], baseline: Baseline | None) -> 
     # Derived timings (a background job's minutes) are not responses and would squash every real line flat.
     keys = sorted({key for p in ordered for key in p.endpoints if key.split(" ", 1)[0] not in DERIVED_REQUEST_TYPES})
     p95 = {key: np.array([_p95(p, key) for p in ordered], dtype=np.float64) for key in keys}
-    limits = {}
+    limits: dict[str, float] = {}
     if baseline is not None:
-        limits = {key: baseline.limits_for(key).p95_ms for key in keys if baseline.limits_for(key).p95_ms is not None}
+        limits = {key: limit for key in keys if (limit := baseline.limits_for(key).p95_ms) is not None}
     return LatencyVsUsers(np.array([p.users for p in ordered], dtype=np.float64), p95, limits)
 
 

@@ -12,7 +12,7 @@ unit: positive means breached, negative means the headroom left.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline, DecisionRule, EndpointLimits, RunLimits
@@ -30,7 +30,7 @@ from analysis.exit_codes import ExitCode
 from analysis.openmodel import MANIFEST_SECTION as ARRIVALS_SECTION
 from analysis.openmodel import arrival_problems
 from analysis.regression import compare_histograms, has_enough_samples, run_to_run_variance
-from analysis.results import EndpointResult, RunResult
+from analysis.results import BusinessMetrics, EndpointResult, RunResult
 from analysis.verdicts import Verdict
 from common import results_format
 
@@ -105,7 +105,7 @@ class Decision:
     @property
     def validity_problems(self) -> tuple[str, ...]:
         """Every reason the run is not valid, as lines for people."""
-        undersampled = ()
+        undersampled: tuple[str, ...] = ()
         if self.undersampled_endpoints:
             undersampled = (f"{TOO_FEW_SAMPLES} for a verdict on required endpoint(s): " + ", ".join(self.undersampled_endpoints),)
         return self.run_problems + undersampled
@@ -235,12 +235,17 @@ def _limit_levels(limits: EndpointLimits | RunLimits, metric: str) -> int:
 
 def statistical_check_count(run: RunResult, baseline: Baseline) -> int:
     """How many bound-judged limits (breach and warning levels) the run is judged on: the Bonferroni divisor."""
+    return limit_count(run.endpoints, baseline, run.business)
+
+
+def limit_count(endpoints: Iterable[str], baseline: Baseline, business: BusinessMetrics | None = None) -> int:
+    """statistical_check_count from the endpoint keys alone (and the business metrics when there are some yet)."""
     total = sum(
         _limit_levels(limits, metric)
-        for limits in (baseline.limits_for(key) for key in run.endpoints)
+        for limits in (baseline.limits_for(key) for key in endpoints)
         for metric in STATISTICAL_METRICS
     )
-    return total + _limit_levels(run_limits(baseline), "fail_ratio") + len(_judged_providers(run, baseline))
+    return total + _limit_levels(run_limits(baseline), "fail_ratio") + len(_judged_providers(business, baseline))
 
 
 def _bound_rule(decision: DecisionRule, checks_in_run: int, min_samples: int | None) -> BoundRule:
@@ -279,7 +284,7 @@ def endpoint_checks(
                                 reason="percentile not available in the input" if n else "no response times recorded"))  # fmt: skip
             continue
 
-        def judge(level: float, q: float = q, n: int = n, counter=counter) -> Judgement:
+        def judge(level: float, q: float = q, n: int = n, counter: Callable[[float], tuple[int, int]] = counter) -> Judgement:
             return judge_latency(*counter(level), n, 1 - q, rule)
 
         checks.append(_bound_check(key, metric, actual, limit, warning, judge))
@@ -323,22 +328,25 @@ def _bound_check(
     breach (the limit proven broken) > inconclusive about the limit > warning (the warning level proven passed)
     > pass. With only a warning level, "proven past it" is a warning and nothing is a breach.
     """
-    main = judge(limit) if limit is not None else None
-    extra = judge(warning) if warning is not None else None
     margin = actual - limit if actual is not None and limit is not None else None
-    common = dict(actual=actual, limit=limit, margin=margin, warning_limit=warning)
-    if main is not None and main.verdict is Verdict.BREACH:
-        return Check(subject, metric, Verdict.BREACH, **common, **_bound_fields(main), reason=_bound_reason(main, limit, metric))
-    if main is not None and main.verdict is Verdict.INCONCLUSIVE:
-        return Check(subject, metric, Verdict.INCONCLUSIVE, **common, **_bound_fields(main), reason=_bound_reason(main, limit, metric))
-    if extra is not None and extra.verdict is Verdict.BREACH:
-        return Check(subject, metric, Verdict.WARNING, **common, **_bound_fields(extra),
-                     reason="past the warning level: " + _bound_reason(extra, warning, metric))  # fmt: skip
-    judged = main or extra
-    assert judged is not None
-    verdict = Verdict.PASS if main is not None or judged.verdict is Verdict.PASS else Verdict.INCONCLUSIVE
-    reason = "" if verdict is Verdict.PASS else _bound_reason(judged, warning, metric)
-    return Check(subject, metric, verdict, **common, **_bound_fields(judged), reason=reason)
+
+    def check(verdict: Verdict, judged: Judgement, reason: str = "") -> Check:
+        return Check(subject, metric, verdict, actual=actual, limit=limit, margin=margin, warning_limit=warning,
+                     **_bound_fields(judged), reason=reason)  # fmt: skip
+
+    main = judge(limit) if limit is not None else None
+    if main is not None and limit is not None and main.verdict in (Verdict.BREACH, Verdict.INCONCLUSIVE):
+        return check(main.verdict, main, _bound_reason(main, limit, metric))
+    if warning is not None:
+        extra = judge(warning)
+        if extra.verdict is Verdict.BREACH:
+            return check(Verdict.WARNING, extra, "past the warning level: " + _bound_reason(extra, warning, metric))
+        if main is None:  # only a warning level: not proven past it is a pass only when proven below it
+            if extra.verdict is Verdict.PASS:
+                return check(Verdict.PASS, extra)
+            return check(Verdict.INCONCLUSIVE, extra, _bound_reason(extra, warning, metric))
+    assert main is not None, "a check needs a limit or a warning level"
+    return check(Verdict.PASS, main)
 
 
 def _bound_fields(judgement: Judgement) -> dict:
@@ -428,9 +436,8 @@ def business_checks(run: RunResult, baseline: Baseline) -> list[Check]:
     return checks
 
 
-def _judged_providers(run: RunResult, baseline: Baseline) -> list[str]:
+def _judged_providers(business: BusinessMetrics | None, baseline: Baseline) -> list[str]:
     """Providers whose failure rate is judged: a limit is set and the run saw calls whose failures are exposed."""
-    business = getattr(run, "business", None)  # the sequential gate counts with endpoints only (no business yet)
     if baseline.business.third_party_failure_rate_max is None or business is None:
         return []
     return sorted(name for name, p in business.third_party.items() if p.calls and p.failures is not None)
@@ -498,11 +505,13 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
     if reason:
         return [Check(RUN_SUBJECT, "regression", Verdict.NOT_COMPARABLE, reason=reason)]
     rule = baseline.regression
-    tested = sum(
-        1
+    # Histograms are present on both sides (not_comparable_reason refuses CSV-only runs).
+    tested = len([
+        key
         for key, endpoint in run.endpoints.items()
-        if key in reference.endpoints and has_enough_samples(reference.endpoints[key].histogram, endpoint.histogram, rule)
-    )
+        if (previous := reference.endpoints.get(key)) is not None and previous.histogram is not None
+        and endpoint.histogram is not None and has_enough_samples(previous.histogram, endpoint.histogram, rule)
+    ])  # fmt: skip
     # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs: their spread is
     # the run-to-run variation every interval must include.
     recorded_runs = getattr(reference, "runs", ())

@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeGuard
 
 import numpy as np
 
@@ -104,7 +104,7 @@ class IntervalSeries:
 
 
 def _sum_rows(rows: list[np.ndarray], length: int) -> np.ndarray:
-    return np.sum(rows, axis=0, dtype=np.int64) if rows else np.zeros(length, dtype=np.int64)
+    return np.asarray(np.sum(rows, axis=0, dtype=np.int64)) if rows else np.zeros(length, dtype=np.int64)
 
 
 def load_intervals(path: str | Path, latency: str = "service") -> IntervalSeries:
@@ -195,11 +195,11 @@ def _parse_line(line: str, path: Path, number: int, *, last_and_cut: bool) -> di
     return parsed
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 

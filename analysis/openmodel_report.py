@@ -52,7 +52,9 @@ def side_by_side_rows(run: RunResult) -> list[list[str]]:
     service = run.service_endpoints or {}
     for key in sorted(set(run.endpoints) | set(service)):
         corrected, served = run.endpoints.get(key), service.get(key)
-        requests = (corrected or served).requests
+        either = corrected or served
+        assert either is not None  # the key comes from one of the two
+        requests = either.requests
         rows.append([key, str(requests),
                      *[format_value("p_ms", served.percentile(q) if served else None) for q in _PERCENTILES],
                      *[format_value("p_ms", corrected.percentile(q) if corrected else None) for q in _PERCENTILES]])  # fmt: skip

@@ -240,7 +240,7 @@ def _mean_business(runs: tuple[RunResult, ...]) -> BusinessMetrics | None:
     keys = sorted({key for business in measured for key in business.derived})
     derived = {}
     for key in keys:
-        values = [b.derived[key] for b in measured if b.derived.get(key) is not None]
+        values = [value for b in measured if (value := b.derived.get(key)) is not None]
         derived[key] = sum(values) / len(values) if values else None
     return BusinessMetrics(derived=derived)
 

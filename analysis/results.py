@@ -451,7 +451,7 @@ class _CsvTable:
     rows: list[tuple[str, list[str]]]  # ("line N", fields)
     warnings: tuple[str, ...]
 
-    def int(self, row: list[str], where: str, name: str) -> int:
+    def integer(self, row: list[str], where: str, name: str) -> int:
         return _csv_int(row[self.column[name]], self.path, f"{where}: {name}")
 
     def percentiles(self, row: list[str], where: str) -> dict[float, int]:
@@ -491,7 +491,7 @@ def load_locust_csv(path: Path) -> RunResult:
     for where, row in table.rows:
         if table.is_total(row):
             continue  # Locust's total row: percentiles of the merged histogram, not an endpoint
-        requests, failures = table.int(row, where, "Request Count"), table.int(row, where, "Failure Count")
+        requests, failures = table.integer(row, where, "Request Count"), table.integer(row, where, "Failure Count")
         if requests == 0 and failures == 0:
             continue
         endpoint = EndpointResult(
@@ -515,7 +515,7 @@ def load_failures_csv(path: Path) -> tuple[tuple[FailureMessage, ...], tuple[str
     table = _read_csv_table(path, what="a Locust --csv failures file", required=_FAILURES_REQUIRED)
     messages = [
         FailureMessage(method=row[table.column["Method"]], name=row[table.column["Name"]], error=row[table.column["Error"]],
-                       occurrences=table.int(row, where, "Occurrences"))  # fmt: skip
+                       occurrences=table.integer(row, where, "Occurrences"))  # fmt: skip
         for where, row in table.rows
     ]
     messages.sort(key=lambda m: (-m.occurrences, m.key, m.error))
@@ -617,11 +617,11 @@ def load_stats_history(path: str | Path) -> StatsHistory:
         key = StatsHistory.AGGREGATED if aggregated else f"{row[table.column['Type']]} {row[table.column['Name']]}"
         full = full or not aggregated
         running_max = _csv_float(row[table.column["Total Max Response Time"]], table.path, f"{where}: Total Max Response Time") if has_max else None
-        block[key] = (table.int(row, where, "Total Request Count"), table.int(row, where, "Total Failure Count"),
+        block[key] = (table.integer(row, where, "Total Request Count"), table.integer(row, where, "Total Failure Count"),
                       table.percentiles(row, where), running_max)  # fmt: skip
         if aggregated:  # Locust writes the Aggregated row last in every block
-            timestamps.append(table.int(row, where, "Timestamp"))
-            users.append(table.int(row, where, "User Count"))
+            timestamps.append(table.integer(row, where, "Timestamp"))
+            users.append(table.integer(row, where, "User Count"))
             blocks.append(block)
             block = {}
     if not blocks:

@@ -50,7 +50,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Literal
 
 import numpy as np
@@ -58,7 +57,7 @@ from scipy.stats import binom
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
 from analysis.bounds import count_above
-from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, run_limits, statistical_check_count
+from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
 from analysis.verdicts import Verdict
@@ -281,7 +280,10 @@ class SequentialJudge:
                 tests.append(_Test(key, metric, "sla", 1 - q, threshold_ms=limit, warning=limits.warning_for(metric), min_samples=minimum))
         if limits.fail_ratio is not None:
             test = _fail_ratio_test(key, limits.fail_ratio, limits.warning_for("fail_ratio"), minimum, required)
-            (tests if isinstance(test, _Test) else fixed).append(test)
+            if isinstance(test, _Test):
+                tests.append(test)
+            else:
+                fixed.append(test)
         if self.reference is not None:
             rule = self.baseline.regression
             previous = self.reference.get(key)
@@ -338,7 +340,7 @@ class SequentialJudge:
         counts = {**endpoints, **run_counts}
         # The Bonferroni divisor: the fixed-sample gate's count of statistical SLA limits (warning levels included),
         # plus this run's regression tests; never smaller than at an earlier look.
-        sla_limits = statistical_check_count(SimpleNamespace(endpoints=endpoints), self.baseline)
+        sla_limits = limit_count(endpoints, self.baseline)
         regressions = sum(test.kind == "regression" for test in planned)
         self._alarm_tests_max = max(self._alarm_tests_max, sla_limits + regressions)
         alarm_alpha = self.alarm_alpha / self._alarm_tests_max

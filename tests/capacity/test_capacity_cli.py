@@ -130,6 +130,15 @@ def test_a_given_monthly_volume_is_projected_against_the_default_budget(tmp_path
     assert "Monthly third-party cost: $150.00 for 3,000 discoveries at $0.0500 each: 75% of the $200 budget (within)" in markdown
 
 
+def test_a_zero_budget_says_any_spend_is_over_it(tmp_path):
+    # --monthly-budget 0 is a valid value: there is no share of it to give (it crashed with a TypeError once)
+    folder = _results_folder(tmp_path, step_run(LEVELS, usl(20.0, 0.05, 0.005)), BUSINESS)
+    code = main(["capacity", str(folder), "--baseline", str(BASELINE), "--monthly-discoveries", "3000", "--monthly-budget", "0"])
+    assert code == ExitCode.OK
+    markdown = (folder / "capacity.md").read_text(encoding="utf-8")
+    assert "Monthly third-party cost: $150.00 for 3,000 discoveries at $0.0500 each: against a $0 budget (OVER)" in markdown
+
+
 def test_cost_not_measured_is_said_not_guessed(tmp_path):
     unmeasured = {**BUSINESS, "derived": {"cost_per_discovery_usd": None}}
     folder = _results_folder(tmp_path, step_run(LEVELS, usl(20.0, 0.05, 0.005)), unmeasured)
