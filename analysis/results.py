@@ -28,7 +28,7 @@ import csv
 import io
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -201,13 +201,13 @@ _ENTRY_FIELDS = ("name", "method", "num_requests", "num_failures", "response_tim
 
 
 def run_from_entries(
-    entries: list[dict],
+    entries: Sequence[Mapping[str, Any]],
     manifest: dict | None = None,
     business: dict | None = None,
     *,
     source: str = "<in-run stats>",
     has_intervals: bool = False,
-    corrected_entries: list[dict] | None = None,
+    corrected_entries: Sequence[Mapping[str, Any]] | None = None,
 ) -> RunResult:
     """Build a RunResult from ``StatsEntry.serialize()`` dicts (the items of locust.json). With
     ``corrected_entries`` (an open-model run's latency from the intended start, same form) those are what the

@@ -40,10 +40,10 @@ import sys
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeGuard, overload
 
 import gevent
 from gevent.event import AsyncResult
@@ -51,7 +51,7 @@ from locust import User, events, task
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
-from locust.stats import RequestStats, StatsEntry
+from locust.stats import RequestStats, StatsEntry, StatsEntryDict
 from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING
 
 from analysis.argtypes import non_negative_float, positive_float, positive_int
@@ -114,6 +114,10 @@ def plan_from_options(options: Any) -> RatePlan | None:
                     hold_seconds=_number(getattr(options, "arrival_hold_seconds", None), RatePlan.hold_seconds))  # fmt: skip
 
 
+@overload
+def _number(value: Any, default: float) -> float: ...
+@overload
+def _number(value: Any, default: None = None) -> float | None: ...
 def _number(value: Any, default: float | None = None) -> float | None:
     # The web UI hands custom options back as strings; the command line and locust.conf as parsed numbers.
     return default if value in (None, "") else float(value)
@@ -183,7 +187,7 @@ class ArrivalUser(User):
         return context
 
 
-def is_arrival_class(user_class: type) -> bool:
+def is_arrival_class(user_class: type) -> TypeGuard[type[ArrivalUser]]:
     return isinstance(user_class, type) and issubclass(user_class, ArrivalUser)
 
 
@@ -248,7 +252,7 @@ class ArrivalPool:
         self._pending_offset: float | None = None
         self._recent: deque[tuple[float, str, str]] = deque(maxlen=10_000)  # (offset, outcome, class), latest first
         self.started_epoch: float | None = None  # wall clock of arrival 0's intended start
-        self._stream = None
+        self._stream: Iterator[tuple[int, float]] | None = None
 
     # users
     def wait_for_arrival(self, user: User) -> Arrival:
@@ -303,8 +307,8 @@ class ArrivalPool:
         weights = [order.weights[name] for name in names]
         class_rng = random.Random(f"{order.seed}-classes")
         next_class = 0  # class draws happen for every arrival of the stream, so that all processes agree
-        self._stream = arrival_offsets(order.plan, order.spacing, order.seed, order.slot, order.of)
-        for number, offset in self._stream:
+        self._stream = stream = arrival_offsets(order.plan, order.spacing, order.seed, order.slot, order.of)
+        for number, offset in stream:
             while next_class <= number:
                 chosen = class_rng.choices(names, weights)[0] if len(names) > 1 else names[0]
                 next_class += 1
@@ -402,7 +406,7 @@ def open_run_of(environment: Environment) -> _OpenRun | None:
     return _runs.get(environment)
 
 
-def _exit_bad_input(message: str) -> None:
+def _exit_bad_input(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(int(ExitCode.BAD_INPUT))
 
@@ -426,7 +430,7 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     if plan is not None and not named and not arrival_classes:
         available = getattr(environment, "available_user_classes", None) or {}
         arrival_classes = [c for c in available.values() if is_arrival_class(c) and c.in_default_mix]
-    if plan is None:
+    if plan is None or options is None:  # (no options, no plan)
         if arrival_classes and named:
             names = ", ".join(sorted(c.__name__ for c in arrival_classes))
             _exit_bad_input(f"{names} run(s) arrivals: give --arrival-rate (or name a closed-model user class)")
@@ -483,7 +487,7 @@ def _begin(environment: Environment) -> None:
             runner.send_message(START_MESSAGE, order.as_message(), client_id=worker.id)
     else:
         run.pool = ArrivalPool(StartOrder(run.plan, run.spacing, run.seed, 0, 1, run.weights, run.late_ms))
-        run.pool.start(lambda: runner.user_count)
+        run.pool.start(lambda: _user_count(environment))
     logger.info("arrivals: %s, %s spacing, pool %d users, seed %d", run.plan.describe(), run.spacing,
                 run.pool_users, run.seed)  # fmt: skip
     if run.plan.duration_s is not None:
@@ -493,8 +497,10 @@ def _begin(environment: Environment) -> None:
 def _end_with_plan(environment: Environment, run: _OpenRun) -> None:
     """A step or ramp plan ends the run once every process has played it to its end (each began when its pool
     had signed in; workers say how far they are in their reports, every few seconds)."""
-    runner = environment.runner
-    give_up = time.perf_counter() + run.plan.duration_s + POOL_READY_TIMEOUT_S + 10
+    duration_s = run.plan.duration_s
+    if duration_s is None:  # an open-ended plan: the run's own end stops it
+        return
+    give_up = time.perf_counter() + duration_s + POOL_READY_TIMEOUT_S + 10
     while time.perf_counter() < give_up:
         gevent.sleep(0.2)
         if run.pool is not None:
@@ -503,10 +509,11 @@ def _end_with_plan(environment: Environment, run: _OpenRun) -> None:
             actives = [float(c.get("active_s", 0.0)) for c in run.worker_counts.values()]
             if len(actives) < len(run.worker_slots):
                 continue
-        if actives and min(actives) >= run.plan.duration_s:
+        if actives and min(actives) >= duration_s:
             break
     record_stop_reason(environment, "shape", f"the arrival-rate plan ended ({run.plan.describe()})")
-    runner.quit()
+    if environment.runner is not None:
+        environment.runner.quit()
 
 
 def _end(environment: Environment) -> None:
@@ -531,6 +538,8 @@ def _order_stop(environment: Environment) -> None:
     """Master, before Locust tells the workers to stop: the moment every worker's share ends (sent first, so it
     arrives first)."""
     runner = environment.runner
+    if not isinstance(runner, MasterRunner):  # (listened to on a master only)
+        return
     end_epoch = time.time()
     for worker in runner.clients.all:
         runner.send_message(STOP_MESSAGE, {"end_epoch": end_epoch}, client_id=worker.id)
@@ -554,7 +563,11 @@ def _on_start_message(environment: Environment, msg, **_kwargs) -> None:
     if run.pool is not None:
         run.pool.stop()
     run.pool = ArrivalPool(order)
-    run.pool.start(lambda: environment.runner.user_count)
+    run.pool.start(lambda: _user_count(environment))
+
+
+def _user_count(environment: Environment) -> int:
+    return environment.runner.user_count if environment.runner is not None else 0
 
 
 # ---- corrected latency ---------------------------------------------------------------------------------------------
@@ -597,7 +610,7 @@ def _merge(environment: Environment, client_id: str, data: dict) -> None:
         run.worker_counts[client_id] = shipped["counts"]
 
 
-def corrected_entries(environment: Environment) -> list[dict] | None:
+def corrected_entries(environment: Environment) -> list[StatsEntryDict] | None:
     """The corrected stats as ``StatsEntry.serialize()`` dicts (locust.json's form), or None (closed run)."""
     run = _runs.get(environment)
     if run is None:

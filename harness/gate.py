@@ -37,6 +37,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import gevent
 from locust import events
@@ -268,7 +269,7 @@ def _stop(environment: Environment) -> None:
         runner.stop()
 
 
-def _exit_bad_input(message: str) -> None:
+def _exit_bad_input(message: str) -> NoReturn:
     # Locust turns an exception in an init listener into a logged traceback and exit 1; a person needs one line.
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(int(ExitCode.BAD_INPUT))

@@ -26,7 +26,7 @@ import tomllib
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -205,7 +205,7 @@ def _verdict(test: Test, outcome: Outcome, variables: Variables, known: Drift | 
     return CheckResult(test.label, test.kind, "fail", detail)
 
 
-def run_health(target: str, collections: list[Collection], variables: Variables, *, setup: list[Collection] = (),
+def run_health(target: str, collections: list[Collection], variables: Variables, *, setup: Sequence[Collection] = (),
                sender: Sender = send, timeout: float = DEFAULT_TIMEOUT_S, drift: dict | None = None,
                on_result: Callable[[RequestResult], None] | None = None, judge_time: bool = True,
                stop_after_failed_setup: bool = False) -> HealthRun:

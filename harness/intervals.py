@@ -351,16 +351,20 @@ class IntervalRecorder:
     def _fold_late_counts(self) -> None:
         """Counts for an interval already written (a worker report later than the grace period, or a clock step
         back) go into the next interval to write: the totals must still equal Locust's. Counted and logged."""
+        next_index = self._next_index
+        if next_index is None:  # not started: nothing written yet, nothing late
+            return
         for index in self.table.pending_indexes():
-            if index >= self._next_index:
+            if index >= next_index:
                 break
             for key, (requests, failures, histogram, *corrected) in self.table.pop(index).items():
                 self.late_requests += requests
-                self.table.add(self._next_index, key, requests, failures, histogram, corrected[0] if corrected else None)
+                self.table.add(next_index, key, requests, failures, histogram, corrected[0] if corrected else None)
 
     def _write_interval(self, index: int, end_s: float | None) -> None:
         interval_s = self.table.interval_s
         start_s = index * interval_s
+        assert self.started_at is not None  # intervals are written between start and finish only
         covered_from = max(start_s, self.started_at)
         covered_to = (start_s + interval_s) if end_s is None else min(start_s + interval_s, end_s)
         partly = covered_from > start_s or covered_to < start_s + interval_s
@@ -400,7 +404,7 @@ class IntervalRecorder:
         Called once when the run ends, after the workers' final reports (an artifact writer). A second call for
         the same folder does nothing; for another folder it writes the whole file there.
         """
-        if self.is_worker or self.started_at is None:
+        if self.is_worker or self.started_at is None or self._next_index is None:  # (set together by start)
             return None
         target = Path(results_dir) / INTERVALS_FILE
         if self._greenlet is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from locust.stats import StatsEntryDict
 
 from analysis.argtypes import positive_float
 from analysis.decide import Check, Decision, decide
@@ -191,24 +192,25 @@ class LiveSla:
         manifest = _manifest(environment, record)
         business = _business_source() if _business_source is not None else None
         workers = len(getattr(environment.runner, "clients", {}) or {})
-        base = dict(at=now, run_id=record.run_id if record else None, finished=finished, window_s=window_s,
-                    results_dir=str(record.results_dir) if record else None, endpoints=whole, manifest=manifest,
-                    business=business, workers=workers, report=_report_path(record))  # fmt: skip
+        results_dir = str(record.results_dir) if record else None
+        base = LiveSnapshot(at=now, run_id=record.run_id if record else None, finished=finished, window_s=window_s,
+                            results_dir=results_dir, decision=None, window_decision=None, rows=(), endpoints=whole,
+                            manifest=manifest, business=business, workers=workers, report=_report_path(record))  # fmt: skip
         loaded = gate.gate_of(environment)
         if loaded is None:
             problem = gate.gate_error(environment) or "no baseline: give --baseline (or the start form's baseline field)"
-            return LiveSnapshot(decision=None, window_decision=None, rows=(), problem=problem, **base)
+            return replace(base, problem=problem)
         try:
             run = run_from_entries(_entries(whole, self._locust_entries()), manifest, business,
-                                   source=base["results_dir"] or "<live>", has_intervals=True)  # fmt: skip
+                                   source=results_dir or "<live>", has_intervals=True)  # fmt: skip
             decision = decide(run, loaded.baseline, loaded.reference)
             window_decision = decide(run_from_entries(_entries(recent, {}), source="<window>"), loaded.baseline)
         except InputError as error:
-            return LiveSnapshot(decision=None, window_decision=None, rows=(), problem=error.one_line(), **base)
+            return replace(base, problem=error.one_line())
         rows = tuple(self._row(check, window_decision, now) for check in decision.checks)
-        return LiveSnapshot(decision=decision, window_decision=window_decision, rows=rows, **base)
+        return replace(base, decision=decision, window_decision=window_decision, rows=rows)
 
-    def _locust_entries(self) -> dict[str, dict]:
+    def _locust_entries(self) -> dict[str, StatsEntryDict]:
         runner = self.environment.runner
         if runner is None:
             return {}
@@ -269,7 +271,7 @@ def _merge(parts: Iterable[dict[str, Counts]]) -> dict[str, Counts]:
     return merged
 
 
-def _entries(endpoints: dict[str, Counts], locust_entries: dict[str, dict]) -> list[dict]:
+def _entries(endpoints: dict[str, Counts], locust_entries: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     """``StatsEntry.serialize()``-shaped dicts for ``run_from_entries``: counts and histogram from the intervals; the
     exact maximum and the time span from Locust's entry of the same key when there is one."""
     entries = []

@@ -301,6 +301,8 @@ def _on_usage_monitor(environment: Environment, cpu_usage: float, **_kwargs) -> 
     if record is None:
         return
     runner = environment.runner
+    if runner is None:
+        return
     cpu_samples = [cpu_usage]
     if isinstance(runner, MasterRunner):
         cpu_samples += [worker.cpu_usage for worker in runner.clients.values()]
@@ -476,7 +478,7 @@ def _stop_users_still_running(environment: Environment) -> None:
 def _write_missing_html_report(environment: Environment) -> None:
     """Locust writes --html on normal ends and Ctrl-C but not on SIGTERM; write it then, from the same stats."""
     options = environment.parsed_options
-    if not getattr(options, "html_file", None):
+    if options is None or not getattr(options, "html_file", None):
         return
     process_html_filename(options)
     html_path = Path(options.html_file)

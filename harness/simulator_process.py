@@ -170,7 +170,7 @@ def start_simulator(*extra_args: str, python: str = sys.executable, cwd: str | P
         # A killed caller must not leave a server behind, even one killed while the simulator was starting up.
         args = ("--exit-with-parent", "--parent-pid", str(os.getpid()), *args)
     owns_log = log_path is None
-    if owns_log:
+    if log_path is None:
         handle, name = tempfile.mkstemp(prefix="prospectpro-simulator-", suffix=".log")
         os.close(handle)
         log = Path(name)

@@ -108,7 +108,7 @@ def load_collection(path: str | Path) -> Collection:
         raise InputError("not a Thunder Client collection: no 'requests' list", path=path, hint=f"expected {WHAT_COLLECTION}")
     name = _text(data.get("collectionName") or data.get("colName") or data.get("name") or path.stem)
     key = _text(data.get("collectionId") or data.get("_id") or name)
-    settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+    settings = data["settings"] if isinstance(data.get("settings"), dict) else {}
     folders = {}
     for index, folder in enumerate(data.get("folders") or []):
         if not isinstance(folder, dict):
@@ -132,8 +132,8 @@ def load_environment(path: str | Path) -> dict[str, str]:
     JSON object of names to values."""
     path = Path(path)
     data = read_json(path, what=WHAT_ENVIRONMENT)
-    if isinstance(data, dict) and isinstance(data.get("variables") or data.get("data"), list):
-        entries = data.get("variables") or data.get("data")
+    entries = (data.get("variables") or data.get("data")) if isinstance(data, dict) else None
+    if isinstance(entries, list):
         variables = {}
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
@@ -188,7 +188,7 @@ def _request(raw: dict, settings: dict, folders: dict[str, dict], path: Path, wh
     raw_tests = raw.get("tests") or []
     if not isinstance(raw_tests, list):
         raise InputError("'tests' must be a list", path=path, key=f"{where}.tests")
-    collection_tests = settings.get("tests") if isinstance(settings.get("tests"), list) else []
+    collection_tests = settings["tests"] if isinstance(settings.get("tests"), list) else []
     tests = tuple(_test(t, path, f"{where}.tests[{i}]") for i, t in enumerate([*raw_tests, *collection_tests]))
     folder = folders.get(_text(raw.get("containerId")), {})
     return Request(_text(raw.get("_id") or raw.get("id") or name), name, method.strip().upper(), url.strip(),
@@ -222,7 +222,9 @@ def _auth(raw: dict, settings: dict, folders: dict[str, dict]) -> str | None:
         container = _text(folders[container].get("containerId"))
     candidates.append(settings.get("auth"))
     for auth in candidates:
-        kind = auth.get("type") if isinstance(auth, dict) else None
+        if not isinstance(auth, dict):
+            continue
+        kind = auth.get("type")
         if kind in (None, "inherit"):
             continue
         if kind == "bearer":

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from gevent.lock import Semaphore
@@ -96,7 +97,7 @@ def _on_init(environment: Environment, **_kwargs) -> None:
     requests = _selected(collection, options.thunder_request)
     _Plan.collection, _Plan.setup, _Plan.prepared = collection, setup, None
     _Plan.variables = {**variables, **{name: (environment.host or "").rstrip("/") for name in TARGET_VARIABLES}}
-    ThunderUser.tasks = [_task_for(request) for request in requests]
+    ThunderUser.tasks = [_task_for(request, collection) for request in requests]
     if not isinstance(environment.runner, WorkerRunner) and not getattr(options, "baseline", None):
         if not 0 <= options.thunder_fail_ratio <= 1:
             _refuse(f"--thunder-fail-ratio: {options.thunder_fail_ratio:g} is not a ratio between 0 and 1")
@@ -148,17 +149,18 @@ def _write_baseline(text: str, results_dir: str | None) -> Path:
     return path
 
 
-def _task_for(request: Request):
+def _task_for(request: Request, collection: Collection) -> Callable[["ThunderUser"], None]:
     checks = tuple(test for test in request.tests if test.kind in LOAD_TEST_KINDS)
 
     def send(user: "ThunderUser") -> None:
-        prepared = prepare(request, user.variables, _Plan.collection)
-        if origin(prepared.url) != origin(user.host):  # a hard-coded host in the collection gets nothing
+        prepared = prepare(request, user.variables, collection)
+        if origin(prepared.url) != origin(user.host or ""):  # a hard-coded host in the collection gets nothing
             user.environment.events.request.fire(
                 request_type=request.method, name=request.name, response_time=0, response_length=0, context={},
                 exception=RuntimeError(f"not sent: {origin(prepared.url) or prepared.url} is not the target"))  # fmt: skip
             return
-        with user.client.request(request.method, prepared.url, name=request.name, data=prepared.body,
+        # data: Locust types it str | dict, but sends bytes as they are (its docstring: "String/bytes")
+        with user.client.request(request.method, prepared.url, name=request.name, data=prepared.body,  # type: ignore[arg-type]
                                  headers=dict(prepared.headers), catch_response=True) as answer:  # fmt: skip
             error = getattr(answer, "error", None)
             response = Response(answer.status_code or 0, {k.lower(): v for k, v in (answer.headers or {}).items()},
@@ -191,7 +193,7 @@ class ThunderUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.variables = Variables()
-        for name, value in _shared_variables(self.host).items():
+        for name, value in _shared_variables(self.host or "").items():
             self.variables.set(name, value)
 
 

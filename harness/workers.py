@@ -80,7 +80,9 @@ def _judge_worker(environment: Environment, msg, **_kwargs) -> None:
     accepted = worker == own
     if not accepted:
         logger.error("error: %s", mismatch_line(msg.node_id, worker, own))
-    environment.runner.send_message(VERDICT_MESSAGE, {"accepted": accepted, "master": own}, client_id=msg.node_id)
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):  # (registered on a master only)
+        runner.send_message(VERDICT_MESSAGE, {"accepted": accepted, "master": own}, client_id=msg.node_id)
 
 
 def _on_verdict(environment: Environment, msg, **_kwargs) -> None:
@@ -88,6 +90,8 @@ def _on_verdict(environment: Environment, msg, **_kwargs) -> None:
         _verified.set()
         return
     runner = environment.runner
+    if not isinstance(runner, WorkerRunner):  # (registered on a worker only)
+        return
     line = mismatch_line(runner.client_id, identity(), msg.data["master"])
     print(f"error: {line}", file=sys.stderr, flush=True)
     environment.process_exit_code = int(ExitCode.BAD_INPUT)
