@@ -58,7 +58,7 @@ class AuthUser(ProspectProUser):
     def test_new_auth(self) -> None:
         def same_user(response: TestNewAuthResponse) -> str | None:
             found = response.authentication.request.userId
-            return None if found == self.session.user_id else "contract: test-new-auth answered for another user"
+            return None if found == self.signed_in.user_id else "contract: test-new-auth answered for another user"
 
         self.call(names.TEST_NEW_AUTH, "/functions/v1/test-new-auth", json={"diagnostics": True},
                   model=TestNewAuthResponse, check=same_user)  # fmt: skip

@@ -244,13 +244,13 @@ def permits() -> PermitClient:
 class _MasterSide:
     """The master's authority, its worker watcher and its message handler."""
 
-    def __init__(self, environment: Environment, authority: PermitAuthority):
-        self.environment = environment
+    def __init__(self, runner: MasterRunner, authority: PermitAuthority):
+        self.runner = runner
         self.authority = authority
         self.workers: tuple[str, ...] = ()
 
     def active_workers(self) -> tuple[str, ...]:
-        clients = self.environment.runner.clients
+        clients = self.runner.clients
         return tuple(sorted(node.id for node in [*clients.ready, *clients.spawning, *clients.running]))
 
     def publish(self, force: bool = False) -> None:
@@ -261,7 +261,7 @@ class _MasterSide:
         changed, self.workers = workers != self.workers, workers
         shares = self.authority.set_workers(workers)
         for worker, share in shares.items():
-            self.environment.runner.send_message(SHARE_MESSAGE, share.__dict__, client_id=worker)
+            self.runner.send_message(SHARE_MESSAGE, share.__dict__, client_id=worker)
         if shares and changed:
             sizes = sorted({(s.group, s.group_size, s.sign_ins) for s in shares.values()})
             logger.info("sign-in budget shared: " + "; ".join(f"egress {g}: {n} process(es), {q} sign-ins each per "
@@ -276,8 +276,7 @@ class _MasterSide:
         data = msg.data
         granted = self.authority.grant(msg.node_id, data["kind"], bool(data.get("forced")))
         if not data.get("forced"):
-            environment.runner.send_message(PERMIT_REPLY, {"id": data["id"], "granted": granted},
-                                            client_id=msg.node_id)  # fmt: skip
+            self.runner.send_message(PERMIT_REPLY, {"id": data["id"], "granted": granted}, client_id=msg.node_id)
 
 
 _master: _MasterSide | None = None
@@ -319,7 +318,7 @@ def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
         runner.register_message(PERMIT_REPLY, client.on_reply)
     elif isinstance(runner, MasterRunner):
         client.authority = PermitAuthority(egress)
-        _master = _MasterSide(environment, client.authority)
+        _master = _MasterSide(runner, client.authority)
         runner.register_message(PERMIT_MESSAGE, _master.on_permit)
         gevent.spawn(_master.watch)
     if client.authority is not None:

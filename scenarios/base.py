@@ -24,11 +24,13 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 import gevent
 from gevent.timeout import Timeout as GeventTimeout
 from locust import FastHttpUser
+from locust.contrib.fasthttp import ResponseContextManager
+from locust.env import Environment
 from pydantic import BaseModel, ValidationError
 
 from scenarios import names
@@ -41,8 +43,10 @@ from scenarios.settings import get_settings
 from scenarios.workload import get_workload
 
 Model = TypeVar("Model", bound=BaseModel)
-# A check returns None when the response is right, else the failure message.
-ResponseCheck = Callable[[object], str | None]
+# A check returns None when the response is right, else the failure message. It is given the parsed model, or
+# the raw response when the call names no model.
+ModelCheck = Callable[[Model], str | None]
+ResponseCheck = Callable[[ResponseContextManager], str | None]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +65,7 @@ class ProspectProUser(FastHttpUser):
     abstract = True
     pacing_key = "ProspectorUser"  # the workload.toml [wait_time_s] entry this class uses; subclasses set their own
 
-    def __init__(self, environment):
+    def __init__(self, environment: Environment) -> None:
         settings = get_settings()
         # FastHttpUser reads these when it builds its client in __init__, so they go first.
         self.network_timeout = settings.request_timeout_s
@@ -99,6 +103,13 @@ class ProspectProUser(FastHttpUser):
             return None
         return session_pool(self.settings, permits()).release(session)
 
+    @property
+    def signed_in(self) -> Session:
+        """This user's session, for the steps that run after ensure_session() succeeded."""
+        if self.session is None:
+            raise RuntimeError("no session: a step that needs the signed-in user ran before ensure_session()")
+        return self.session
+
     def ensure_session(self) -> bool:
         """Take this user's session from the pool (signing in on first use); False when none can be had.
 
@@ -134,9 +145,10 @@ class ProspectProUser(FastHttpUser):
 
     def refresh_measured(self) -> bool:
         """A refresh as a task (AuthUser), within the run's refresh budget; False when skipped or failed."""
-        if self.session is None or not self.session.refresh_token or not permits().try_acquire(REFRESH):
+        session = self.session
+        if session is None or not session.refresh_token or not permits().try_acquire(REFRESH):
             return False
-        return self.session.refresh(self.refresh_tokens)
+        return session.refresh(self.refresh_tokens)
 
     def refresh_needed(self, refresh_token: str) -> Tokens | None:
         """A refresh the session cannot do without (expiry, a 401): it always goes, and counts in the budget."""
@@ -145,7 +157,7 @@ class ProspectProUser(FastHttpUser):
 
     def auth_headers(self) -> dict[str, str]:
         """apikey + Bearer, refreshing the session first when it is about to expire (as the SPA does)."""
-        session = self.session
+        session = self.signed_in
         if session.needs_refresh():
             session.refresh(self.refresh_needed, session.generation)  # one refresh however many users notice
         if self._headers_for != (id(session), session.generation):
@@ -154,9 +166,19 @@ class ProspectProUser(FastHttpUser):
         return self._headers
 
     # ---- requests -------------------------------------------------------------------------------------------------
-    def call(self, request: RequestName, path: str, *, json: object = None, model: type[Model] | None = None,
+    @overload
+    def call(self, request: RequestName, path: str, *, json: object = None, model: type[Model],
+             check: ModelCheck[Model] | None = None, expect: int = 200, headers: dict[str, str] | None = None,
+             authenticated: bool = True, retry_on_401: bool = True) -> Model | None: ...  # fmt: skip
+
+    @overload
+    def call(self, request: RequestName, path: str, *, json: object = None, model: None = None,
              check: ResponseCheck | None = None, expect: int = 200, headers: dict[str, str] | None = None,
-             authenticated: bool = True, retry_on_401: bool = True) -> Model | object | None:  # fmt: skip
+             authenticated: bool = True, retry_on_401: bool = True) -> ResponseContextManager | None: ...  # fmt: skip
+
+    def call(self, request: RequestName, path: str, *, json: object = None, model: type[BaseModel] | None = None,
+             check: Callable[[Any], str | None] | None = None, expect: int = 200, headers: dict[str, str] | None = None,
+             authenticated: bool = True, retry_on_401: bool = True) -> object | None:  # fmt: skip
         """Send one request and record exactly one success or failure under ``request``'s name.
 
         Returns the parsed ``model`` (or the raw response when no model is given) on success, None on failure.
@@ -164,11 +186,13 @@ class ProspectProUser(FastHttpUser):
         """
         assert_run_allowed()  # a refused test sends nothing, not even the sign-in (StopUser ends this user)
         self._respect_retry_after()
+        session = None
         if authenticated:
             if self.session is None and not self.ensure_session():
                 return None  # nothing sent, nothing recorded: the failed sign-ins are recorded under their own name
             request_headers = self.auth_headers()
-            generation = self.session.generation
+            session = self.signed_in
+            generation = session.generation
         else:
             request_headers = self._anonymous_headers
         if headers:
@@ -191,7 +215,7 @@ class ProspectProUser(FastHttpUser):
                 if status == 429:
                     self._pause_for_retry_after(response)
 
-        if unauthorized and authenticated and retry_on_401 and self.session.refresh(self.refresh_needed, generation):
+        if unauthorized and session is not None and retry_on_401 and session.refresh(self.refresh_needed, generation):
             return self.call(request, path, json=json, model=model, check=check, expect=expect, headers=headers,
                              retry_on_401=False)  # fmt: skip
         return result
@@ -243,10 +267,12 @@ class ProspectProUser(FastHttpUser):
     # ---- pacing ---------------------------------------------------------------------------------------------------
     def _pause_for_retry_after(self, response) -> None:
         header = response.headers.get("Retry-After") if response.headers else None
+        if header is None:
+            return  # no Retry-After: carry on at the normal pace
         try:
             seconds = min(max(float(header), 0.0), RETRY_AFTER_CAP_S)
-        except (TypeError, ValueError):
-            return  # no (or an HTTP-date) Retry-After: carry on at the normal pace
+        except ValueError:
+            return  # an HTTP-date Retry-After: carry on at the normal pace
         self._pause_until = max(self._pause_until, time.monotonic() + seconds)
 
     def _respect_retry_after(self) -> None:

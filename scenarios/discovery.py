@@ -51,7 +51,7 @@ def discover_in_background(user: ProspectProUser) -> Discovery | None:
     if not user.ensure_session() or not guards.permit_discovery_job(user.environment):
         return None
     metrics = business_metrics()
-    body = user.workload.discovery_request(user.rng, user.session.user_id, user.settings)
+    body = user.workload.discovery_request(user.rng, user.signed_in.user_id, user.settings)
     started = time.perf_counter()
     submitted = user.call(names.DISCOVERY_SUBMIT, "/functions/v1/business-discovery-background", json=body,
                           model=DiscoverySubmitted)  # fmt: skip
@@ -114,11 +114,13 @@ def follow_job(user: ProspectProUser, job_id: str, started: float) -> DiscoveryJ
                         return state.result
                     continue
                 if channel.subscribed:  # no change before the deadline
-                    return state.timed_out(settings.job_timeout_s)
+                    state.timed_out(settings.job_timeout_s)
+                    return None
                 # the channel closed (already recorded): poll from here, as the SPA does when not SUBSCRIBED
                 reconnect_at = time.monotonic() + reconnect_delay(channel.attempts, backoff_scale)
             if time.monotonic() + settings.poll_interval_s > deadline:
-                return state.timed_out(settings.job_timeout_s)
+                state.timed_out(settings.job_timeout_s)
+                return None
             gevent.sleep(settings.poll_interval_s)
             if read():
                 return state.result
@@ -160,7 +162,6 @@ class _JobState:
         self.user.record_timing(names.JOB_COMPLETION, self.started,
                                 f"timeout: job not completed after {timeout_s:g} s ({seen})")
         business_metrics().count("jobs_timed_out")
-        return None
 
 
 def _job_from_change(record: dict) -> DiscoveryJob | None:
@@ -185,7 +186,7 @@ def _book_providers(job: DiscoveryJob) -> None:
 
 def read_results(user: ProspectProUser, campaign_id: str, exhausted: bool) -> list[LeadRow] | None:
     """CampaignProgress: campaign + leads, retried until leads appear (or the job said it found none)."""
-    uid = user.session.user_id
+    uid = user.signed_in.user_id
     campaign_path = f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&id=eq.{campaign_id}&user_id=eq.{uid}"
     leads_path = (f"/rest/v1/leads?select={LEAD_COLUMNS}&campaign_id=eq.{campaign_id}&user_id=eq.{uid}"
                   "&order=confidence_score.desc")  # fmt: skip
@@ -205,7 +206,7 @@ def discover_optimized(user: ProspectProUser) -> DiscoveryOptimized | None:
     """The synchronous function: the whole discovery inside one request (reference §3.3)."""
     if not user.ensure_session() or not guards.permit_discovery_job(user.environment):
         return None
-    request = user.workload.discovery_request(user.rng, user.session.user_id, user.settings)
+    request = user.workload.discovery_request(user.rng, user.signed_in.user_id, user.settings)
     body = {key: request[key] for key in ("businessType", "location", "maxResults", "budgetLimit", "minConfidenceScore")}
     metrics = business_metrics()
     result = user.call(names.DISCOVERY_OPTIMIZED, "/functions/v1/business-discovery-optimized", json=body,

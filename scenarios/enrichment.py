@@ -52,7 +52,7 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
         return "app error: enrichment-orchestrator answered success:false"
 
     result = user.call(names.ENRICH, "/functions/v1/enrichment-orchestrator",
-                       json=enrichment_request(lead, user.session.user_id, industry), model=Enrichment, check=succeeded)  # fmt: skip
+                       json=enrichment_request(lead, user.signed_in.user_id, industry), model=Enrichment, check=succeeded)  # fmt: skip
     metrics.count("enrichment_calls")  # after the answer: a call cut off by the end of the run is not counted
     for response in answered:
         book_providers(response)
@@ -79,7 +79,7 @@ def list_campaigns(user: ProspectProUser) -> list[CampaignRow] | None:
     """The dashboard's campaign list (reference §4), newest first."""
     if not user.ensure_session():
         return None
-    path = f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&user_id=eq.{user.session.user_id}&order=created_at.desc"
+    path = f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&user_id=eq.{user.signed_in.user_id}&order=created_at.desc"
     rows = user.call(names.CAMPAIGNS_LIST, path, model=CampaignRows)
     return rows.root if rows is not None else None
 
@@ -91,7 +91,7 @@ def largest_campaign(campaigns: list[CampaignRow]) -> CampaignRow | None:
 
 
 def read_leads(user: ProspectProUser, campaign_id: str) -> list[LeadRow] | None:
-    path = (f"/rest/v1/leads?select={LEAD_COLUMNS}&campaign_id=eq.{campaign_id}&user_id=eq.{user.session.user_id}"
+    path = (f"/rest/v1/leads?select={LEAD_COLUMNS}&campaign_id=eq.{campaign_id}&user_id=eq.{user.signed_in.user_id}"
             "&order=confidence_score.desc")  # fmt: skip
     rows = user.call(names.LEADS_READ, path, model=LeadRows)
     return rows.root if rows is not None else None

@@ -21,6 +21,7 @@ EXPORT_PATH = "/functions/v1/campaign-export-user-aware"
 def export_campaign(user: ProspectProUser, campaign_id: str, expected_leads: int, kind: str) -> bool:
     """One export of ``kind`` "metadata", "csv" or "json"; True when it came back complete and well-formed."""
     metrics = business_metrics()
+    result: object | None  # the parsed export, or the raw response of the CSV download
     if kind == "metadata":
         def right_count(metadata: ExportMetadata) -> str | None:
             found = metadata.campaign.leadCount

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import sys
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import gevent
@@ -136,12 +137,14 @@ def trip(environment: Environment, reason: str, detail: str) -> None:
         runner.send_message(GUARD_MESSAGE, {"reason": reason, "detail": detail})
         return
     record_stop_reason(environment, reason, detail)
+    if runner is None:  # an environment without a runner (a unit test's): nothing is running to stop
+        return
     headless = bool(environment.parsed_options and environment.parsed_options.headless)
     # A guard usually fires inside a virtual user's greenlet, which stopping the runner kills: stop from another.
     gevent.spawn(runner.quit if headless else runner.stop)
 
 
-def _refuse(message: str) -> None:
+def _refuse(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(int(ExitCode.BAD_INPUT))
 
@@ -208,7 +211,8 @@ def _on_test_start(environment: Environment, **_kwargs) -> None:
         return
     logger.error("error: %s", refusal)
     environment.process_exit_code = int(ExitCode.BAD_INPUT)
-    gevent.spawn(runner.quit if environment.parsed_options and environment.parsed_options.headless else runner.stop)
+    if runner is not None:
+        gevent.spawn(runner.quit if environment.parsed_options and environment.parsed_options.headless else runner.stop)
 
 
 def _on_refusal_from_master(environment: Environment, msg, **_kwargs) -> None:

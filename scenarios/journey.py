@@ -30,7 +30,7 @@ RESULTS_PAGE_SIZE = 50  # useCampaignResults: .range(page*50, page*50+49) with c
 
 def read_profile(user: ProspectProUser) -> bool:
     """AuthComponent on sign-in: the user's profile row by id (``.single()``); False when the read failed."""
-    path = f"/rest/v1/user_profiles?select=id&id=eq.{user.session.user_id}"
+    path = f"/rest/v1/user_profiles?select=id&id=eq.{user.signed_in.user_id}"
     return user.call(names.PROFILE_READ, path, model=ProfileRow, headers=SINGLE_OBJECT) is not None
 
 
@@ -41,7 +41,7 @@ def insert_profile(user: ProspectProUser) -> bool:
     The harness sends it as supabase-js's upsert (``Prefer: resolution=merge-duplicates``): the same INSERT ... ON
     CONFLICT for PostgREST, 201 every time.
     """
-    session = user.session
+    session = user.signed_in
     body = {"id": session.user_id, "email": session.email, "full_name": None, "avatar_url": None}
     headers = {"Prefer": "resolution=merge-duplicates,return=minimal"}
     return user.call(names.PROFILE_INSERT, "/rest/v1/user_profiles?on_conflict=id", json=body, headers=headers,
@@ -50,7 +50,7 @@ def insert_profile(user: ProspectProUser) -> bool:
 
 def results_page(user: ProspectProUser, campaign_id: str) -> bool:
     """The results page: the campaign, then its first page of 50 leads, best first, with an exact count."""
-    uid = user.session.user_id
+    uid = user.signed_in.user_id
     campaign = user.call(names.CAMPAIGN_READ,
                          f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&id=eq.{campaign_id}&user_id=eq.{uid}",
                          model=CampaignRows)  # fmt: skip
@@ -78,7 +78,7 @@ def _counted_page(response) -> str | None:
 
 def dashboard(user: ProspectProUser) -> bool:
     """Dashboard.tsx on load: the user's campaigns, newest first, and all of the user's leads (no limit)."""
-    uid = user.session.user_id
+    uid = user.signed_in.user_id
     campaigns = user.call(names.CAMPAIGNS_LIST,
                           f"/rest/v1/campaigns?select={CAMPAIGN_COLUMNS}&user_id=eq.{uid}&order=created_at.desc",
                           model=CampaignRows)  # fmt: skip

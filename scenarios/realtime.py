@@ -140,7 +140,7 @@ class JobChannel:
         global _open_sockets
         assert_run_allowed()  # a websocket to a refused target is a request like any other: none is opened
         user = self.user
-        url = websocket_url(user.host, user._publishable_key)
+        url = websocket_url(user.host or "", user._publishable_key)  # (Locust refuses to start without a host)
         timeout = user.settings.request_timeout_s
         started = time.perf_counter()
         # skip_utf8_validation: websocket-client checks UTF-8 in pure Python, ~3 ms for a 4 KB change (measured,
@@ -165,7 +165,7 @@ class JobChannel:
         return True
 
     def _join(self) -> bool:
-        session = self.user.session
+        session = self.user.signed_in
         payload = {"config": {"broadcast": {"ack": False, "self": False}, "presence": {"key": "", "enabled": False},
                               "postgres_changes": [self.binding], "private": False},
                    "access_token": session.access_token}  # fmt: skip
@@ -173,6 +173,7 @@ class JobChannel:
         started = time.perf_counter()
         waiter = self._send(self.topic, "phx_join", payload, join=True)
         reply = waiter.wait(JOIN_TIMEOUT_S) if waiter is not None else None
+        failure: str | None
         if reply is None:
             if waiter is None or waiter.ready():
                 failure = "connection error: websocket closed before the join reply"
@@ -188,6 +189,8 @@ class JobChannel:
     # ---- the socket's greenlets ---------------------------------------------------------------------------------
     def _read(self) -> None:
         ws = self._ws
+        if ws is None:  # (started once the socket is open)
+            return
         while True:
             try:
                 text = ws.recv()
@@ -268,7 +271,7 @@ class JobChannel:
         ref = str(self._ref)
         if join:
             self._join_ref = ref
-        message = {"topic": topic, "event": event, "payload": payload, "ref": ref}
+        message: dict[str, object] = {"topic": topic, "event": event, "payload": payload, "ref": ref}
         if topic != "phoenix":
             message["join_ref"] = self._join_ref
         waiter = AsyncResult()

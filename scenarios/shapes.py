@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from locust import LoadTestShape, events
 
@@ -176,12 +176,20 @@ class RampLoadShape(LoadTestShape):
 # ---- command-line / locust.conf options ------------------------------------------------------------------------------
 
 
+@overload
+def _int_option(options: Any, name: str, default: int) -> int: ...
+@overload
+def _int_option(options: Any, name: str, default: int | None) -> int | None: ...
 def _int_option(options: Any, name: str, default: int | None) -> int | None:
     # The web UI hands custom options back as strings; the command line and locust.conf as parsed numbers.
     value = getattr(options, name, None)
     return default if value in (None, "") else int(float(value))
 
 
+@overload
+def _float_option(options: Any, name: str, default: float) -> float: ...
+@overload
+def _float_option(options: Any, name: str, default: float | None) -> float | None: ...
 def _float_option(options: Any, name: str, default: float | None) -> float | None:
     value = getattr(options, name, None)
     return default if value in (None, "") else float(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -172,7 +173,7 @@ class WorkloadFile(_Strict):
     mix: _Mix
 
 
-def _weighted(entries: list[_Entry]) -> Weighted:
+def _weighted(entries: Sequence[_Entry]) -> Weighted:
     return Weighted(tuple(entry.value for entry in entries), tuple(float(entry.weight) for entry in entries))
 
 
