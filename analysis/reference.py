@@ -10,8 +10,14 @@ JSON that records each run's provenance (schema_version 2)::
                               "numpy": "..."},
                "manifest": {...} | null, "business_metrics": {...} | null,
                "endpoints": {"GET /auth/v1/user": {"method": "GET", "name": "/auth/v1/user", "requests": 1200,
-                             "failures": 0, "max_ms": 480.2, "rps": 20.0, "histogram": {"12": 30, ...}}}},
+                             "failures": 0, "max_ms": 480.2, "rps": 20.0, "histogram": {"12": 30, ...}}},
+               "timeline": [{"end_s": 5.0, "endpoints": {"GET /auth/v1/user": {"12": 3, ...}}}, ...] | null},
               ...]}
+
+``timeline`` (optional; recorded from a results folder's ``intervals.jsonl``) holds each interval's histograms, by
+the interval's end in seconds since the run started: the sequential gate compares each part of a run with the same
+part of the reference runs (analysis/sequential.py), because a system's latency can change over a run (the
+enrichment functions' in-isolate caches fill for minutes). A file without it compares whole runs.
 
 ``python -m analysis record RESULTS --output FILE`` writes a one-run reference; ``--add`` appends a run to an
 existing one (refused when the run's scenario code or load options differ from the reference's). A schema_version 1
@@ -36,6 +42,7 @@ from pydantic import BaseModel, ConfigDict
 
 from analysis.errors import InputError
 from analysis.histogram import Histogram
+from analysis.intervals import load_intervals
 from analysis.jsonfiles import parse_model, read_json
 from analysis.results import BusinessMetrics, EndpointResult, RunResult, load_run, run_from_entries
 
@@ -49,6 +56,12 @@ class ReferenceRuns(RunResult):
     """A reference of one or more runs: the merged run (the RunResult fields) plus every recorded run."""
 
     runs: tuple[RunResult, ...] = ()
+    # Per run (same order): its interval histograms by the interval's end in seconds since the start, or None
+    # when it was recorded without intervals.
+    timelines: tuple[Timeline | None, ...] = ()
+
+
+Timeline = tuple[tuple[float, dict[str, Histogram]], ...]
 
 
 class _ReferenceEndpoint(BaseModel):
@@ -62,12 +75,19 @@ class _ReferenceEndpoint(BaseModel):
     histogram: dict[str, int]
 
 
+class _TimelineInterval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    end_s: float
+    endpoints: dict[str, dict[str, int]]
+
+
 class _RecordedRun(BaseModel):
     model_config = ConfigDict(extra="forbid")
     provenance: dict[str, Any]
     manifest: dict[str, Any] | None = None
     business_metrics: dict[str, Any] | None = None
     endpoints: dict[str, _ReferenceEndpoint]
+    timeline: list[_TimelineInterval] | None = None
 
 
 class _ReferenceFileV1(_RecordedRun):
@@ -111,7 +131,30 @@ def recorded_run(run: RunResult) -> dict[str, Any]:
             }
             for key, e in sorted(run.endpoints.items())
         },
+        "timeline": _timeline_of(run),
     }
+
+
+def _timeline_of(run: RunResult) -> list[dict[str, Any]] | None:
+    """The run's interval histograms (its intervals.jsonl, the latency its gate judged), or None without one."""
+    folder = Path(run.source)
+    if not run.has_intervals or not folder.is_dir():
+        return None
+    series = load_intervals(folder, latency="corrected")
+    if series.started_at is None or not len(series):
+        return None
+    timeline = []
+    last = len(series) - 1
+    for index, (start, duration) in enumerate(zip(series.times, series.durations)):
+        # As the gate's looks see it (harness/intervals.py): an interval ends a full step after its start, the last
+        # one when the run ended.
+        covered_to = start + (duration if index == last and index > 0 else series.interval_s)
+        end_s = round(float(covered_to - series.started_at), 3)
+        endpoints = {key: endpoint.histogram(index).to_dict() for key, endpoint in series.endpoints.items()
+                     if endpoint.offsets[index + 1] > endpoint.offsets[index]}  # fmt: skip
+        if endpoints:
+            timeline.append({"end_s": end_s, "endpoints": endpoints})
+    return timeline
 
 
 def reference_document(run: RunResult, existing: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -186,7 +229,19 @@ def _reference_from_document(document: dict[str, Any], path: Path) -> ReferenceR
         business=first.business if len(runs) == 1 else _mean_business(runs),
         business_raw=first.business_raw,
         runs=runs,
+        timelines=tuple(_timeline_from_recorded(recorded, path, index) for index, recorded in enumerate(document["runs"])),
     )
+
+
+def _timeline_from_recorded(recorded: dict[str, Any], path: Path, index: int) -> Timeline | None:
+    if not recorded.get("timeline"):
+        return None
+    return tuple(
+        (float(interval["end_s"]),
+         {key: Histogram.from_dict(histogram, source=str(path), key=f"runs[{index}].timeline[{number}].endpoints.{key}")
+          for key, histogram in interval["endpoints"].items()})
+        for number, interval in enumerate(recorded["timeline"])
+    )  # fmt: skip
 
 
 def _run_from_recorded(recorded: dict[str, Any], path: Path, index: int) -> RunResult:

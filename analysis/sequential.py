@@ -8,7 +8,8 @@ their error rates grow with the number of looks. The tests here stay valid under
 request exceeds a threshold is below ``theta0``":
 - fail ratio <= f:            a request fails,                        theta0 = f;
 - pXX <= L (percentile):      a response time is above L,             theta0 = 1 - XX/100;
-- pXX not regressed:          a response time is above (1 + band) x the reference's pXX, theta0 = 1 - XX/100.
+- pXX not regressed:          a response time is above m x the reference's pXX (m: the noise factor, below),
+                              theta0 = 1 - XX/100.
 A percentile is at most L exactly when at most a share 1 - q of requests are above L, so one test serves all three.
 
 **The test: a mixture of sequential probability-ratio tests (a test martingale), thresholded by Ville's
@@ -32,12 +33,25 @@ Latency counts are bracketed against Locust's bucket rounding exactly as the fix
 (analysis.bounds.count_above). The exact Clopper-Pearson bounds of analysis/bounds.py are NOT reused for the
 looks themselves: they are valid once, and looked at every interval they would alarm far too often.
 
-**The reference's own uncertainty.** A regression compares with the reference run's percentile r, itself an
-estimate. "Regressed" needs the current percentile above (1 + band) x r_hi, where r_hi is the reference's exact
-order-statistic upper bound (at half the alarm's level, the test taking the other half): a false alarm needs both
-the reference and the current run to mislead. "Unchanged" needs the current percentile shown below (1 + band) x
-the reference's own value: the band (baseline [regression] min_relative_change) is the allowance for the
-reference's sampling error and for run-to-run variation; a pass-side claim.
+**The reference, part by part.** A regression compares with the reference's percentile r, itself an estimate,
+of a system whose latency may change over a run (the enrichment functions' in-isolate caches fill for minutes:
+the orchestrator's p50 falls from ~700 to ~350 ms over the first 2.5 minutes). Runs until decided differ in length,
+so whole runs are not comparable: a run longer than its reference looked faster than it was (a 30 % slowdown
+showed as +18-22 %), a shorter one slower. With a reference recorded from results folders (their intervals, see
+analysis/reference.py), each part of a run (``PART_S`` = 60 s by time since the start; the last part open-ended from
+the reference runs' common length) is compared with the same part of the reference runs, merged. Each request is
+counted against its own part's thresholds, which are fixed once the reference is loaded, so the counts still grow
+as Bernoulli trials and the test stays always valid.
+- "Regressed" needs the share of requests above m x r_hi shown above 1 - q, where r_hi is the reference part's
+  exact order-statistic upper bound (its own sampling error) and m the noise factor: a false alarm needs the
+  reference, the run-to-run variation or the current run's test to mislead, and the alarm's level is split among
+  those (Bonferroni, the parts sharing the reference's share).
+- The noise factor m: with one reference run, 1 + the band (baseline [regression] min_relative_change); with
+  several, the run-to-run variation measured between them (analysis.regression.run_to_run_variance, per endpoint,
+  over their common length): m = exp(z * s), s the log-scale deviation of this run's and the reference mean's run
+  effects, z the normal quantile at the variation's share of the alarm level; never below 1 + band. The estimate
+  of s is used as measured (plug-in): with three runs it is itself uncertain.
+- "Unchanged" needs the share above m x r shown below 1 - q (a pass-side claim); "improved" the share above r / m.
 
 Pure functions and one small state object (``SequentialJudge``) that remembers when each check was first decided.
 Nothing here reads files except ``load_record``/``write_record`` for ``sequential.json`` (this module owns it).
@@ -47,9 +61,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -60,6 +75,7 @@ from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
+from analysis.regression import RunToRun, run_to_run_variance
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
@@ -70,6 +86,9 @@ _SHIFTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 SAMPLES_CAP = 10_000_000  # "needs more than this" is reported as such
 # A check is given up on (futility) when it lacks more than this many times what the rest of the run would send.
 FUTILITY_MARGIN = 2.0
+# Regression tests compare each part of a run with the same part of the reference runs (by time since the start):
+# parts of this length, the last one open-ended from the reference runs' common length on.
+PART_S = 60.0
 
 Direction = Literal["above", "below"]
 
@@ -213,16 +232,14 @@ class SequentialCheck:
 
 @dataclass(frozen=True)
 class _Test:
-    """One planned Bernoulli test. A latency test counts samples above ``threshold_ms`` (the regression kind has
-    separate alarm / pass / improved thresholds); a failure test (threshold None) counts failures."""
+    """One planned Bernoulli test. A latency SLA test counts samples above ``threshold_ms``; a failure test
+    (threshold None) counts failures; a regression test's thresholds come from the reference, part by part."""
 
     subject: str
     metric: str
     kind: Literal["sla", "regression"]
     theta0: float
-    threshold_ms: float | None = None  # alarm side (and pass side unless pass_threshold_ms is set)
-    pass_threshold_ms: float | None = None
-    improved_threshold_ms: float | None = None
+    threshold_ms: float | None = None
     warning: float | None = None  # the warning level: a threshold in ms, or a failure share for fail_ratio
     min_samples: int = 0
 
@@ -237,6 +254,97 @@ def _exceedances(counts: EndpointCounts, threshold_ms: float | None, side: Liter
         return 0, 0
     certain, possible = count_above(counts.histogram, threshold_ms)
     return (certain if side == "alarm" else possible), counts.histogram.count
+
+
+@dataclass(frozen=True)
+class SequentialReference:
+    """What the regression tests compare with (``reference_of`` builds it from a loaded reference).
+
+    ``counts``: the reference runs merged (sample floors; and what a run without parts is compared with).
+    ``parts``: per part of a run (``part_starts``, seconds since the start; the last part open-ended), the runs'
+    histograms over that part, merged: a system whose latency changes over a run (caches filling, warm-up) is then
+    compared with itself at the same age, whatever length either run has. One part when a run has no timeline.
+    ``run_to_run``: the variation between the reference's runs (analysis.regression.run_to_run_variance, over their
+    common length), None with one run.
+    """
+
+    counts: Mapping[str, EndpointCounts]
+    part_starts: tuple[float, ...] = (0.0,)
+    parts: tuple[Mapping[str, Histogram], ...] = ()
+    run_to_run: RunToRun | None = None
+    runs: int = 1
+
+    def part_of(self, end_s: float) -> int:
+        """The part an interval ending ``end_s`` seconds after the start belongs to."""
+        index = max(0, math.ceil(end_s / PART_S) - 1)
+        return min(index, len(self.part_starts) - 1)
+
+
+def reference_of(run, rule=None) -> SequentialReference:
+    """A loaded reference (analysis.reference.load_reference) as the sequential regression tests use it.
+
+    With a timeline for every run (recorded from results folders), the runs are cut into PART_S parts up to their
+    common length; with two or more runs, ``rule`` (the baseline's [regression]) measures their run-to-run
+    variation over that common length.
+    """
+    counts = counts_from_run(run)
+    runs = tuple(getattr(run, "runs", ()) or ())
+    timelines = tuple(getattr(run, "timelines", ()) or ())
+    if len(runs) < 1 or len(timelines) != len(runs) or any(not timeline for timeline in timelines):
+        whole = [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in runs]
+        variation = run_to_run_variance(whole, rule) if rule is not None and len(whole) >= 2 else None
+        return SequentialReference(counts, run_to_run=variation, runs=max(1, len(runs)))
+    common = min(timeline[-1][0] for timeline in timelines)
+    starts = tuple(PART_S * index for index in range(max(1, int(common // PART_S))))
+    shell = SequentialReference(counts, part_starts=starts)
+    merged: list[dict[str, list[Histogram]]] = [{} for _ in starts]
+    prefixes: list[dict[str, list[Histogram]]] = [{} for _ in timelines]
+    for number, timeline in enumerate(timelines):
+        for end_s, histograms in timeline:
+            part = merged[shell.part_of(end_s)]
+            for key, histogram in histograms.items():
+                part.setdefault(key, []).append(histogram)
+                if end_s <= common + 1e-6:
+                    prefixes[number].setdefault(key, []).append(histogram)
+    parts = tuple({key: Histogram.merge_all(hs) for key, hs in part.items()} for part in merged)
+    variation = None
+    if rule is not None and len(timelines) >= 2:
+        variation = run_to_run_variance([{key: Histogram.merge_all(hs) for key, hs in prefix.items()} for prefix in prefixes], rule)
+    return SequentialReference(counts, starts, parts, variation, len(runs))
+
+
+class LookCounts:
+    """What a judge looks at, added interval by interval: the run's counts so far, and its histograms per part of
+    the reference (``SequentialReference.part_of`` of each interval's end). The in-run gate feeds it each interval
+    the recorder writes; benchmarks/bench_sequential.py --replay feeds it a recorded intervals.jsonl."""
+
+    def __init__(self, reference: SequentialReference | None):
+        self.reference = reference
+        self.totals: dict[str, list] = {}  # endpoint key -> [requests, failures, {bucket: count}]
+        self.parts: list[dict[str, dict]] = []  # per part: endpoint key -> {bucket: count}
+
+    def add(self, end_s: float, endpoints: Mapping[str, tuple]) -> None:
+        """One interval ending ``end_s`` seconds after the start: ``{key: (requests, failures, {bucket: count})}``."""
+        part = None
+        if self.reference is not None:
+            index = self.reference.part_of(end_s)
+            while len(self.parts) <= index:
+                self.parts.append({})
+            part = self.parts[index]
+        for key, (requests, failures, histogram) in endpoints.items():
+            total = self.totals.setdefault(key, [0, 0, {}])
+            total[0] += requests
+            total[1] += failures
+            for bucket, count in histogram.items():
+                total[2][bucket] = total[2].get(bucket, 0) + count
+            if part is not None:
+                into = part.setdefault(key, {})
+                for bucket, count in histogram.items():
+                    into[bucket] = into.get(bucket, 0) + count
+
+    def look(self, judge: SequentialJudge, elapsed_s: float) -> list[SequentialCheck]:
+        parts = [{key: Histogram.from_dict(h) for key, h in part.items()} for part in self.parts] if self.reference is not None else None
+        return judge.look(elapsed_s, counts_from_dict(self.totals), parts)
 
 
 class SequentialJudge:
@@ -254,9 +362,11 @@ class SequentialJudge:
     1 - pass_confidence.
     """
 
-    def __init__(self, baseline: Baseline, reference: Mapping[str, EndpointCounts] | None = None):
+    def __init__(self, baseline: Baseline, reference: SequentialReference | Mapping[str, EndpointCounts] | None = None):
         self.baseline = baseline
-        self.reference = reference
+        if reference is not None and not isinstance(reference, SequentialReference):
+            reference = SequentialReference(reference)  # counts alone: one part, no run-to-run variation
+        self.reference: SequentialReference | None = reference
         self.alarm_alpha = 1 - baseline.decision.breach_confidence  # run-wide
         self.pass_alpha = 1 - baseline.decision.pass_confidence  # per claim
         self._first_decided: dict[tuple[str, str], float] = {}
@@ -286,7 +396,7 @@ class SequentialJudge:
                 fixed.append(test)
         if self.reference is not None:
             rule = self.baseline.regression
-            previous = self.reference.get(key)
+            previous = self.reference.counts.get(key)
             for q in rule.percentiles:
                 metric = f"p{q * 100:g} change"
                 if previous is None:
@@ -309,24 +419,57 @@ class SequentialJudge:
                                 self.baseline.defaults.min_samples or 0, True)  # fmt: skip
         return ([test] if isinstance(test, _Test) else []), {RUN_SUBJECT: total}
 
-    def _reference_thresholds(self, test: _Test, alarm_alpha: float) -> _Test | None:
-        rule = self.baseline.regression
-        q = 1 - test.theta0
-        histogram = self.reference[test.subject].histogram  # type: ignore[index]
-        bounds = percentile_bounds(histogram, q, alarm_alpha / 2)
-        point = histogram.percentile(q)
-        if bounds is None or not point:
-            return None
-        band = rule.min_relative_change
-        return replace(test, threshold_ms=(1 + band) * bounds[1], pass_threshold_ms=(1 + band) * point,
-                       improved_threshold_ms=(1 - band) * point)  # fmt: skip
+    def noise_factor(self, key: str, alpha: float) -> float:
+        """How far above the reference's percentile an unchanged run's may land: 1 + the baseline's band, or, with
+        a reference of several runs, exp(z * s) when that is wider: s the endpoint's measured run-to-run variation
+        (analysis.regression: this run's run effect plus the reference mean's, in log space), z the standard normal
+        quantile at ``alpha``, the run effect's share of the alarm level (plug-in: the estimate of s is taken as is).
+        """
+        band = self.baseline.regression.min_relative_change
+        variation = self.reference.run_to_run if self.reference is not None else None
+        if variation is None:
+            return 1 + band
+        scale = variation.for_endpoint(key).added_scale
+        return max(1 + band, math.exp(NormalDist().inv_cdf(1 - alpha) * scale))
+
+    def _regression_events(self, test: _Test, counts: EndpointCounts, parts: Sequence[Mapping[str, Histogram]] | None,
+                           alarm_alpha: float) -> _RegressionEvents | None:  # fmt: skip
+        """The regression test's counts: each part of this run against the same part of the reference runs.
+
+        The alarm's level is split: the reference's own sampling error (its order-statistic upper bound, shared by
+        the parts), the run-to-run variation (with several reference runs: ``noise_factor``), the test itself.
+        Each request is compared with its own part's thresholds, which do not move once the reference is loaded,
+        so the counts grow as a sequence of Bernoulli trials and the test stays always valid.
+        None when the reference percentile has no finite bound (too few samples, or 0 ms).
+        """
+        reference = self.reference
+        assert reference is not None
+        shares = 3 if reference.run_to_run is not None else 2
+        share = alarm_alpha / shares
+        factor = self.noise_factor(test.subject, share)
+        if parts is not None and len(reference.parts) > 1:
+            pairs = []
+            for index, part in enumerate(parts[: len(reference.parts)]):
+                current = part.get(test.subject)
+                if current is not None and current.count:
+                    pairs.append((current, reference.parts[index].get(test.subject)))
+            found = _events(pairs, 1 - test.theta0, share, factor) if pairs and all(ref is not None for _, ref in pairs) else None
+            if found is not None:
+                return replace(found, test_alpha=share, factor=factor)
+        found = _events([(counts.histogram, reference.counts[test.subject].histogram)], 1 - test.theta0, share, factor)
+        return None if found is None else replace(found, test_alpha=share, factor=factor)
 
     def _is_required(self, subject: str) -> bool:
         return subject == RUN_SUBJECT or self.baseline.is_required(subject)
 
     # ---- one look ----------------------------------------------------------------------------------------------
-    def look(self, elapsed_s: float, endpoints: Mapping[str, EndpointCounts]) -> list[SequentialCheck]:
-        """Judge every check on the cumulative counts so far; ``elapsed_s`` is the run's age at this look."""
+    def look(self, elapsed_s: float, endpoints: Mapping[str, EndpointCounts],
+             parts: Sequence[Mapping[str, Histogram]] | None = None) -> list[SequentialCheck]:  # fmt: skip
+        """Judge every check on the cumulative counts so far; ``elapsed_s`` is the run's age at this look.
+
+        ``parts``: this run's histograms per part of the reference (``SequentialReference.part_of`` of each
+        interval's end), for the regression tests; None compares the whole run with the whole reference.
+        """
         self.looks += 1
         self.last_elapsed_s = elapsed_s
         planned: list[_Test] = []
@@ -345,7 +488,7 @@ class SequentialJudge:
         self._alarm_tests_max = max(self._alarm_tests_max, sla_limits + regressions)
         alarm_alpha = self.alarm_alpha / self._alarm_tests_max
         for test in planned:
-            checks.append(self._judge(test, counts[test.subject], elapsed_s, alarm_alpha))
+            checks.append(self._judge(test, counts[test.subject], elapsed_s, alarm_alpha, parts))
         self.last = checks
         return checks
 
@@ -355,27 +498,30 @@ class SequentialJudge:
     def _passes(self, events: int, trials: int, theta0: float, minimum: int) -> bool:
         return trials >= max(minimum, 1) and log_evidence(events, trials, theta0, "below") >= math.log(1 / self.pass_alpha)
 
-    def _judge(self, test: _Test, counts: EndpointCounts, elapsed_s: float, alarm_alpha: float) -> SequentialCheck:
+    def _judge(self, test: _Test, counts: EndpointCounts, elapsed_s: float, alarm_alpha: float,
+               parts: Sequence[Mapping[str, Histogram]] | None = None) -> SequentialCheck:  # fmt: skip
         required = self._is_required(test.subject)
         ident = (test.subject, test.metric)
+        events: _RegressionEvents | None = None
         if test.kind == "regression":
-            with_thresholds = self._reference_thresholds(test, alarm_alpha)
-            if with_thresholds is None:
+            events = self._regression_events(test, counts, parts, alarm_alpha)
+            if events is None:
                 return SequentialCheck(test.subject, test.metric, required, None, counts.histogram.count, decidable=False,
                                        reason="the reference percentile has no finite confidence bound (too few samples or 0 ms)")  # fmt: skip
-            test = with_thresholds
-        exceed, n = _exceedances(counts, test.threshold_ms, "alarm")
+            (exceed, n), (pass_exceed, pass_n) = events.alarm, events.passing
+            alarm_alpha = events.test_alpha
+        else:
+            exceed, n = _exceedances(counts, test.threshold_ms, "alarm")
+            pass_exceed, pass_n = _exceedances(counts, test.threshold_ms, "pass")
         alarm = self._alarm(exceed, n, test.theta0, alarm_alpha) and (test.kind == "sla" or n >= test.min_samples)
-        pass_threshold = test.pass_threshold_ms if test.pass_threshold_ms is not None else test.threshold_ms
-        pass_exceed, pass_n = _exceedances(counts, pass_threshold, "pass")
         passed = self._passes(pass_exceed, pass_n, test.theta0, test.min_samples)
         verdict: Verdict | None = None
         if alarm:
             verdict = Verdict.BREACH if test.kind == "sla" else Verdict.REGRESSED
         elif passed:
             verdict = Verdict.PASS if test.kind == "sla" else Verdict.UNCHANGED
-            if test.improved_threshold_ms is not None:
-                better, better_n = _exceedances(counts, test.improved_threshold_ms, "pass")
+            if events is not None:
+                better, better_n = events.improved
                 if self._passes(better, better_n, test.theta0, test.min_samples):
                     verdict = Verdict.IMPROVED
             if test.warning is not None and self._warning_proven(test, counts, alarm_alpha):
@@ -387,13 +533,13 @@ class SequentialJudge:
                 self._first_decided[ident] = elapsed_s
             self._verdicts[ident] = verdict
             return SequentialCheck(test.subject, test.metric, required, verdict, n, self._first_decided[ident],
-                                   reason=_threshold_text(test))  # fmt: skip
+                                   reason=_threshold_text(test, events))  # fmt: skip
         # Each side at its own threshold and counts (they differ for regressions, and by bucket rounding).
         more_to_pass = samples_to_show(pass_exceed, pass_n, test.theta0, self.pass_alpha, "below")
         if more_to_pass is not None and pass_n + more_to_pass < test.min_samples:
             more_to_pass = test.min_samples - pass_n
         more = _fewest(samples_to_show(exceed, n, test.theta0, alarm_alpha, "above"), more_to_pass)
-        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test))
+        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test, events))
 
     def _warning_proven(self, test: _Test, counts: EndpointCounts, alarm_alpha: float) -> bool:
         """The warning level proven passed (as an alarm, at the alarm's level): the check is a warning, not a pass."""
@@ -434,13 +580,47 @@ def _fail_ratio_test(subject: str, limit: float, warning: float | None, minimum:
                            reason="a fail_ratio limit of 0 or 1 is judged at the end of the run")  # fmt: skip
 
 
-def _threshold_text(test: _Test) -> str:
+@dataclass(frozen=True)
+class _RegressionEvents:
+    """A regression test's counts at one look: (events, trials) for each side, and what they were counted against."""
+
+    alarm: tuple[int, int]
+    passing: tuple[int, int]
+    improved: tuple[int, int]
+    alarm_ms: float  # thresholds of the last part compared (what the reason shows)
+    pass_ms: float
+    parts: int
+    test_alpha: float = 0.0
+    factor: float = 1.0
+
+
+def _events(pairs: list, q: float, alpha: float, factor: float) -> _RegressionEvents | None:
+    """Count each (current, reference) part's requests against that reference part's thresholds: "regressed" above
+    factor x the reference percentile's upper bound (at ``alpha`` shared by the parts), "unchanged" at most
+    factor x its value, "improved" below its value / factor. Bucket rounding bracketed as everywhere."""
+    alarm, passing, improved = [0, 0], [0, 0], [0, 0]
+    alarm_ms = pass_ms = 0.0
+    for current, reference in pairs:
+        bounds = percentile_bounds(reference, q, alpha / len(pairs))
+        point = reference.percentile(q)
+        if bounds is None or not point:
+            return None
+        alarm_ms, pass_ms = factor * bounds[1], factor * point
+        for side, threshold, kind in ((alarm, alarm_ms, "alarm"), (passing, pass_ms, "pass"), (improved, point / factor, "pass")):
+            certain, possible = count_above(current, threshold)
+            side[0] += certain if kind == "alarm" else possible
+            side[1] += current.count
+    return _RegressionEvents(tuple(alarm), tuple(passing), tuple(improved), alarm_ms, pass_ms, len(pairs))  # type: ignore[arg-type]
+
+
+def _threshold_text(test: _Test, events: _RegressionEvents | None = None) -> str:
     share = f"{test.theta0:.3g}"
-    if test.threshold_ms is None:
+    if test.threshold_ms is None and events is None:
         return f"failures vs {share}"
-    if test.kind == "regression":
-        return (f"share above {test.threshold_ms:.0f} ms (regressed) / {test.pass_threshold_ms:.0f} ms (unchanged) "
-                f"vs {share}: the reference's upper bound / value x (1 + band)")
+    if events is not None:
+        where = f" (the last of {events.parts} parts of the run, each against the same part of the reference)" if events.parts > 1 else ""
+        return (f"share above {events.alarm_ms:.0f} ms (regressed) / {events.pass_ms:.0f} ms (unchanged){where} vs {share}: "
+                f"the reference's upper bound / value x {events.factor:.3f} (noise factor)")  # fmt: skip
     return f"share above {test.threshold_ms:g} ms vs {share}"
 
 
@@ -582,7 +762,8 @@ def counts_from_run(run) -> dict[str, EndpointCounts]:
 
 __all__ = [
     "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
-    "apply_recorded", "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run", "load_record",
+    "LookCounts", "SequentialReference", "apply_recorded", "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run",
+    "load_record", "reference_of",
     "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "samples_to_show",
     "write_record",
 ]  # fmt: skip

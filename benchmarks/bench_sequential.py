@@ -143,6 +143,61 @@ def synthetic(run_folder: str, trials: int, seed: int = 7) -> None:
           f"({sum(length >= 300 for length in lengths)} of {len(lengths)} runs reached the 300 s maximum)")  # fmt: skip
 
 
+def replay(reference_path: str, folders: list[str], watched: str | None = None, max_s: float = 300.0, min_s: float = 30.0) -> list[dict]:
+    """Judge recorded runs again, look by look from their intervals.jsonl, against a reference, as the in-run gate
+    does (its parts, its stop rule): what a change of the sequential judge does to real runs, without new runs.
+    Prints one line per run; returns {folder, stopped_s, stop, alarms, watched} per run."""
+    import json as _json
+
+    from analysis.baseline import load_baseline
+    from analysis.reference import load_reference
+    from analysis.sequential import LookCounts, SequentialJudge, reference_of
+
+    baseline = load_baseline(ROOT / "baselines" / "production.toml")
+    reference = reference_of(load_reference(reference_path), baseline.regression)
+    rows = []
+    for folder in folders:
+        lines = [_json.loads(line) for line in (Path(folder) / "intervals.jsonl").read_text().splitlines() if line.strip()]
+        header, intervals = lines[0], lines[1:]
+        judge = SequentialJudge(baseline, reference)
+        counts = LookCounts(reference)
+        stop, elapsed = "max-duration", 0.0
+        for number, row in enumerate(intervals):
+            last = number == len(intervals) - 1
+            elapsed = row["t"] + (row.get("duration_s", header["interval_s"]) if last and number else header["interval_s"]) - header["started_at"]
+            counts.add(elapsed, {key: (e["requests"], e["failures"], e.get("corrected_hist", e["hist"])) for key, e in row["endpoints"].items()})
+            counts.look(judge, elapsed)
+            undecided = judge.undecided_required()
+            if elapsed >= min_s and not undecided:
+                stop = "decided"
+                break
+            if elapsed >= min_s and len(judge.out_of_reach(max_s)) == len(undecided):
+                stop = "undecidable"
+                break
+            if elapsed >= max_s:
+                break
+        alarms = [f"{c.subject} {c.metric}: {c.verdict.value}" for c in judge.last if c.verdict is not None and c.verdict.value in ALARMS]
+        seen = {c.metric: (c.verdict.value if c.verdict else "undecided") for c in judge.last if c.subject == watched and c.metric.endswith("change")}
+        print(f"  replay {Path(folder).name}: {stop} after {elapsed:.0f} s; alarms: {'; '.join(alarms) or 'none'}"
+              + (f"; watched {seen}" if watched else ""), flush=True)  # fmt: skip
+        rows.append({"folder": folder, "stopped_s": elapsed, "stop": stop, "alarms": alarms, "watched": seen})
+    return rows
+
+
+def interleaved(cases: list) -> list:
+    """The cases in an order that mixes them evenly (A/A, export, A/A, orchestrator, ...): a run cut short by the
+    budget leaves every case with about its share of runs."""
+    totals: dict[str, int] = {}
+    for case, _extra in cases:
+        totals[case] = totals.get(case, 0) + 1
+    seen: dict[str, int] = {}
+    keyed = []
+    for order, (case, extra) in enumerate(cases):
+        seen[case] = seen.get(case, 0) + 1
+        keyed.append(((seen[case] - 0.5) / totals[case], order, (case, extra)))
+    return [item for _, _, item in sorted(keyed)]
+
+
 def share(hits: int, runs: int) -> str:
     return f"{hits}/{runs} = {hits / runs:.0%}" if runs else "no runs"
 
@@ -158,7 +213,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--log", default=None, help="append one JSON line per run to this file")
     parser.add_argument("--synthetic", metavar="RUN", default=None, help="a results folder whose histograms the synthetic runs are drawn from")
     parser.add_argument("--trials", type=int, default=50, help="synthetic runs per case (default 50)")
+    parser.add_argument("--reference-runs", type=int, default=None,
+                        help="reference runs recorded per mode into one reference (`record --add`; default 3, 1 in the "
+                             "smoke: with several the regression tests know the run-to-run variation)"
+                             "; until decided: each lasts the maximum")
+    parser.add_argument("--reference", action="append", default=[], metavar="MODE=FILE",
+                        help="use this recorded reference for MODE (fixed or until) instead of recording one")
+    parser.add_argument("--budget-minutes", type=float, default=None, help="start no run after this many minutes")
+    parser.add_argument("--replay", nargs="+", metavar=("REFERENCE", "RUN"), default=None,
+                        help="judge recorded until-decided runs again from their intervals against REFERENCE (no new runs)")
+    parser.add_argument("--watch", default=SLOWED["enrichment-orchestrator"], help="with --replay: the endpoint whose change to show")
     args = parser.parse_args(argv)
+    if any("=" not in item or item.split("=", 1)[0] not in ("fixed", "until") for item in args.reference):
+        parser.error("--reference: MODE=FILE with MODE fixed or until")
+    if args.replay:
+        if len(args.replay) < 2:
+            parser.error("--replay: a reference and at least one run folder")
+        sys.path.insert(0, str(ROOT))
+        replay(args.replay[0], args.replay[1:], args.watch)
+        return 0
     if args.synthetic:
         sys.path.insert(0, str(ROOT))
         synthetic(args.synthetic, args.trials)
@@ -177,17 +250,34 @@ def main(argv: list[str]) -> int:
     durations = {"fixed": "40s", "until": "120s"} if quick else {"fixed": "100s", "until": "300s"}
     root = Path(args.results_root) if args.results_root else Path(tempfile.mkdtemp(prefix="bench-sequential-"))
     root.mkdir(parents=True, exist_ok=True)
+    given = dict(item.split("=", 1) for item in args.reference)
+    args.reference_runs = args.reference_runs or (1 if quick else 3)
+    deadline = time.time() + args.budget_minutes * 60 if args.budget_minutes else None
     print(f"bench_sequential: {'smoke' if quick else 'full'}; modes {modes}; {aa} A/A and {slowed_runs} slowed run(s) "
-          f"per function {functions} per mode; durations {durations}; run folders in {root}", flush=True)  # fmt: skip
+          f"per function {functions} per mode; durations {durations}; {args.reference_runs} reference run(s) per mode "
+          f"unless given ({given or 'none given'}); run folders in {root}", flush=True)  # fmt: skip
     outcomes: list[RunOutcome] = []
     started = time.monotonic()
     for mode in modes:
-        reference_folder = perf(root / mode, 1000, mode, durations)
-        reference = root / f"reference-{mode}.json"
-        subprocess.run([sys.executable, "-m", "analysis", "record", str(reference_folder), "--output", str(reference)],
-                       cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+        if mode in given:
+            reference = Path(given[mode])
+        else:
+            reference = root / f"reference-{mode}.json"
+            # Until decided: reference runs last the whole maximum, so that every part of a later run (by time since
+            # its start) has the same part of the reference to compare with (analysis/sequential.py).
+            length = ("--min-run-time", durations["until"]) if mode == "until" else ()
+            for number in range(args.reference_runs):
+                folder = perf(root / mode, 1000 + number, mode, durations, *length)
+                add = ("--add",) if number else ()
+                subprocess.run([sys.executable, "-m", "analysis", "record", str(folder), "--output", str(reference), *add],
+                               cwd=ROOT, check=True, capture_output=True)  # fmt: skip
+                print(f"  {mode:5} reference run {number + 1} of {args.reference_runs}: {folder}", flush=True)
         cases = [("A/A", ())] * aa + [(f, (f"--simulator-arg=--slow={f}=1.3",)) for f in functions for _ in range(slowed_runs)]
+        cases = interleaved(cases)
         for index, (case, extra) in enumerate(cases):
+            if deadline is not None and time.time() > deadline:
+                print(f"  {mode}: budget reached, {len(cases) - index} run(s) not made", flush=True)
+                break
             seed = 2000 + index
             folder = perf(root / mode, seed, mode, durations, *extra, "--reference", str(reference))
             result = outcome(folder, mode, case, seed)

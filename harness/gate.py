@@ -35,7 +35,7 @@ import logging
 import sys
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -69,7 +69,7 @@ class _UntilDecided:
     judge: sequential.SequentialJudge
     min_s: float
     max_s: float
-    totals: dict[str, list] = field(default_factory=dict)  # endpoint key -> [requests, failures, {bucket: count}]
+    counts: sequential.LookCounts  # the run so far, and per part of the reference
     started_at: float | None = None  # epoch seconds, the interval recorder's start
     stopping: bool = False
     missing_required: tuple[str, ...] = ()
@@ -174,9 +174,9 @@ def _until_decided(environment: Environment, baseline: Baseline, reference: RunR
         _exit_bad_input(f"--min-run-time: {text!r} is not a duration (e.g. 60s, 2m)")
     if min_s > max_s:
         _exit_bad_input(f"--min-run-time ({min_s:g} s) is longer than --run-time ({max_s:g} s), the maximum")
-    judge = sequential.SequentialJudge(baseline, sequential.counts_from_run(reference) if reference else None)
+    judge = sequential.SequentialJudge(baseline, sequential.reference_of(reference, baseline.regression) if reference else None)
     name_run_time_stop(environment, "max-duration")
-    return _UntilDecided(judge, min_s, float(max_s))
+    return _UntilDecided(judge, min_s, float(max_s), sequential.LookCounts(judge.reference))
 
 
 @events.init.add_listener
@@ -216,17 +216,12 @@ def _look(environment: Environment, state: _UntilDecided, end_s: float, endpoint
     try:
         recorder = intervals.recorder_for(environment)
         state.started_at = recorder.started_at if recorder is not None else state.started_at
-        for key, (requests, failures, histogram, *corrected) in endpoints.items():
-            histogram = corrected[0] if corrected else histogram  # open model: latency from the intended start
-            total = state.totals.setdefault(key, [0, 0, {}])
-            total[0] += requests
-            total[1] += failures
-            for bucket, count in histogram.items():
-                total[2][bucket] = total[2].get(bucket, 0) + count
         elapsed = end_s - (state.started_at or end_s)
-        state.judge.look(elapsed, sequential.counts_from_dict(state.totals))
+        state.counts.add(elapsed, {key: (requests, failures, corrected[0] if corrected else histogram)  # open model:
+                                   for key, (requests, failures, histogram, *corrected) in endpoints.items()})  # intended start
+        state.counts.look(state.judge, elapsed)
         baseline = state.judge.baseline
-        state.missing_required = tuple(k for k in sorted(baseline.endpoints) if baseline.is_required(k) and k not in state.totals)
+        state.missing_required = tuple(k for k in sorted(baseline.endpoints) if baseline.is_required(k) and k not in state.counts.totals)
         undecided = state.judge.undecided_required()
         detail = _undecided_detail(undecided, state.missing_required)
         name_run_time_stop(environment, "max-duration", detail or "every required check decided at the last look")

@@ -191,3 +191,30 @@ def test_offline_compare_of_the_results_folder_says_what_the_gate_said(breach_ru
     different = subprocess.run([*compare[:-4], "--baseline", str(other), "--format", "json"], env=environment,
                                capture_output=True, text=True, timeout=60)  # fmt: skip
     assert any("sequential.json not applied" in note for note in json.loads(different.stdout)["notes"])
+
+
+def test_a_recorded_reference_keeps_the_runs_timeline_and_the_gate_compares_part_by_part(breach_run, tmp_path):
+    # `record` keeps the interval histograms (by time since the start) beside the whole-run ones, so that the
+    # until-decided gate can compare each part of a later run with the same part of the reference (analysis/sequential.py).
+    _, results = breach_run
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    reference = tmp_path / "reference.json"
+    for add in ((), ("--add",)):
+        recorded = subprocess.run([sys.executable, "-m", "analysis", "record", str(results), "--output", str(reference), *add],
+                                  env=environment, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert recorded.returncode == 0, recorded.stderr
+    runs = json.loads(reference.read_text())["runs"]
+    ends = [interval["end_s"] for interval in runs[0]["timeline"]]
+    assert len(runs) == 2 and ends == sorted(ends) and 0 < ends[0] <= 1.0 + 1e-6 and ends[-1] <= duration_s(json.loads((results / "manifest.json").read_text())) + 1
+    in_timeline = sum(sum(interval["endpoints"].get(LEADS, {}).values()) for interval in runs[0]["timeline"])
+    assert in_timeline == sum(runs[0]["endpoints"][LEADS]["histogram"].values())
+    # The same system again, until decided against that two-run reference: its regression checks are judged (the
+    # reason names the noise factor the two runs measured) and the run still stops on its own.
+    (tmp_path / "again").mkdir()
+    with serving() as server:
+        finished, again = run(tmp_path / "again", server.url, BREACH_BASELINE + "[regression]\nmin_samples = 20\n", "--min-run-time", "3s", "--reference",
+                              str(reference), profile="slow-leads", max_s=15)  # fmt: skip
+    assert finished.returncode in (3, 5), finished.stderr[-2000:]
+    change = by_check(again)[(LEADS, "p50 change")]
+    assert "noise factor" in change["reason"] and change["verdict"] != "regressed"
+    assert json.loads((again / "manifest.json").read_text())["stop_reason"] in ("decided", "undecidable", "max-duration")
