@@ -43,14 +43,15 @@ the reference runs' common length) is compared with the same part of the referen
 counted against its own part's thresholds, which are fixed once the reference is loaded, so the counts still grow
 as Bernoulli trials and the test stays always valid.
 - "Regressed" needs the share of requests above m x r_hi shown above 1 - q, where r_hi is the reference part's
-  exact order-statistic upper bound (its own sampling error) and m the noise factor: a false alarm needs the
-  reference, the run-to-run variation or the current run's test to mislead, and the alarm's level is split among
-  those (Bonferroni, the parts sharing the reference's share).
+  exact order-statistic upper bound (its own sampling error) and m the noise factor; the alarm's level is split
+  between the reference's bound (shared by the parts) and the test.
 - The noise factor m: with one reference run, 1 + the band (baseline [regression] min_relative_change); with
   several, the run-to-run variation measured between them (analysis.regression.run_to_run_variance, per endpoint,
-  over their common length): m = exp(z * s), s the log-scale deviation of this run's and the reference mean's run
-  effects, z the normal quantile at the variation's share of the alarm level; never below 1 + band. The estimate
-  of s is used as measured (plug-in): with three runs it is itself uncertain.
+  part by part, pooled over the parts for its degrees of freedom): m = exp(z * s), s the log-scale deviation of
+  this run's and the reference mean's run effects, never below 1 + band. z is the normal quantile at the level the
+  fixed-sample gate gives the same variation: the baseline's [regression] confidence shared by the run's
+  regression tests (0.5 / 40 two-sided: z = 2.5). That part is a model of machine-to-run variation estimated
+  from a few runs (plug-in), not a proof: the real-run A/A share in the README is what shows it holds.
 - "Unchanged" needs the share above m x r shown below 1 - q (a pass-side claim); "improved" the share above r / m.
 
 Pure functions and one small state object (``SequentialJudge``) that remembers when each check was first decided.
@@ -75,7 +76,7 @@ from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
-from analysis.regression import RunToRun, run_to_run_variance
+from analysis.regression import RunToRun, RunToRunVariance, run_to_run_variance
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
@@ -264,8 +265,8 @@ class SequentialReference:
     ``parts``: per part of a run (``part_starts``, seconds since the start; the last part open-ended), the runs'
     histograms over that part, merged: a system whose latency changes over a run (caches filling, warm-up) is then
     compared with itself at the same age, whatever length either run has. One part when a run has no timeline.
-    ``run_to_run``: the variation between the reference's runs (analysis.regression.run_to_run_variance, over their
-    common length), None with one run.
+    ``run_to_run``: the variation between the reference's runs (analysis.regression.run_to_run_variance, part by
+    part, pooled), None with one run.
     """
 
     counts: Mapping[str, EndpointCounts]
@@ -285,7 +286,7 @@ def reference_of(run, rule=None) -> SequentialReference:
 
     With a timeline for every run (recorded from results folders), the runs are cut into PART_S parts up to their
     common length; with two or more runs, ``rule`` (the baseline's [regression]) measures their run-to-run
-    variation over that common length.
+    variation in each part, pooled over the parts.
     """
     counts = counts_from_run(run)
     runs = tuple(getattr(run, "runs", ()) or ())
@@ -297,20 +298,41 @@ def reference_of(run, rule=None) -> SequentialReference:
     common = min(timeline[-1][0] for timeline in timelines)
     starts = tuple(PART_S * index for index in range(max(1, int(common // PART_S))))
     shell = SequentialReference(counts, part_starts=starts)
-    merged: list[dict[str, list[Histogram]]] = [{} for _ in starts]
-    prefixes: list[dict[str, list[Histogram]]] = [{} for _ in timelines]
+    # by_run[part][run]: key -> histograms of that run's intervals in that part
+    by_run: list[list[dict[str, list[Histogram]]]] = [[{} for _ in timelines] for _ in starts]
     for number, timeline in enumerate(timelines):
         for end_s, histograms in timeline:
-            part = merged[shell.part_of(end_s)]
+            into = by_run[shell.part_of(end_s)][number]
             for key, histogram in histograms.items():
-                part.setdefault(key, []).append(histogram)
-                if end_s <= common + 1e-6:
-                    prefixes[number].setdefault(key, []).append(histogram)
-    parts = tuple({key: Histogram.merge_all(hs) for key, hs in part.items()} for part in merged)
+                into.setdefault(key, []).append(histogram)
+    parts = tuple({key: Histogram.merge_all(h for run in part for h in run.get(key, [])) for key in set().union(*part)}
+                  for part in by_run)  # fmt: skip
     variation = None
     if rule is not None and len(timelines) >= 2:
-        variation = run_to_run_variance([{key: Histogram.merge_all(hs) for key, hs in prefix.items()} for prefix in prefixes], rule)
+        variation = _pooled_over_parts([run_to_run_variance([{key: Histogram.merge_all(hs) for key, hs in run.items()} for run in part], rule)
+                                        for part in by_run])  # fmt: skip
     return SequentialReference(counts, starts, parts, variation, len(runs))
+
+
+def _pooled_over_parts(per_part: list[RunToRun | None]) -> RunToRun | None:
+    """One run-to-run variation per endpoint from the variations measured part by part (each part: the runs'
+    same minute against each other), averaged with their degrees of freedom: two or three runs give an estimate
+    per endpoint that is often 0 by chance; five parts give it five times the degrees of freedom. A part's
+    variation also holds the load swings within a run, which part-by-part comparisons meet too."""
+    measured = [variation for variation in per_part if variation is not None]
+    if not measured:
+        return None
+    keys = sorted({key for variation in measured for key in variation.by_endpoint})
+    by_endpoint = {}
+    for key in keys:
+        found = [variation.by_endpoint[key] for variation in measured if key in variation.by_endpoint]
+        freedom = sum(v.degrees_of_freedom for v in found)
+        by_endpoint[key] = RunToRunVariance(sum(v.log_variance * v.degrees_of_freedom for v in found) / freedom,
+                                            found[0].runs, freedom)  # fmt: skip
+    pooled = [variation.pooled for variation in measured]
+    freedom = sum(v.degrees_of_freedom for v in pooled)
+    return RunToRun(by_endpoint, RunToRunVariance(sum(v.log_variance * v.degrees_of_freedom for v in pooled) / max(freedom, 1),
+                                                  pooled[0].runs, freedom))  # fmt: skip
 
 
 class LookCounts:
@@ -372,6 +394,7 @@ class SequentialJudge:
         self._first_decided: dict[tuple[str, str], float] = {}
         self._verdicts: dict[tuple[str, str], Verdict] = {}
         self._alarm_tests_max = 1
+        self._regression_tests_max = 1
         self.last: list[SequentialCheck] = []
         self.looks = 0
         self.last_elapsed_s = 0.0
@@ -419,34 +442,40 @@ class SequentialJudge:
                                 self.baseline.defaults.min_samples or 0, True)  # fmt: skip
         return ([test] if isinstance(test, _Test) else []), {RUN_SUBJECT: total}
 
-    def noise_factor(self, key: str, alpha: float) -> float:
+    def run_effect_alpha(self) -> float:
+        """The one-sided level of the run-to-run allowance of each regression test: the baseline's [regression]
+        confidence shared by the run's regression tests, as the fixed-sample gate shares it (analysis/regression.py
+        widens its intervals by the same variation at that level)."""
+        return (1 - self.baseline.regression.confidence) / (2 * self._regression_tests_max)
+
+    def noise_factor(self, key: str, alpha: float | None = None) -> float:
         """How far above the reference's percentile an unchanged run's may land: 1 + the baseline's band, or, with
         a reference of several runs, exp(z * s) when that is wider: s the endpoint's measured run-to-run variation
         (analysis.regression: this run's run effect plus the reference mean's, in log space), z the standard normal
-        quantile at ``alpha``, the run effect's share of the alarm level (plug-in: the estimate of s is taken as is).
+        quantile at ``alpha`` (default ``run_effect_alpha``; plug-in: the estimate of s is taken as is).
         """
         band = self.baseline.regression.min_relative_change
         variation = self.reference.run_to_run if self.reference is not None else None
         if variation is None:
             return 1 + band
         scale = variation.for_endpoint(key).added_scale
-        return max(1 + band, math.exp(NormalDist().inv_cdf(1 - alpha) * scale))
+        z = NormalDist().inv_cdf(1 - (self.run_effect_alpha() if alpha is None else alpha))
+        return max(1 + band, math.exp(z * scale))
 
     def _regression_events(self, test: _Test, counts: EndpointCounts, parts: Sequence[Mapping[str, Histogram]] | None,
                            alarm_alpha: float) -> _RegressionEvents | None:  # fmt: skip
         """The regression test's counts: each part of this run against the same part of the reference runs.
 
-        The alarm's level is split: the reference's own sampling error (its order-statistic upper bound, shared by
-        the parts), the run-to-run variation (with several reference runs: ``noise_factor``), the test itself.
+        The alarm's level is split between the reference's own sampling error (its order-statistic upper bound,
+        shared by the parts) and the test itself; the run-to-run allowance (``noise_factor``) has its own level.
         Each request is compared with its own part's thresholds, which do not move once the reference is loaded,
         so the counts grow as a sequence of Bernoulli trials and the test stays always valid.
         None when the reference percentile has no finite bound (too few samples, or 0 ms).
         """
         reference = self.reference
         assert reference is not None
-        shares = 3 if reference.run_to_run is not None else 2
-        share = alarm_alpha / shares
-        factor = self.noise_factor(test.subject, share)
+        share = alarm_alpha / 2  # half for the reference's sampling error, half for the test
+        factor = self.noise_factor(test.subject)
         if parts is not None and len(reference.parts) > 1:
             pairs = []
             for index, part in enumerate(parts[: len(reference.parts)]):
@@ -486,6 +515,7 @@ class SequentialJudge:
         sla_limits = limit_count(endpoints, self.baseline)
         regressions = sum(test.kind == "regression" for test in planned)
         self._alarm_tests_max = max(self._alarm_tests_max, sla_limits + regressions)
+        self._regression_tests_max = max(self._regression_tests_max, regressions)
         alarm_alpha = self.alarm_alpha / self._alarm_tests_max
         for test in planned:
             checks.append(self._judge(test, counts[test.subject], elapsed_s, alarm_alpha, parts))
