@@ -26,11 +26,14 @@ sub-millisecond steps at a few ms.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
+from flask import request
 from gevent.pywsgi import WSGIServer
 from locust import events
 from locust.env import Environment
@@ -207,9 +210,38 @@ def _add_options(parser, **_kwargs) -> None:
         include_in_web_ui=False,
         help="headless runs: serve Prometheus /metrics on 127.0.0.1:PORT (the web UI serves /metrics itself)",
     )
+    parser.add_argument(
+        "--metrics-token",
+        default=None,
+        env_var="LOCUST_METRICS_TOKEN",
+        include_in_web_ui=False,
+        help="/metrics answers only requests with 'Authorization: Bearer TOKEN' (Prometheus: authorization.credentials); "
+        "without it, /metrics is behind --web-login when that is on, and open otherwise",
+    )
     # Before Locust sets OpenTelemetry up (it does so after parsing the options): see the module docstring.
     name, value = OTEL_HISTOGRAM_AGGREGATION
     os.environ.setdefault(name, value)
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries ``Bearer <token>`` (compared in constant time)."""
+    scheme, _, given = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+UNAUTHORIZED = (b"/metrics needs 'Authorization: Bearer <the --metrics-token>'\n", 401,
+                {"Content-Type": "text/plain", "WWW-Authenticate": 'Bearer realm="metrics"'})  # fmt: skip
+
+
+def _token_guard(app: Callable[..., Iterable[bytes]], token: str) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware for the headless server: the bearer token or 401."""
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if bearer_ok(environ.get("HTTP_AUTHORIZATION"), token):
+            return app(environ, start_response)
+        body, status, headers = UNAUTHORIZED
+        start_response(f"{status} Unauthorized", list(headers.items()))
+        return [body]
+    return guarded
 
 
 @events.init.add_listener
@@ -217,13 +249,24 @@ def _on_init(environment: Environment, web_ui=None, **_kwargs) -> None:
     registry = registry_for(environment)
     if registry is None:
         return
+    token = getattr(environment.parsed_options, "metrics_token", None)
     if web_ui is not None:
-        @web_ui.app.route("/metrics")
-        def _metrics():
+        def _exposition():
             return generate_latest(registry), 200, {"Content-Type": CONTENT_TYPE_LATEST}
+
+        if token:
+            @web_ui.app.route("/metrics")
+            def _metrics():
+                return _exposition() if bearer_ok(request.headers.get("Authorization"), token) else UNAUTHORIZED
+        else:
+            # The same login as the stock pages: /metrics names the target's endpoints and its verdicts.
+            web_ui.app.route("/metrics")(web_ui.auth_required_if_enabled(_exposition))
+            if web_ui.web_login:
+                logger.warning("metrics: /metrics is behind --web-login; give --metrics-token TOKEN for Prometheus")
         return
     port = getattr(environment.parsed_options, "metrics_port", None)
     if port:
-        server = WSGIServer(("127.0.0.1", port), make_wsgi_app(registry), log=None)
+        app = make_wsgi_app(registry)
+        server = WSGIServer(("127.0.0.1", port), _token_guard(app, token) if token else app, log=None)
         server.start()
         logger.info("metrics: http://127.0.0.1:%d/metrics", server.server_port)

@@ -5,7 +5,7 @@ Only Locust's supported extension points for a locustfile are used (see Locust's
 that adds the tab's rows (``extended_stats``) to the ``/stats/requests`` answer the UI polls every 2 s, and Flask
 routes on ``web_ui.app``. No template or asset of Locust's is replaced.
 
-Routes (on the master's web UI):
+Routes (on the master's web UI; behind the login page when Locust runs with ``--web-login``):
     GET /sla/data                     the live SLA view (harness/livesla.py) as JSON: rows, outcome, exit code
     GET /sla/report                   the report of the last finished test (a redirect), 404 until there is one
     GET /sla/runs/<run-id>/<file>     a file of a run folder beside the current one (report.html, plots/...)
@@ -154,11 +154,16 @@ def _on_init(environment: Environment, web_ui=None, **_kwargs) -> None:
         response.set_data(app.json.dumps(body))
         return response
 
+    # Behind Locust's --web-login like the stock pages: the views, reports and run files say what the target is.
+    login = web_ui.auth_required_if_enabled
+
     @app.route("/sla/data")
+    @login
     def _sla_data():
         return jsonify(snapshot_json(view.snapshot(max_age_s=0)))
 
     @app.route("/sla/report")
+    @login
     def _sla_report():
         snapshot = view.snapshot()
         if not snapshot.report or not snapshot.run_id:
@@ -166,6 +171,7 @@ def _on_init(environment: Environment, web_ui=None, **_kwargs) -> None:
         return redirect(f"./runs/{snapshot.run_id}/{Path(snapshot.report).name}")
 
     @app.route("/sla/runs/<run_id>/<path:name>")
+    @login
     def _sla_run_file(run_id: str, name: str):
         record = results.run_record(environment)
         if record is None or not _RUN_FOLDER.match(run_id):
