@@ -14,7 +14,8 @@ with exit 5, "target unhealthy: <failing check>", before any load (--no-prefligh
 When no target is configured (PP_TARGET_URL unset and no --host among the Locust arguments) it starts the embedded
 simulator as a separate process on a free loopback port, says so, and stops it afterwards, always (also on
 Ctrl-C or SIGTERM, which are forwarded to Locust first so that Locust still writes its results). Each run writes
-results/<run-id>/ and points results/latest at it. The exit code is Locust's (which the in-run gate sets).
+results/<run-id>/ and points results/latest at it. The exit code is Locust's (which the in-run gate sets); for
+capacity, whose failures past capacity are the finding (Locust's own exit 1), the capacity report's.
 
 Launcher flags (everything else goes to Locust unchanged; -u/-r/-t given there override the defaults):
     --profile NAME --seed N --time-scale X --job-time-scale X    the simulator's (recorded in the manifest)
@@ -98,11 +99,12 @@ MODES = {
                  until_decided=True),
     # The baseline is the start form's default: the SLA tab, /metrics and each test's verdict and report use it.
     "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=(), gate=True),
-    # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself. Default plan: 6 steps
-    # of 15 users, 40 s each (4 min, peak 90 users): on the default simulator Google's quota saturates inside it
-    # (README "Capacity limits"). Longer or higher plans reach the 1000-discovery-job guard (PP_MAX_DISCOVERY_JOBS).
+    # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself. Default plan: 5 steps
+    # of 15 users, 36 s each (3 min, peak 75 users): on the default simulator Google's quota refuses calls from
+    # about 45-60 users on and failed jobs break the discovery success SLA (README "Capacity limits"). ~800
+    # discovery jobs: longer or higher plans reach the 1000-discovery-job guard (PP_MAX_DISCOVERY_JOBS, exit 6).
     "capacity": Mode("locustfile.py,scenarios/shapes.py", headless=True, job_time_scale="0.05",
-                     defaults=((("--step-users",), "15"), (("--step-seconds",), "40"), (("--steps",), "6")),
+                     defaults=((("--step-users",), "15"), (("--step-seconds",), "36"), (("--steps",), "5")),
                      mix="all", environment=(("PP_THINK_TIME_SCALE", "0.25"),), report="capacity"),
 }  # fmt: skip
 
@@ -177,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"results: {results_dir} (no test was started: Locust's files only)", file=sys.stderr)
     if mode.report and not args.no_report and (results_dir / MANIFEST_FILE).exists():
-        _write_report(mode.report, results_dir)
+        report_code = _write_report(mode.report, results_dir)
+        if mode.report == "capacity" and exit_code == 1:  # Locust's "some requests failed": the report judges them
+            exit_code = report_code
     if args.termination_message:
         _write_termination_message(Path(args.termination_message), results_dir, exit_code)
     return exit_code
@@ -343,14 +347,15 @@ def run_until_done(command: list[str], environment: dict[str, str]) -> int:
 REPORT_PAGES = {"report": "report.html", "capacity": "capacity.html"}
 
 
-def _write_report(verb: str, results_dir: Path) -> None:
-    """``python -m analysis report|capacity <dir> --baseline ... --output <dir>``."""
+def _write_report(verb: str, results_dir: Path) -> int:
+    """``python -m analysis report|capacity <dir> --baseline ... --output <dir>``; its exit code."""
     page = REPORT_PAGES[verb]
     command = [sys.executable, "-m", "analysis", verb, str(results_dir), "--baseline", str(PROJECT_ROOT / BASELINE),
                "--output", str(results_dir)]  # fmt: skip
     completed = subprocess.run(command, cwd=PROJECT_ROOT, env=_locust_environment(MODES["perf"]))
     if not (results_dir / page).exists():  # when it is written, the analysis CLI prints its path itself
         print(f"report: not written (python -m analysis {verb} exited {completed.returncode})", file=sys.stderr)
+    return completed.returncode
 
 
 # --- health, monitor and the perf pre-flight (the product's side of them: product.py) --------------------------

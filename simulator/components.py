@@ -5,7 +5,8 @@ Two kinds, both declared in profiles.toml [components.*] with the source of thei
     pool   `capacity` concurrent slots with a bounded FIFO queue in front (capacity.Gate): GoTrue, PostgREST with
            Postgres's pool, each edge function's workers (with cold starts), Realtime's connection limit.
     rate   a third-party API's quota, `capacity` requests per second (TokenBucket, burst `burst`): a call past the
-           quota waits for it (latency) up to `max_wait_s`, then fails (a rejection). Google Places, Hunter, ...
+           quota waits for it (latency) up to `max_wait_s`, then fails (a rejection); with `max_wait_s` 0 it is
+           refused at once, as Google Places answers OVER_QUERY_LIMIT. Google Places, Hunter, ...
 
 Accounting per component (counters since the last reset; `clock_s` is the time they cover):
     calls         slots taken (pool) or requests spent (rate)

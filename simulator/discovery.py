@@ -26,10 +26,12 @@ from simulator.httpserver import Response
 from simulator.jsonbody import iso_now, json_response, parse_json_object, pg_timestamp
 from simulator.profiles import JobWork
 from simulator.store import Store
-from simulator.synthetic import base36, business_candidates, campaign_id, data_sources, score
+from simulator.synthetic import base36, business_candidates, campaign_id, data_sources, score, without_details
 
+OPTIMIZED_CACHE_LIMIT = 10_000
 GOOGLE_MAX_CANDIDATES = 8 * 60  # at most 8 discovery passes of Google's 60 results each
-GOOGLE_QUOTA_ERROR = "Google Places API error: OVER_QUERY_LIMIT"
+# searchGooglePlaces throws this when the first text-search page is not OK (F/business-discovery-background).
+GOOGLE_QUOTA_ERROR = "Google Places API failed: OVER_QUERY_LIMIT"
 GOOGLE_FAILURE_ERROR = "Google Places API request failed: 503 Service Unavailable"
 
 
@@ -67,6 +69,7 @@ class Discovery:
         self._new_uuid = new_uuid
         self._failure_rate = failure_rate
         self.jobs: set[gevent.Greenlet] = set()
+        self._optimized_cache: dict[tuple, tuple[float, list[dict]]] = {}  # key -> (expiry, candidates)
 
     # --- POST /functions/v1/business-discovery-background ----------------------------------------------------------
     def submit(self, body_bytes: bytes, auth: AuthContext, defer=None) -> Response:
@@ -148,8 +151,8 @@ class Discovery:
             changes["updated_at"] = pg_timestamp()
             store.update("discovery_jobs", job_id, changes)
 
-        def fail(error: str) -> None:
-            update(status="failed", error=error, completed_at=pg_timestamp())
+        def fail(error: str, **changes) -> None:
+            update(status="failed", error=error, completed_at=pg_timestamp(), **changes)
 
         def google_call(latency_class: str) -> bool:
             return platform.spend("google-places", 1, platform.latency.seconds(latency_class, platform.profile,
@@ -176,30 +179,41 @@ class Discovery:
         multipliers = [1.0, *plan.pass_multipliers]
         if config["expandGeography"]:
             multipliers += list(plan.expand_multipliers)
-        found, passes, google_calls = 0, 0, 0
+        # Google over its quota answers OVER_QUERY_LIMIT at once (profiles.toml [components.google-places]), and
+        # searchGooglePlaces reacts as its code does: a first text-search page not OK throws (the job fails); a
+        # later page not OK ends the pagination with the results so far; a Place Details answer without a result
+        # keeps the business without phone or website (and it scores lower).
+        found, passes, google_calls, over_quota = 0, 0, 0, 0
         candidates: list[dict] = []
         for multiplier in multipliers[:8]:
             passes += 1
             results = min(available, plan.results_per_page * plan.max_pages)
             pages = max(1, -(-results // plan.results_per_page))
+            fetched = 0
             for page in range(pages):
                 if page:
                     platform.pause(plan.page_interval_s, scale)
-                google_calls += 1
                 if not google_call("google-text-search"):
-                    fail(GOOGLE_QUOTA_ERROR)
-                    return
-            # a repeated pass over the same area finds the same places; an expanded one finds new ones
-            new = results if (passes == 1 or multiplier in plan.expand_multipliers) else 0
-            details = min(new, buffer_cap - found)
-            for _ in range(details):
+                    over_quota += 1
+                    if page == 0:
+                        fail(GOOGLE_QUOTA_ERROR, metrics={"google_calls": google_calls,
+                                                          "google_over_quota": over_quota})
+                        return
+                    break
                 google_calls += 1
-                if not google_call("google-place-details"):
-                    fail(GOOGLE_QUOTA_ERROR)
-                    return
+                fetched = min(results, (page + 1) * plan.results_per_page)
+            # a repeated pass over the same area finds the same places; an expanded one finds new ones
+            new = fetched if (passes == 1 or multiplier in plan.expand_multipliers) else 0
+            details = min(new, buffer_cap - found)
+            answered = []
+            for _ in range(details):
+                answered.append(google_call("google-place-details"))
                 platform.pause(plan.details_spacing_s, scale)
             if details:
-                candidates += business_candidates(rng, config["businessType"], config["location"], details)
+                google_calls += sum(answered)
+                over_quota += details - sum(answered)
+                batch = business_candidates(rng, config["businessType"], config["location"], details)
+                candidates += [c if ok else without_details(c) for c, ok in zip(batch, answered)]
                 found += details
             qualified_count = sum(1 for c in candidates if score(c) >= config["minConfidenceScore"])
             if qualified_count >= max_results or found >= buffer_cap:
@@ -213,7 +227,7 @@ class Discovery:
             "businesses_found": found, "fresh_after_dedup": found, "raw_candidates": found,
             "previously_delivered_filtered": 0, "user_dedup_filtered": 0, "user_dedup_total": 0,
             "user_dedup_fresh": found, "sources_used": sources, "census_density_score": None, "cached_reuse_count": 0,
-            "discovery_passes": passes, "google_calls": google_calls,
+            "discovery_passes": passes, "google_calls": google_calls, "google_over_quota": over_quota,
         }
         update(current_stage="scoring_businesses", progress=30, metrics=metrics)
 
@@ -284,6 +298,32 @@ class Discovery:
                completed_at=now, results=results, metrics=metrics)
 
     # --- POST /functions/v1/business-discovery-optimized ----------------------------------------------------------
+    def _optimized_google(self, business_type: str, location: str, max_results: int,
+                          candidates: list[dict]) -> list[dict]:
+        """OptimizedGooglePlacesAPI.searchBusinesses through Google's quota: one text search, then one Place
+        Details call per result. A text search that is not OK (over quota) gives no results: the function answers
+        200 with no leads (it returns [] "to allow other APIs to work"); a details call that is not OK keeps the
+        business without phone or website. Its results cache: per request at HEAD (the cache is a field of an
+        object the handler builds for every request), or, with the `optimized_google_cache_s` profile key, kept
+        that long in the isolate as reference §3.3 and §7.4 read it (one cache per function, shared by its
+        workers: the simplification of the siblings' caches). A cached query spends no Google call."""
+        platform = self._platform
+        ttl = platform.profile.optimized_google_cache_s
+        key = (business_type, location, max_results)
+        now = time.monotonic()
+        if ttl:
+            cached = self._optimized_cache.get(key)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        if not platform.spend("google-places"):
+            return []
+        candidates = [c if platform.spend("google-places") else without_details(c) for c in candidates]
+        if ttl:
+            if len(self._optimized_cache) >= OPTIMIZED_CACHE_LIMIT:
+                self._optimized_cache.clear()
+            self._optimized_cache[key] = (now + ttl * (platform.config.time_scale or 1.0), candidates)
+        return candidates
+
     def optimized(self, body_bytes: bytes, highlight: dict, highlight_headers: list, google_quota: bool = True) -> Response:
         headers = [*CORS_HEADERS, *highlight_headers]
         try:
@@ -298,11 +338,11 @@ class Discovery:
         budget_limit = _number_or(body.get("budgetLimit"), 50)
         min_confidence = _number_or(body.get("minConfidenceScore"), 50)
         found = min(60, max(1, max_results * 2 + self._rng.randint(0, 6)))
-        if google_quota and not self._platform.spend("google-places", 1 + found):
-            return json_response(500, {"success": False, "error": GOOGLE_QUOTA_ERROR, "timestamp": iso_now(),
-                                       "highlight": highlight}, headers=headers)
-        candidates = business_candidates(self._rng, str(body.get("businessType") or ""),
-                                         str(body.get("location") or ""), found)
+        business_type, location = str(body.get("businessType") or ""), str(body.get("location") or "")
+        candidates = business_candidates(self._rng, business_type, location, found)
+        if google_quota:
+            candidates = self._optimized_google(business_type, location, max_results, candidates)
+            found = len(candidates)
         apollo = body.get("apolloDiscovery") is True
         leads = []
         for candidate in candidates:
@@ -339,7 +379,8 @@ class Discovery:
             "requirements": {"targetLeads": max_results, "budgetLimit": budget_limit,
                              "minConfidenceScore": min_confidence},
             "results": {"totalFound": found, "qualified": len(leads),
-                        "qualificationRate": f"{100 * len(leads) / found:.1f}%", "averageConfidence": average},
+                        "qualificationRate": f"{100 * len(leads) / found:.1f}%" if found else "NaN%",
+                        "averageConfidence": average},
             "census_intelligence": None,
             "optimization": {
                 "processingTime": f"{processing_ms}ms", "apiCallsSaved": 0, "parallelProcessing": True,

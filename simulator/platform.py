@@ -53,7 +53,9 @@ def build_components(model: Model, config: SimulatorConfig) -> Components:
         else:
             # A quota is per simulated second: at --time-scale s the same load arrives 1/s times faster, so the
             # quota allows capacity / s real requests per second and saturates at the same number of users.
-            burst = spec.burst or max(1, int(round(capacity)))
+            burst = spec.burst or max(1, int(round(spec.capacity)))
+            if capacity != spec.capacity:  # an override keeps the burst as the same seconds' worth of the quota
+                burst = max(1, int(round(burst * capacity / spec.capacity)))
             components[name] = RateLimit(name, float(capacity) / scale, burst, spec.max_wait_s * scale)
     return components
 

@@ -150,6 +150,7 @@ class Profile(_Strict):
     job_failure_rate: float = Field(default=0.0, ge=0, le=1)
     provider_failure_rate: float = Field(default=0.0, ge=0, le=1)
     google_queries_per_second: float | None = Field(default=None, gt=0)
+    optimized_google_cache_s: float = Field(default=0.0, ge=0)  # 0: per request, as the code at HEAD
     stall: Stall | None = None
 
     @model_validator(mode="after")

@@ -57,6 +57,15 @@ def business_candidates(rng: random.Random, business_type: str, location: str, c
     return candidates
 
 
+def without_details(candidate: dict) -> dict:
+    """A Google result whose Place Details call failed (over quota): the code keeps the text-search result with no
+    phone or website (Text Search returns neither) and not details-enriched (reference §3.1; F/business-discovery-
+    background searchGooglePlaces, F/business-discovery-optimized enrichWithPlaceDetails)."""
+    if candidate["source"] == "foursquare":
+        return candidate
+    return {**candidate, "phone": "", "website": "", "details_enriched": False, "source": "google_places"}
+
+
 def score(candidate: dict) -> int:
     """ProspectPro's background scorer (0-100): reference §3.1 'Scoring'."""
     total = 20 if candidate["name"] else 0
