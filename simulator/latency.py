@@ -6,7 +6,7 @@ whole draw; --time-scale multiplies the result. A --service-time override replac
 real milliseconds (unscaled) so that a test can compute capacity exactly.
 
 ``--slow FUNCTION=FACTOR`` is not applied here but in simulator/app.py, to the function's whole time (its own
-draw and its fan-out): benchmarks/bench_sequential.py and tests/sequential rely on it; keep it in any rework.
+draw and its fan-out): benchmarks/bench_sequential.py and tests/analysis/test_sequential.py rely on it; keep it in any rework.
 """
 
 from __future__ import annotations

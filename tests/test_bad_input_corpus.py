@@ -1,9 +1,9 @@
-"""The bad-input corpus (tests/failures/corpus/) through the real command lines, as a person would meet it.
+"""The bad-input corpus (tests/corpus/) through the real command lines, as a person would meet it.
 
 Each case runs `locust -f locustfile.py`, `python -m harness` or `python -m analysis` as a process and expects ONE
 `error:` line naming the file (and the key or line), the documented exit code (1 bad input, 2 usage), no
 traceback, nothing sent, and no secret echoed. The analysis CLI's own in-process cases (tests/analysis/
-test_bad_input.py, tests/report, tests/capacity) are not repeated: this file covers .env files, the Locust-side
+test_bad_input.py, test_report.py, test_capacity*.py) are not repeated: this file covers .env files, the Locust-side
 gate, the launcher, intervals.jsonl, older references, and the results-file cases of the verbs those tests skip.
 
 All cases run at once in a small pool (each is a short-lived process), then each test reads its own outcome.
@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from analysis.exit_codes import ExitCode
-from failure_runs import REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, closed_port_url, finish_run, start_run
+from tests.support.failure_runs import REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, closed_port_url, finish_run, start_run
 from harness.simulator_process import start_simulator
-from tests.scenarios.locust_runs import clean_environment
+from tests.support.locust_runs import clean_environment
 
 pytestmark = pytest.mark.integration
 

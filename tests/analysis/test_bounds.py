@@ -18,7 +18,7 @@ from analysis.exit_codes import ExitCode
 from analysis.histogram import Histogram
 from analysis.render import render_junit, render_markdown, render_text
 from analysis.verdicts import Verdict
-from helpers import GOOD_MANIFEST, baseline, endpoint, run
+from tests.support.decisions import GOOD_MANIFEST, baseline, endpoint, run
 
 DEFAULTS_ONLY = {"p95_ms": 3000, "fail_ratio": 0.01, "min_samples": 20}  # the issue's [defaults]-only baseline
 

@@ -23,7 +23,7 @@ from analysis.capacity import (
 )
 from analysis.intervals import load_intervals
 from analysis.verdicts import Verdict
-from synthetic import ENDPOINT, step_run, usl, write_intervals
+from tests.analysis.synthetic_steps import ENDPOINT, step_run, usl, write_intervals
 
 TRUE = dict(lam=20.0, sigma=0.05, kappa=0.005)  # peak at N* = sqrt(0.95/0.005) = 13.8 users
 TRUE_PEAK_USERS, TRUE_PEAK_X = usl_peak(**TRUE)

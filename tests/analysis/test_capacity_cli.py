@@ -18,7 +18,7 @@ from analysis.capacity_plots import errors_vs_users, latency_vs_users, throughpu
 from analysis.cli import main
 from analysis.exit_codes import ExitCode
 from analysis.intervals import load_intervals
-from synthetic import ENDPOINT, step_run, usl, write_intervals
+from tests.analysis.synthetic_steps import ENDPOINT, step_run, usl, write_intervals
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BASELINE = Path(__file__).with_name("capacity_baseline.toml")

@@ -8,7 +8,7 @@ import pytest
 from analysis.decide import decide
 from analysis.exit_codes import ExitCode
 from analysis.verdicts import Verdict
-from helpers import GOOD_MANIFEST, baseline, endpoint, lognormal, run
+from tests.support.decisions import GOOD_MANIFEST, baseline, endpoint, lognormal, run
 
 RNG_SEED = 42
 FAST = "GET /fast"
@@ -214,7 +214,7 @@ def test_counts_list_every_verdict():
 
 def test_realtime_ws_messages_are_judged_by_their_own_entries_not_the_run_wide_error_rate():
     from analysis.decide import RUN_SUBJECT, run_checks
-    from tests.analysis.helpers import baseline, endpoint, run
+    from tests.support.decisions import baseline, endpoint, run
 
     # Realtime down: every handshake refused while the REST fallback and the functions stay clean.
     rng = np.random.default_rng(3)

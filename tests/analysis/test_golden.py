@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from analysis.exit_codes import ExitCode
-from make_golden import CASES, normalise, run_cli
+from tests.golden.make_golden import CASES, normalise, run_cli
 
 CASE_DIRS = sorted(p for p in CASES.iterdir() if (p / "case.json").is_file())
 

@@ -21,7 +21,7 @@ from analysis.errors import InputError
 from analysis import results
 from analysis.results import load_run
 
-VERSIONS = Path(__file__).resolve().parent / "versions"
+VERSIONS = Path(__file__).resolve().parents[1] / "golden" / "versions"
 BASELINE = VERSIONS / "baseline.toml"
 PLAIN_RUNS = sorted(p for p in VERSIONS.iterdir() if p.is_dir() and (p / "command.txt").is_file() and not p.name.endswith("-steps"))
 STEP_RUNS = sorted(p for p in VERSIONS.iterdir() if p.is_dir() and p.name.endswith("-steps"))

@@ -16,7 +16,7 @@ from analysis.plots import (
 )  # fmt: skip
 from analysis.results import run_from_entries
 from analysis.verdicts import Verdict
-from tests.report.synthetic import write_intervals
+from tests.analysis.synthetic_runs import write_intervals
 
 KEY = "POST /functions/v1/enrichment-orchestrator"
 OTHER = "GET /auth/v1/user"

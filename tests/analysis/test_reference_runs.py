@@ -14,7 +14,7 @@ from analysis.histogram import Histogram
 from analysis.reference import ReferenceRuns, load_reference, write_reference
 from analysis.regression import compare_histograms, run_to_run_variance
 from analysis.verdicts import Verdict
-from helpers import GOOD_MANIFEST, baseline, endpoint, run
+from tests.support.decisions import GOOD_MANIFEST, baseline, endpoint, run
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"

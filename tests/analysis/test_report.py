@@ -13,7 +13,7 @@ from analysis.baseline import load_baseline
 from analysis.report import build_report
 from analysis.report_cli import load_history, write_report
 from analysis.results import load_run
-from tests.report.synthetic import business_metrics, manifest, write_intervals, write_json, write_locust_json
+from tests.analysis.synthetic_runs import business_metrics, manifest, write_intervals, write_json, write_locust_json
 
 FAST = "GET /auth/v1/user"
 SLOW = "GET /rest/v1/discovery_jobs?id=eq.[jobId]"  # the baseline's limit: p95 100 ms

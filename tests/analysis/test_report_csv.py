@@ -8,7 +8,7 @@ import numpy as np
 from analysis.baseline import load_baseline
 from analysis.report import build_report, failure_rows, overall_error_line, render_markdown
 from analysis.results import load_run
-from tests.report.test_report import BASELINE, make_run
+from tests.analysis.test_report import BASELINE, make_run
 
 VERSIONS = Path(__file__).resolve().parents[1] / "golden" / "versions"
 OTHER_BASELINE = VERSIONS / "baseline.toml"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.health import load_known_drift
-from tests.scenarios.locust_runs import clean_environment, secrets_found
+from tests.support.locust_runs import clean_environment, secrets_found
 
 pytestmark = pytest.mark.integration
 

@@ -15,10 +15,10 @@ import pytest
 
 from analysis.exit_codes import ExitCode
 from analysis.intervals import load_intervals
-from failure_runs import (LOCUSTFILES, REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, LocustRun, finish_run, start_run,
+from tests.support.failure_runs import (LOCUSTFILES, REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, LocustRun, finish_run, start_run,
                           stop_if_running)  # fmt: skip
 from harness.simulator_process import start_simulator
-from tests.scenarios.locust_runs import clean_environment
+from tests.support.locust_runs import clean_environment
 
 pytestmark = pytest.mark.integration
 
@@ -159,7 +159,7 @@ def test_a_run_that_reached_its_run_time_is_not_recorded_as_interrupted_when_imp
     (seconds on a loaded CI machine): the run used to end that much early and read as interrupted (not valid)."""
     results_dir = tmp_path / "run"
     process = start_run(simulator.url, results_dir, "-u", "1", "-r", "1", "-t", "5s", "AuthUser",
-                        locustfiles=LOCUSTFILES + ",tests/failures/slow_import.py")  # fmt: skip
+                        locustfiles=LOCUSTFILES + ",tests/support/slow_import.py")  # fmt: skip
     run = finish_run(process, results_dir)
     manifest = run.json("manifest.json")
     assert manifest["stop_reason"] == "run-time" and manifest["partial"] is False, manifest["stop_reason"]

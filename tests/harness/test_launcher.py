@@ -16,7 +16,7 @@ import pytest
 
 from harness.__main__ import MODES, locust_command
 from scenarios.selection import PERF_WEIGHTS
-from tests.scenarios.locust_runs import clean_environment, secrets_found
+from tests.support.locust_runs import clean_environment, secrets_found
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ import pytest
 from analysis.histogram import Histogram
 from harness.prometheus import bucket_lower_edge_ms, bucket_upper_edge_ms
 from harness.simulator_process import start_simulator
-from tests.scenarios.locust_runs import ROOT, clean_environment
-from tests.webui.ui_runs import BASELINE, locust_ui
+from tests.support.locust_runs import ROOT, clean_environment
+from tests.support.ui_runs import BASELINE, locust_ui
 
 pytestmark = pytest.mark.integration
 

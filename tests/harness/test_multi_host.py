@@ -29,7 +29,7 @@ from analysis.histogram import Histogram
 from analysis.intervals import load_intervals
 from harness.simulator_process import SimulatorProcess, start_simulator
 from tests.harness.test_workers import copy_project
-from tests.scenarios.locust_runs import clean_environment, recorded_per_simulator_key, served_per_key, LocustRun
+from tests.support.locust_runs import clean_environment, recorded_per_simulator_key, served_per_key, LocustRun
 from tests.support.netns import NamespaceUnavailable, TestHost, namespace_network
 from tests.support.processes import stop_all
 

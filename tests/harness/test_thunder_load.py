@@ -12,7 +12,7 @@ import pytest
 
 from harness.thunder import load_collection
 from harness.thunder_locust import baseline_text
-from tests.scenarios.locust_runs import clean_environment, secrets_found
+from tests.support.locust_runs import clean_environment, secrets_found
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness.simulator_process import start_simulator
-from tests.scenarios.locust_runs import clean_environment
-from tests.webui.ui_runs import locust_ui
+from tests.support.locust_runs import clean_environment
+from tests.support.ui_runs import locust_ui
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.workers import identity, mismatch_line
-from tests.scenarios.locust_runs import ROOT, clean_environment, served_per_key
+from tests.support.locust_runs import ROOT, clean_environment, served_per_key
 from tests.support.ports import free_port
 from tests.support.processes import stop_all
 

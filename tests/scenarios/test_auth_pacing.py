@@ -131,7 +131,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust  # noqa: E402
+from tests.support.locust_runs import ROOT, clean_environment, run_locust  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.processes import stop_all  # noqa: E402
 

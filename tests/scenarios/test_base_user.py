@@ -11,7 +11,7 @@ from locust.env import Environment
 from scenarios import auth_pacing, metrics, names, sessions
 from scenarios.auth import AuthUser
 from scenarios.settings import get_settings
-from tests.scenarios.locust_runs import run_locust, served_per_key
+from tests.support.locust_runs import run_locust, served_per_key
 
 pytestmark = pytest.mark.integration
 

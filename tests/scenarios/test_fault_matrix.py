@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from analysis.intervals import load_intervals
-from failure_runs import (SIMULATOR_FLAGS, TRACEBACK, LocustRun, closed_port_url, count_mismatches, finish_run,
+from tests.support.failure_runs import (SIMULATOR_FLAGS, TRACEBACK, LocustRun, closed_port_url, count_mismatches, finish_run,
                           start_run, stop_if_running)  # fmt: skip
 from harness.simulator_process import start_simulator
 

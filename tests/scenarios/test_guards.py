@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from scenarios.guards import TargetRefused, check_target, check_user_count
-from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust, served_per_key
+from tests.support.locust_runs import ROOT, clean_environment, run_locust, served_per_key
 
 
 def test_loopback_targets_need_no_opt_in(settings):

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from scenarios.metrics import BusinessMetrics, estimated_discovery_spend
-from tests.scenarios.locust_runs import run_locust
+from tests.support.locust_runs import run_locust
 
 
 def test_rates_with_no_denominator_are_null_not_zero_or_one():

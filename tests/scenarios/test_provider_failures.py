@@ -15,8 +15,8 @@ from scenarios.contracts import DiscoveryJob, Enrichment
 from scenarios.discovery import _book_providers
 from scenarios.enrichment import book_providers
 from scenarios.metrics import PROVIDERS, BusinessMetrics, reset_for_new_run
-from tests.analysis.helpers import GOOD_MANIFEST, baseline, endpoint, run
-from tests.scenarios.locust_runs import run_locust
+from tests.support.decisions import GOOD_MANIFEST, baseline, endpoint, run
+from tests.support.locust_runs import run_locust
 
 GATE = {"third_party_failure_rate_max": 0.05}
 

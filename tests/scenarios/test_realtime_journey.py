@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.scenarios.locust_runs import clean_environment, recorded_per_simulator_key, run_locust, served_per_key
+from tests.support.locust_runs import clean_environment, recorded_per_simulator_key, run_locust, served_per_key
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness.simulator_process import SimulatorProcess, start_simulator
-from tests.scenarios.locust_runs import ROOT, clean_environment, run_locust, served_per_key
+from tests.support.locust_runs import ROOT, clean_environment, run_locust, served_per_key
 from tests.support.netns import NamespaceUnavailable, namespace_host
 from tests.support.ports import free_port
 from tests.support.processes import stop_all

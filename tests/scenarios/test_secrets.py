@@ -21,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from failure_runs import LOCUSTFILES, REPO_ROOT, LocustRun, finish_run, start_run, stop_if_running
+from tests.support.failure_runs import LOCUSTFILES, REPO_ROOT, LocustRun, finish_run, start_run, stop_if_running
 from harness.simulator_process import start_simulator
-from tests.scenarios.locust_runs import secrets_found
+from tests.support.locust_runs import secrets_found
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ PASSWORD = "pw-PASSWORDCANARY-93kq1x"
 CANARY_EMAIL = "canary@prospectpro.test"
 PREVIEW_CHARS = 8  # settings.preview() shows this many; the rest of a secret must never appear
 FAULTS_IN_TURN = ("malformed", "error-burst", "outage")  # switched in one after another while the run goes
-LOCUSTFILES_WITH_CRASH = LOCUSTFILES + ",tests/failures/exploding_user.py"
+LOCUSTFILES_WITH_CRASH = LOCUSTFILES + ",tests/support/exploding_user.py"
 CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser", "ExplodingUser")
 
 # No proxy between the test and its own simulator.

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.scenarios.locust_runs import run_locust
+from tests.support.locust_runs import run_locust
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from datetime import datetime
 import pytest
 
 from analysis.exit_codes import ExitCode
-from failure_runs import REPO_ROOT, TRACEBACK, finish_run, processes_args, start_run
+from tests.support.failure_runs import REPO_ROOT, TRACEBACK, finish_run, processes_args, start_run
 from scenarios.spend import DEFAULT_REMOTE_CEILING_USD, decide_ceiling
-from tests.scenarios.locust_runs import clean_environment
+from tests.support.locust_runs import clean_environment
 
 
 def test_a_real_target_is_guarded_by_default_and_the_simulator_is_not(settings):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.scenarios.locust_runs import recorded_per_simulator_key, run_locust, served_per_key
+from tests.support.locust_runs import recorded_per_simulator_key, run_locust, served_per_key
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +105,7 @@ def test_preminted_session_jwts_mean_nobody_signs_in_and_the_token_is_written_no
     import json
     import urllib.request
 
-    from tests.scenarios.locust_runs import clean_environment, secrets_found
+    from tests.support.locust_runs import clean_environment, secrets_found
 
     request = urllib.request.Request(f"{simulator.url}/auth/v1/token?grant_type=password", method="POST",
                                      data=json.dumps({"email": "loadtest-7@prospectpro.test",

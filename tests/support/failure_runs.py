@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.__main__ import Mode, locust_command
-from tests.scenarios.locust_runs import clean_environment, served_per_key, simulator_key
+from tests.support.locust_runs import clean_environment, served_per_key, simulator_key
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The harness's own locustfile, and the test-only observers beside it.
-LOCUSTFILES = "locustfile.py,tests/failures/observers.py"
+LOCUSTFILES = "locustfile.py,tests/support/observers.py"
 # A job takes 1.2-2.4 s at job time scale 0.02; with the scenarios tests' fast pacing (people's pauses at 5 %,
 # polls every 0.3 s) every class reaches every endpoint it has within a few seconds.
 SIMULATOR_FLAGS = ("--time-scale", "0.05", "--job-time-scale", "0.02")

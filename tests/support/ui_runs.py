@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.scenarios.locust_runs import ROOT, clean_environment
+from tests.support.locust_runs import ROOT, clean_environment
 
 BASELINE = ROOT / "baselines" / "production.toml"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 only, never through a proxy
