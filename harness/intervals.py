@@ -155,7 +155,7 @@ class IntervalTable:
 
     def add(self, index: int, key: str, requests: int, failures: int, histogram: dict, corrected: dict | None = None) -> None:
         """Merge counts shipped by a worker: adding counts is exact, whatever the order of arrival."""
-        _merge_counts(self._by_index.setdefault(index, {}).setdefault(key, [0, 0, {}, None]),
+        merge_counts(self._by_index.setdefault(index, {}).setdefault(key, [0, 0, {}, None]),
                       requests, failures, histogram, corrected)  # fmt: skip
 
     def pending_indexes(self) -> list[int]:
@@ -181,7 +181,7 @@ class IntervalTable:
         return [[index, endpoints] for index, endpoints in drained if endpoints]
 
 
-def _merge_counts(target: Counts, requests: int, failures: int, histogram: dict, corrected: dict | None) -> None:
+def merge_counts(target: Counts, requests: int, failures: int, histogram: dict, corrected: dict | None) -> None:
     """Add one Counts' numbers into another. A side without a corrected histogram had no lag: its corrected
     histogram is its own histogram."""
     if corrected is not None and target[3] is None:
@@ -202,7 +202,7 @@ def _keyed_by_string(endpoints: dict[Any, Counts]) -> dict[str, Counts]:
     keyed: dict[str, Counts] = {}
     for key, (requests, failures, histogram, *corrected) in endpoints.items():
         text = key if isinstance(key, str) else f"{key[0]} {key[1]}"
-        _merge_counts(keyed.setdefault(text, [0, 0, {}, None]), requests, failures, histogram,
+        merge_counts(keyed.setdefault(text, [0, 0, {}, None]), requests, failures, histogram,
                       corrected[0] if corrected else None)  # fmt: skip
     # Out of the table, a closed run's counts stay [requests, failures, hist]; an open run's add corrected_hist.
     return {text: counts if counts[3] is not None else counts[:3] for text, counts in keyed.items()}

@@ -33,7 +33,6 @@ import gevent
 from locust import events
 from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
-from locust.stats import StatsEntryDict
 
 from analysis.argtypes import positive_float
 from analysis.decide import Check, Decision, decide
@@ -41,7 +40,8 @@ from analysis.errors import InputError
 from analysis.results import run_from_entries
 from analysis.verdicts import Verdict
 from harness import gate, results
-from harness.intervals import Counts, recorder_for
+from harness.arrivals import corrected_entries
+from harness.intervals import Counts, merge_counts, recorder_for
 
 logger = logging.getLogger(__name__)
 
@@ -200,21 +200,29 @@ class LiveSla:
         if loaded is None:
             problem = gate.gate_error(environment) or "no baseline: give --baseline (or the start form's baseline field)"
             return replace(base, problem=problem)
+        # An open-model run (--arrival-rate) is judged on its latency from the intended start, as the gate judges it.
+        corrected_locust = corrected_entries(environment)
+        open_model = corrected_locust is not None
         try:
-            run = run_from_entries(_entries(whole, self._locust_entries()), manifest, business,
-                                   source=results_dir or "<live>", has_intervals=True)  # fmt: skip
+            run = run_from_entries(
+                _entries(whole, self._locust_entries()), manifest, business, source=results_dir or "<live>",
+                has_intervals=True,
+                corrected_entries=_entries(whole, _by_key(corrected_locust), corrected=True) if open_model else None,
+            )  # fmt: skip
             decision = decide(run, loaded.baseline, loaded.reference)
-            window_decision = decide(run_from_entries(_entries(recent, {}), source="<window>"), loaded.baseline)
+            window_run = run_from_entries(_entries(recent, {}), source="<window>",
+                                          corrected_entries=_entries(recent, {}, corrected=True) if open_model else None)  # fmt: skip
+            window_decision = decide(window_run, loaded.baseline)
         except InputError as error:
             return replace(base, problem=error.one_line())
         rows = tuple(self._row(check, window_decision, now) for check in decision.checks)
         return replace(base, decision=decision, window_decision=window_decision, rows=rows)
 
-    def _locust_entries(self) -> dict[str, StatsEntryDict]:
+    def _locust_entries(self) -> dict[str, Mapping[str, Any]]:
         runner = self.environment.runner
         if runner is None:
             return {}
-        return {f"{entry.method} {entry.name}": entry.serialize() for entry in runner.stats.entries.values()}
+        return _by_key(entry.serialize() for entry in runner.stats.entries.values())
 
     def _row(self, check: Check, window_decision: Decision, now: float) -> SlaRow:
         recent = next((c for c in window_decision.checks if (c.subject, c.metric) == (check.subject, check.metric)), None)
@@ -259,24 +267,30 @@ def _value_text(row: SlaRow) -> str:
 
 
 def _merge(parts: Iterable[dict[str, Counts]]) -> dict[str, Counts]:
-    """Add interval counts by endpoint (new lists: the inputs are never changed)."""
+    """Add interval counts by endpoint (new lists: the inputs are never changed), an open run's corrected
+    histograms with them."""
     merged: dict[str, Counts] = {}
     for endpoints in parts:
-        for key, (requests, failures, histogram) in endpoints.items():
-            target = merged.setdefault(key, [0, 0, {}])
-            target[0] += requests
-            target[1] += failures
-            for bucket, count in histogram.items():
-                target[2][bucket] = target[2].get(bucket, 0) + count
+        for key, (requests, failures, histogram, *corrected) in endpoints.items():
+            merge_counts(merged.setdefault(key, [0, 0, {}, None]), requests, failures, histogram,
+                         corrected[0] if corrected else None)  # fmt: skip
     return merged
 
 
-def _entries(endpoints: dict[str, Counts], locust_entries: Mapping[str, Mapping[str, Any]]) -> list[dict]:
-    """``StatsEntry.serialize()``-shaped dicts for ``run_from_entries``: counts and histogram from the intervals; the
-    exact maximum and the time span from Locust's entry of the same key when there is one."""
+def _by_key(entries: Iterable[Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
+    return {f"{entry['method']} {entry['name']}": entry for entry in entries or ()}
+
+
+def _entries(endpoints: dict[str, Counts], locust_entries: Mapping[str, Mapping[str, Any]],
+             corrected: bool = False) -> list[dict]:  # fmt: skip
+    """``StatsEntry.serialize()``-shaped dicts for ``run_from_entries``: counts and histogram from the intervals
+    (``corrected``: the latency from the intended start, which an endpoint outside arrivals has at its service
+    time); the exact maximum and the time span from Locust's entry of the same key when there is one."""
     entries = []
     for key in sorted(endpoints):
-        requests, failures, histogram = endpoints[key]
+        requests, failures, histogram, *rest = endpoints[key]
+        if corrected and rest and rest[0] is not None:
+            histogram = rest[0]
         method, _, name = key.partition(" ")
         locust_entry = locust_entries.get(key, {})
         entries.append({

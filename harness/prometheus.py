@@ -98,7 +98,7 @@ def _latency_and_counts(snapshot: livesla.LiveSnapshot) -> Iterator[Metric]:
     requests = CounterMetricFamily(f"{PREFIX}_requests", "Requests per endpoint (this test)", labels=labels)
     failures = CounterMetricFamily(f"{PREFIX}_request_failures", "Failed requests per endpoint (this test)", labels=labels)
     for key in sorted(snapshot.endpoints):
-        count, failed, histogram = snapshot.endpoints[key]
+        count, failed, histogram, *_corrected = snapshot.endpoints[key]  # service time; SLA rows are judged
         method, _, name = key.partition(" ")
         cumulative, buckets, last_edge = 0, [], -1.0
         for bucket in sorted(histogram):

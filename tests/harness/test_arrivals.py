@@ -147,6 +147,7 @@ def _arrivals(folder: Path) -> dict:
 def test_local_open_run_sends_its_rate_and_records_both_latencies(runs):
     code, output, folder = runs["local"]
     assert code == 0, output[-3000:]
+    assert "SLA view:" not in output  # the live view (and /metrics) decide open runs too, every 2 s
     arrivals = _arrivals(folder)
     assert arrivals["dropped"] == 0 and arrivals["missed"] <= 1  # one may fall due in the instant the run stops
     # even spacing: exactly one arrival per 1/20 s of the time arrivals ran (the first at 0)
@@ -166,6 +167,7 @@ def test_local_open_run_sends_its_rate_and_records_both_latencies(runs):
 def test_master_and_workers_split_the_rate_exactly(runs):
     code, output, folder = runs["split"]
     assert code == 0, output[-3000:]
+    assert "SLA view:" not in output
     arrivals = _arrivals(folder)
     workers = arrivals["workers"]
     assert sorted(workers) == ["0", "1"]
