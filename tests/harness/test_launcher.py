@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.__main__ import MODES, locust_command
+from harness.__main__ import MODES, PERF_GOOGLE_QUOTA, locust_command
 from scenarios.selection import PERF_WEIGHTS
 from tests.support.locust_runs import clean_environment, secrets_found
 
@@ -56,7 +56,7 @@ def test_perf_runs_against_a_simulator_it_starts_and_stops_and_writes_every_file
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["target"]["kind"] == "simulator" and manifest["target"]["url"] == target.group(1)
     assert manifest["target"]["simulator"] == {"profile": "healthy", "seed": 1, "time_scale": 0.05, "job_time_scale": 0.05,
-                                               "extra_args": "--queue-limit=99"}  # fmt: skip
+                                               "extra_args": f"{PERF_GOOGLE_QUOTA} --queue-limit=99"}  # fmt: skip
     assert manifest["options"]["user_classes"] == sorted(PERF_WEIGHTS)  # --mix perf: every class
     entries = {f"{row['method']} {row['name']}": row["num_requests"] for row in json.loads((run_dir / "locust.json").read_text())}
     assert entries.get("GET /auth/v1/user", 0) > 0 and entries.get("POST /functions/v1/business-discovery-background", 0) > 0
