@@ -47,8 +47,9 @@ as Bernoulli trials and the test stays always valid.
   between the reference's bound (shared by the parts) and the test.
 - The noise factor m: with one reference run, 1 + the band (baseline [regression] min_relative_change); with
   several, the run-to-run variation measured between them (analysis.regression.run_to_run_variance, per endpoint,
-  part by part, pooled over the parts for its degrees of freedom): m = exp(z * s), s the log-scale deviation of
-  this run's and the reference mean's run effects, never below 1 + band. z is the normal quantile at the level the
+  percentile by percentile, part by part, pooled over the parts for its degrees of freedom): m = exp(z * s), s the
+  log-scale deviation of this run's and the reference mean's run effects, never below 1 + band. z is the normal
+  quantile at the level the
   fixed-sample gate gives the same variation: the baseline's [regression] confidence shared by the run's
   regression tests (0.5 / 40 two-sided: z = 2.5). That part is a model of machine-to-run variation estimated
   from a few runs (plug-in), not a proof: the real-run A/A share in the README is what shows it holds.
@@ -272,7 +273,7 @@ class SequentialReference:
     counts: Mapping[str, EndpointCounts]
     part_starts: tuple[float, ...] = (0.0,)
     parts: tuple[Mapping[str, Histogram], ...] = ()
-    run_to_run: RunToRun | None = None
+    run_to_run: Mapping[float, RunToRun] | None = None  # by percentile
     runs: int = 1
 
     def part_of(self, end_s: float) -> int:
@@ -293,7 +294,7 @@ def reference_of(run, rule=None) -> SequentialReference:
     timelines = tuple(getattr(run, "timelines", ()) or ())
     if len(runs) < 1 or len(timelines) != len(runs) or any(not timeline for timeline in timelines):
         whole = [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in runs]
-        variation = run_to_run_variance(whole, rule) if rule is not None and len(whole) >= 2 else None
+        variation = _by_percentile(lambda one: run_to_run_variance(whole, one), rule) if len(whole) >= 2 else None
         return SequentialReference(counts, run_to_run=variation, runs=max(1, len(runs)))
     common = min(timeline[-1][0] for timeline in timelines)
     starts = tuple(PART_S * index for index in range(max(1, int(common // PART_S))))
@@ -309,9 +310,19 @@ def reference_of(run, rule=None) -> SequentialReference:
                   for part in by_run)  # fmt: skip
     variation = None
     if rule is not None and len(timelines) >= 2:
-        variation = _pooled_over_parts([run_to_run_variance([{key: Histogram.merge_all(hs) for key, hs in run.items()} for run in part], rule)
-                                        for part in by_run])  # fmt: skip
+        merged_runs = [[{key: Histogram.merge_all(hs) for key, hs in run.items()} for run in part] for part in by_run]
+        variation = _by_percentile(lambda one: _pooled_over_parts([run_to_run_variance(part, one) for part in merged_runs]), rule)
     return SequentialReference(counts, starts, parts, variation, len(runs))
+
+
+def _by_percentile(measure, rule) -> dict[float, RunToRun] | None:
+    """``measure(rule)`` for each of the rule's percentiles alone: a p50 moves far less from run to run than a p95
+    (measured: the CSV download's p50 2 %, its p95 8 %; a PostgREST read's p50 3 %, its p95 44 %), and each change
+    test is widened by its own percentile's variation."""
+    if rule is None:
+        return None
+    found = {q: measure(rule.model_copy(update={"percentiles": [q]})) for q in rule.percentiles}
+    return {q: variation for q, variation in found.items() if variation is not None} or None
 
 
 def _pooled_over_parts(per_part: list[RunToRun | None]) -> RunToRun | None:
@@ -448,16 +459,20 @@ class SequentialJudge:
         widens its intervals by the same variation at that level)."""
         return (1 - self.baseline.regression.confidence) / (2 * self._regression_tests_max)
 
-    def noise_factor(self, key: str, alpha: float | None = None) -> float:
+    def noise_factor(self, key: str, alpha: float | None = None, q: float | None = None) -> float:
         """How far above the reference's percentile an unchanged run's may land: 1 + the baseline's band, or, with
         a reference of several runs, exp(z * s) when that is wider: s the endpoint's measured run-to-run variation
         (analysis.regression: this run's run effect plus the reference mean's, in log space), z the standard normal
-        quantile at ``alpha`` (default ``run_effect_alpha``; plug-in: the estimate of s is taken as is).
+        quantile at ``alpha`` (default ``run_effect_alpha``; plug-in: the estimate of s is taken as is). ``q``: the
+        percentile whose variation counts (None: the most variable one).
         """
         band = self.baseline.regression.min_relative_change
-        variation = self.reference.run_to_run if self.reference is not None else None
-        if variation is None:
+        by_q = self.reference.run_to_run if self.reference is not None else None
+        if not by_q:
             return 1 + band
+        variation = next((v for measured, v in by_q.items() if q is not None and abs(measured - q) < 1e-9), None)
+        if variation is None:  # the widest of the percentiles measured
+            variation = max(by_q.values(), key=lambda v: v.for_endpoint(key).log_variance)
         scale = variation.for_endpoint(key).added_scale
         z = NormalDist().inv_cdf(1 - (self.run_effect_alpha() if alpha is None else alpha))
         return max(1 + band, math.exp(z * scale))
@@ -475,7 +490,7 @@ class SequentialJudge:
         reference = self.reference
         assert reference is not None
         share = alarm_alpha / 2  # half for the reference's sampling error, half for the test
-        factor = self.noise_factor(test.subject)
+        factor = self.noise_factor(test.subject, q=1 - test.theta0)
         if parts is not None and len(reference.parts) > 1:
             pairs = []
             for index, part in enumerate(parts[: len(reference.parts)]):
