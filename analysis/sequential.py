@@ -54,6 +54,7 @@ as Bernoulli trials and the test stays always valid.
   regression tests (0.5 / 40 two-sided: z = 2.5). That part is a model of machine-to-run variation estimated
   from a few runs (plug-in), not a proof: the real-run A/A share in the README is what shows it holds.
 - "Unchanged" needs the share above m x r shown below 1 - q (a pass-side claim); "improved" the share above r / m.
+- As in the fixed-sample gate, m is never below 1 + 1.5 Locust bucket steps of r (a 6 ms percentile: x1.25).
 
 Pure functions and one small state object (``SequentialJudge``) that remembers when each check was first decided.
 Nothing here reads files except ``load_record``/``write_record`` for ``sequential.json`` (this module owns it).
@@ -77,7 +78,7 @@ from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
-from analysis.regression import RunToRun, RunToRunVariance, run_to_run_variance
+from analysis.regression import RunToRun, RunToRunVariance, bucket_step, run_to_run_variance
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
@@ -650,8 +651,11 @@ def _events(pairs: list, q: float, alpha: float, factor: float) -> _RegressionEv
         point = reference.percentile(q)
         if bounds is None or not point:
             return None
-        alarm_ms, pass_ms = factor * bounds[1], factor * point
-        for side, threshold, kind in ((alarm, alarm_ms, "alarm"), (passing, pass_ms, "pass"), (improved, point / factor, "pass")):
+        # As the fixed-sample gate (analysis/regression.py): a change must also clear 1.5 Locust buckets, or a 1 ms
+        # step of a 6 ms Realtime message (+17 %, one bucket) would count.
+        part_factor = max(factor, 1 + 1.5 * bucket_step(point) / point)
+        alarm_ms, pass_ms = part_factor * bounds[1], part_factor * point
+        for side, threshold, kind in ((alarm, alarm_ms, "alarm"), (passing, pass_ms, "pass"), (improved, point / part_factor, "pass")):
             certain, possible = count_above(current, threshold)
             side[0] += certain if kind == "alarm" else possible
             side[1] += current.count

@@ -126,3 +126,18 @@ def test_a_one_run_reference_keeps_the_band_and_a_file_without_timeline_compares
         del run["timeline"]
     (tmp_path / "reference.json").write_text(json.dumps(document))
     assert reference_of(load_reference(tmp_path / "reference.json"), BASELINE.regression).part_starts == (0.0,)
+
+
+def test_a_one_bucket_step_of_a_fast_endpoint_is_not_a_regression(tmp_path):
+    # As in the fixed-sample gate: a 6 ms Realtime message at 7 ms is one Locust bucket (+17 %), not a regression,
+    # however tight the runs agreed; a change must clear 1.5 buckets.
+    fast = {"schema_version": 2, "kind": "prospectpro-reference-run", "runs": [
+        {"provenance": {}, "endpoints": {KEY: {"method": "POST", "name": KEY.split(" ", 1)[1], "requests": 3000,
+                                               "failures": 0, "histogram": {"5": 1000, "6": 1000, "7": 1000}}},
+         "timeline": [{"end_s": 300.0, "endpoints": {KEY: {"5": 1000, "6": 1000, "7": 1000}}}]} for _ in range(3)]}  # fmt: skip
+    (tmp_path / "fast.json").write_text(json.dumps(fast))
+    reference = load_reference(tmp_path / "fast.json")
+    one_bucket = [(end, {KEY: (100, 0, {"6": 34, "7": 33, "8": 33})}) for end in np.arange(5.0, 301.0, 5.0)]
+    assert judged(reference, one_bucket) is not Verdict.REGRESSED
+    two_buckets = [(end, {KEY: (100, 0, {"8": 34, "9": 33, "10": 33})}) for end in np.arange(5.0, 301.0, 5.0)]
+    assert judged(reference, two_buckets) is Verdict.REGRESSED
