@@ -56,7 +56,7 @@ from analysis.results import BUSINESS_METRICS_JSON, INTERVALS_JSONL, RunResult, 
 from analysis import sequential
 from harness import intervals
 from harness.arrivals import corrected_entries
-from harness.results import name_run_time_stop, record_stop_reason, register_artifact_writer, register_finalizer
+from harness.results import name_run_time_stop, record_stop_reason, register_artifact_writer, register_finalizer, scenario_hash
 
 logger = logging.getLogger(__name__)
 DEFAULT_MIN_RUN_TIME_S = 30.0
@@ -174,6 +174,12 @@ def _until_decided(environment: Environment, baseline: Baseline, reference: RunR
         _exit_bad_input(f"--min-run-time: {text!r} is not a duration (e.g. 60s, 2m)")
     if min_s > max_s:
         _exit_bad_input(f"--min-run-time ({min_s:g} s) is longer than --run-time ({max_s:g} s), the maximum")
+    recorded_hash = reference.manifest.scenario_hash if reference is not None and reference.manifest is not None else None
+    if recorded_hash and recorded_hash != scenario_hash():
+        # decide() will call every regression check not comparable: waiting for them would only lengthen the run.
+        logger.warning("until-decided: the reference was recorded with other scenario code (scenario_hash); its "
+                       "regression checks are not comparable, and the run does not wait for them")  # fmt: skip
+        reference = None
     judge = sequential.SequentialJudge(baseline, sequential.reference_of(reference, baseline.regression) if reference else None)
     name_run_time_stop(environment, "max-duration")
     return _UntilDecided(judge, min_s, float(max_s), sequential.LookCounts(judge.reference))

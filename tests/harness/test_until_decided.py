@@ -218,3 +218,16 @@ def test_a_recorded_reference_keeps_the_runs_timeline_and_the_gate_compares_part
     change = by_check(again)[(LEADS, "p50 change")]
     assert "noise factor" in change["reason"] and change["verdict"] != "regressed"
     assert json.loads((again / "manifest.json").read_text())["stop_reason"] in ("decided", "undecidable", "max-duration")
+    # A reference of other scenario code: decide() calls its regression checks not comparable, so the run does not
+    # wait for them (they are not judged at all).
+    document = json.loads(reference.read_text())
+    for recorded in document["runs"]:
+        recorded["manifest"]["scenario_hash"] = "0" * 64
+    other = tmp_path / "other-code.json"
+    other.write_text(json.dumps(document))
+    (tmp_path / "other").mkdir()
+    with serving() as server:
+        finished, elsewhere = run(tmp_path / "other", server.url, BREACH_BASELINE + "[regression]\nmin_samples = 20\n",
+                                  "--min-run-time", "3s", "--reference", str(other), profile="slow-leads", max_s=15)  # fmt: skip
+    assert "recorded with other scenario code" in finished.stderr
+    assert not [key for key in by_check(elsewhere) if key[1].endswith(" change")]
