@@ -97,7 +97,7 @@ MODES = {
     # Until decided: typically 2-4 minutes, at most 300 s plus start-up, report and shut-down. --fixed-duration:
     # exactly --run-time (100 s unless given).
     # perf judges the platform's SLAs at its load; its discovery jobs (80 users at think times x 0.25) would offer
-    # Google about twice the assumed 6,000/minute quota, which on the real project is a quota request, not a code
+    # Google about three times the assumed 6,000/minute quota, which on the real project is a quota request, not a code
     # change: so its simulator's Google quota is sized for that load (recorded as an extra argument in the
     # manifest), and make capacity, on the default quota, reports where that quota ends (README "Capacity limits").
     "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", mix="perf",

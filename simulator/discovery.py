@@ -176,9 +176,9 @@ class Discovery:
         query = random.Random(f"google|{config['businessType']}|{config['location']}")
         available = query.randint(*plan.google_results)
         buffer_cap = min(max(10 * max_results, max_results + 20), GOOGLE_MAX_CANDIDATES)
-        multipliers = [1.0, *plan.pass_multipliers]
-        if config["expandGeography"]:
-            multipliers += list(plan.expand_multipliers)
+        # processDiscoveryJob runs every expansion step while it is short (steps x5..x10 set expandGeography
+        # themselves), whatever the request's expandGeography says.
+        multipliers = [1.0, *plan.pass_multipliers, *plan.expand_multipliers]
         # Google over its quota answers OVER_QUERY_LIMIT at once (profiles.toml [components.google-places]), and
         # searchGooglePlaces reacts as its code does: a first text-search page not OK throws (the job fails); a
         # later page not OK ends the pagination with the results so far; a Place Details answer without a result
@@ -202,21 +202,23 @@ class Discovery:
                     break
                 google_calls += 1
                 fetched = min(results, (page + 1) * plan.results_per_page)
-            # a repeated pass over the same area finds the same places; an expanded one finds new ones
-            new = fetched if (passes == 1 or multiplier in plan.expand_multipliers) else 0
-            details = min(new, buffer_cap - found)
+            # searchGooglePlaces asks Place Details for every result it fetched (up to 60, whatever maxResults),
+            # in every pass: a repeated pass pays for the same places again and addUniqueBusinesses drops them; the
+            # expanded passes find new ones (Foursquare's, as expandGeography queries it)
             answered = []
-            for _ in range(details):
+            for _ in range(fetched):
                 answered.append(google_call("google-place-details"))
                 platform.pause(plan.details_spacing_s, scale)
-            if details:
-                google_calls += sum(answered)
-                over_quota += details - sum(answered)
-                batch = business_candidates(rng, config["businessType"], config["location"], details)
+            google_calls += sum(answered)
+            over_quota += fetched - sum(answered)
+            new = fetched if (passes == 1 or multiplier in plan.expand_multipliers) else 0
+            new = min(new, buffer_cap - found)
+            if new:
+                batch = business_candidates(rng, config["businessType"], config["location"], new)
                 candidates += [c if ok else without_details(c) for c, ok in zip(batch, answered)]
-                found += details
-            qualified_count = sum(1 for c in candidates if score(c) >= config["minConfidenceScore"])
-            if qualified_count >= max_results or found >= buffer_cap:
+                found += new
+            # another pass only while fewer unique businesses than maxResults were found (qualified or not)
+            if found >= max_results or found >= buffer_cap:
                 break
         if rng.random() < self._failure_rate():
             fail(GOOGLE_FAILURE_ERROR)

@@ -130,9 +130,17 @@ def test_each_job_calls_the_orchestrator_once_per_lead_and_its_duration_follows_
     assert large["status"] == "completed"
     assert stats["enrichment-orchestrator"]["calls"] == large["results_count"]
     assert stats["gotrue"]["calls"] == 1 + large["results_count"]
-    # same query (same Google results): a larger maxResults buys more Place Details calls and takes longer
-    assert large["metrics"]["google_calls"] > small["metrics"]["google_calls"]
+    # same query, same Google results: the code asks Place Details for every result whatever maxResults, so the
+    # Google calls are the same; the larger job enriches and writes more leads, one after another, and takes longer
+    assert large["metrics"]["google_calls"] == small["metrics"]["google_calls"]
     assert large["processing_time_ms"] > small["processing_time_ms"]
+
+    # more leads asked than Google has for the query: each extra pass pays Google again for the same places, until
+    # an expanded pass (x5 on) brings enough unique businesses
+    short = run_job(api, {"businessType": "dentist", "location": "Austin, TX", "maxResults": 60})
+    per_pass = small["metrics"]["google_calls"]
+    assert short["metrics"]["discovery_passes"] > 1
+    assert short["metrics"]["google_calls"] == short["metrics"]["discovery_passes"] * per_pass
 
 
 def test_busy_time_queue_wait_and_rejections_are_accounted(simulator_factory, api_for):
