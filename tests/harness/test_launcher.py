@@ -180,6 +180,23 @@ def test_capacity_plays_the_step_shape_to_its_end_without_an_in_run_verdict(tmp_
     assert len(samples) >= 2 and samples[-1]["components"]["gotrue"]["calls"] > 0
 
 
+def test_a_capacity_run_whose_requests_fail_exits_with_the_capacity_reports_code_not_locusts_1(tmp_path):
+    """Past capacity requests fail by design: Locust's own exit 1 ("some requests failed", which the harness's exit
+    codes read as bad input) gives way to the capacity report's verdict on the same folder."""
+    results_root = tmp_path / "results"
+    completed = subprocess.run(launcher("capacity", "--step-users", "2", "--step-seconds", "3", "--steps", "2",
+                                        "--time-scale", "0.05", "--profile", "outage",
+                                        "--results-root", str(results_root)),
+                               cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=180)  # fmt: skip
+    run_dir = (results_root / "latest").resolve()
+    failures = sum(row["num_failures"] for row in json.loads((run_dir / "locust.json").read_text()))
+    assert failures > 0, (completed.stdout + completed.stderr)[-3000:]  # every request was answered 503
+    report = subprocess.run([sys.executable, "-m", "analysis", "capacity", str(run_dir), "--baseline",
+                             str(ROOT / "baselines" / "production.toml")],
+                            cwd=ROOT, env=clean_environment(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert completed.returncode == report.returncode != 1, (completed.stdout + completed.stderr)[-3000:]
+
+
 def test_perf_with_a_flag_the_launcher_does_not_know_runs_only_the_class_named(tmp_path):
     """``--otel`` takes no value: the class after it is still a class, and the only one (issue 17)."""
     results_root = tmp_path / "results"
