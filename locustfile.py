@@ -20,11 +20,9 @@ import harness.prometheus  # noqa: F401  /metrics (web UI), --metrics-port (head
 import harness.results  # noqa: F401  --results-dir, manifest.json, results/latest
 import harness.webui  # noqa: F401  the SLA tab, a report per web-UI test
 import harness.workers  # noqa: F401  a worker of another harness version or scenario is refused before any load
-import scenarios.auth_pacing  # noqa: F401  GoTrue's per-IP sign-in budget, shared by every worker behind one address
-import scenarios.guards  # noqa: F401  target safety and caps
-import scenarios.metrics  # noqa: F401  business_metrics.json
+import scenarios.auth_pacing  # noqa: F401  --egress-ips: GoTrue's per-IP sign-in budget, shared behind one address
+import scenarios.run_state  # one RunState per environment: business metrics, guards (target, caps, spend), sessions
 import scenarios.selection  # noqa: F401  default mix, class weights
-import scenarios.spend  # noqa: F401  the spend ceiling (a default for real targets) and the master's merged check
 from scenarios.arrivals import (AuthArrivalUser, DiscoveryArrivalUser, EnrichmentArrivalUser, ExportArrivalUser,
                                  ProspectorArrivalUser, SessionCheckArrivalUser)  # fmt: skip
 from scenarios.auth import AuthUser
@@ -37,7 +35,7 @@ from scenarios.realtime import open_connections
 harness.intervals.register()  # its listeners are opt-in (tests build environments without them)
 harness.intervals.register_gauge("realtime_connections", open_connections)  # open websockets, per interval
 harness.livesla.register()
-harness.livesla.register_business_source(lambda: scenarios.metrics.business_metrics().to_json())
+harness.livesla.register_business_source(lambda environment: scenarios.run_state.state_of(environment).metrics.to_json())
 
 __all__ = ["AuthUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "ProspectorUser",
            # open model (--arrival-rate): one arrival of each runs one task of its closed class

@@ -49,12 +49,13 @@ DEFAULT_WINDOW_S = 60.0
 REFRESH_S = 2.0  # how often a running test is re-decided (for the log lines); readers get at most this old a view
 BREACH_VERDICTS = (Verdict.BREACH, Verdict.MISSING)
 
-BusinessSource = Callable[[], dict]
+BusinessSource = Callable[[Environment], dict]
 _business_source: BusinessSource | None = None
 
 
 def register_business_source(source: BusinessSource) -> None:
-    """``source()`` returns the business metrics as business_metrics.json holds them (the locustfile registers it)."""
+    """``source(environment)`` returns the run's business metrics as business_metrics.json holds them (the locustfile
+    registers it)."""
     global _business_source
     _business_source = source
 
@@ -190,7 +191,7 @@ class LiveSla:
         else:
             recent = {}
         manifest = _manifest(environment, record)
-        business = _business_source() if _business_source is not None else None
+        business = _business_source(environment) if _business_source is not None else None
         workers = len(getattr(environment.runner, "clients", {}) or {})
         results_dir = str(record.results_dir) if record else None
         base = LiveSnapshot(at=now, run_id=record.run_id if record else None, finished=finished, window_s=window_s,

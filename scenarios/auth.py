@@ -11,11 +11,9 @@ from __future__ import annotations
 from locust import tag, task
 
 from scenarios import names
-from scenarios.auth_pacing import permits
 from scenarios.base import ProspectProUser
 from scenarios.contracts import GoTrueUser, TestNewAuthResponse
 from scenarios.guards import run_refused
-from scenarios.sessions import session_pool
 
 
 def sign_out(user: ProspectProUser) -> None:
@@ -31,11 +29,11 @@ def sign_out(user: ProspectProUser) -> None:
     """
     session = user.session
     still_held = user.release_session()
-    if session is None or still_held != 0 or session.email is None or run_refused():
+    if session is None or still_held != 0 or session.email is None or run_refused(user.run_state):
         return
     headers = {"apikey": user._publishable_key, "Authorization": f"Bearer {session.access_token}"}
     user.call(names.SIGN_OUT, "/auth/v1/logout?scope=local", headers=headers, expect=204, authenticated=False)
-    session_pool(user.settings, permits()).discard(session)
+    user.run_state.session_pool(user.settings).discard(session)
 
 
 def validate_session(user: ProspectProUser) -> GoTrueUser | None:

@@ -38,7 +38,7 @@ import gevent
 from gevent.event import AsyncResult, Event
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from harness.health import sent_requests
 from scenarios import names
@@ -233,15 +233,7 @@ class PermitClient:
             answer.set(msg.data["granted"])
 
 
-_client = PermitClient()
-
-
-def permits() -> PermitClient:
-    """This process's permit client (the session pool and AuthUser ask it before every sign-in and refresh)."""
-    return _client
-
-
-class _MasterSide:
+class MasterSide:
     """The master's authority, its worker watcher and its message handler."""
 
     def __init__(self, runner: MasterRunner, authority: PermitAuthority):
@@ -279,17 +271,6 @@ class _MasterSide:
             self.runner.send_message(PERMIT_REPLY, {"id": data["id"], "granted": granted}, client_id=msg.node_id)
 
 
-_master: _MasterSide | None = None
-
-
-def reset_for_new_run() -> PermitClient:
-    """A fresh budget for this process (Locust's init does this; tests that build environments by hand call it)."""
-    global _client, _master
-    _client = PermitClient()
-    _master = None
-    return _client
-
-
 def _egress_option(value: str) -> str | int:
     try:
         return parse_egress(value)
@@ -306,23 +287,24 @@ def _add_options(parser, **_kwargs) -> None:
                              "its own), or a number N of addresses the workers are spread over")  # fmt: skip
 
 
-@events.init.add_listener
-def _on_init(environment: Environment, runner=None, **_kwargs) -> None:
-    global _master
-    client = reset_for_new_run()
+def attach(client: PermitClient, environment: Environment, runner: Runner | None) -> MasterSide | None:
+    """Locust's init, with the run's fresh client (scenarios/run_state.py): a worker asks the master for permits, a
+    master keeps the authority for every worker (returned); a local run keeps its own."""
     options = environment.parsed_options
     egress = getattr(options, "egress_ips", "shared") if options is not None else "shared"
+    master = None
     if isinstance(runner, WorkerRunner):
         client.as_worker(runner)
         runner.register_message(SHARE_MESSAGE, client.on_share)
         runner.register_message(PERMIT_REPLY, client.on_reply)
     elif isinstance(runner, MasterRunner):
         client.authority = PermitAuthority(egress)
-        _master = _MasterSide(runner, client.authority)
-        runner.register_message(PERMIT_MESSAGE, _master.on_permit)
-        gevent.spawn(_master.watch)
+        master = MasterSide(runner, client.authority)
+        runner.register_message(PERMIT_MESSAGE, master.on_permit)
+        gevent.spawn(master.watch)
     if client.authority is not None:
         _count_preflight_sign_ins(environment, client.authority)
+    return master
 
 
 def _count_preflight_sign_ins(environment: Environment, authority: PermitAuthority) -> None:
@@ -339,11 +321,10 @@ def _count_preflight_sign_ins(environment: Environment, authority: PermitAuthori
         logger.info("sign-in budget: %d sign-in(s) of the pre-flight count against it", len(ages))
 
 
-@events.test_start.add_listener
-def _on_test_start(environment: Environment, **_kwargs) -> None:
+def on_test_start(client: PermitClient, master: MasterSide | None, environment: Environment) -> None:
     # On the master this runs before the first spawn message, so each worker has its share before its users start.
-    if _master is not None:
-        _master.publish(force=True)
-    elif _client.authority is not None and _client.share is not None and environment.runner is not None \
+    if master is not None:
+        master.publish(force=True)
+    elif client.authority is not None and client.share is not None and environment.runner is not None \
             and not isinstance(environment.runner, WorkerRunner):  # fmt: skip
-        logger.info(_client.share.describe())
+        logger.info(client.share.describe())

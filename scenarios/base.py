@@ -37,8 +37,9 @@ from scenarios import names
 from scenarios.contracts import ErrorEnvelope, TokenResponse, contract_violation
 from scenarios.guards import assert_run_allowed, run_refused
 from scenarios.names import RequestName
-from scenarios.auth_pacing import REFRESH, SIGN_IN, permits
-from scenarios.sessions import NoSessionAvailable, Session, Tokens, session_pool
+from scenarios.auth_pacing import REFRESH, SIGN_IN
+from scenarios.run_state import state_of
+from scenarios.sessions import NoSessionAvailable, Session, Tokens
 from scenarios.settings import get_settings
 from scenarios.workload import get_workload
 
@@ -72,6 +73,7 @@ class ProspectProUser(FastHttpUser):
         self.connection_timeout = settings.request_timeout_s
         super().__init__(environment)
         self.settings = settings
+        self.run_state = state_of(environment)  # the run's metrics, guards, sign-in budget and sessions
         self.workload = get_workload()
         self.number = next(_user_numbers)
         self.rng = random.Random()
@@ -89,7 +91,7 @@ class ProspectProUser(FastHttpUser):
 
     # ---- sessions -------------------------------------------------------------------------------------------------
     def on_start(self) -> None:
-        if run_refused():
+        if run_refused(self.run_state):
             return  # no sign-in; the first request of the first task stops this user (quietly, unlike on_start)
         self.ensure_session()
 
@@ -101,7 +103,7 @@ class ProspectProUser(FastHttpUser):
         session, self.session = self.session, None
         if session is None:
             return None
-        return session_pool(self.settings, permits()).release(session)
+        return self.run_state.session_pool(self.settings).release(session)
 
     @property
     def signed_in(self) -> Session:
@@ -119,7 +121,7 @@ class ProspectProUser(FastHttpUser):
         """
         if self.session is None:
             try:
-                self.session = session_pool(self.settings, permits()).acquire(self.number, self.sign_in)
+                self.session = self.run_state.session_pool(self.settings).acquire(self.number, self.sign_in)
             except NoSessionAvailable:
                 return False
         return True
@@ -133,7 +135,7 @@ class ProspectProUser(FastHttpUser):
 
     def sign_in_measured(self, email: str) -> Tokens | None:
         """A sign-in as a task (AuthUser): only when the run's sign-in budget allows, else None, nothing sent."""
-        if not permits().try_acquire(SIGN_IN):
+        if not self.run_state.permits.try_acquire(SIGN_IN):
             return None
         return self.sign_in(email)
 
@@ -146,13 +148,13 @@ class ProspectProUser(FastHttpUser):
     def refresh_measured(self) -> bool:
         """A refresh as a task (AuthUser), within the run's refresh budget; False when skipped or failed."""
         session = self.session
-        if session is None or not session.refresh_token or not permits().try_acquire(REFRESH):
+        if session is None or not session.refresh_token or not self.run_state.permits.try_acquire(REFRESH):
             return False
         return session.refresh(self.refresh_tokens)
 
     def refresh_needed(self, refresh_token: str) -> Tokens | None:
         """A refresh the session cannot do without (expiry, a 401): it always goes, and counts in the budget."""
-        permits().try_acquire(REFRESH, forced=True)
+        self.run_state.permits.try_acquire(REFRESH, forced=True)
         return self.refresh_tokens(refresh_token)
 
     def auth_headers(self) -> dict[str, str]:
@@ -184,7 +186,7 @@ class ProspectProUser(FastHttpUser):
         Returns the parsed ``model`` (or the raw response when no model is given) on success, None on failure.
         ``check(parsed_or_response)`` may add a check of its own; its message becomes the failure.
         """
-        assert_run_allowed()  # a refused test sends nothing, not even the sign-in (StopUser ends this user)
+        assert_run_allowed(self.run_state)  # a refused test sends nothing, not even the sign-in (StopUser ends this user)
         self._respect_retry_after()
         session = None
         if authenticated:

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from scenarios import guards, names
 from scenarios.base import ProspectProUser
 from scenarios.contracts import CampaignRows, DiscoveryJob, DiscoveryOptimized, DiscoverySubmitted, LeadRow, LeadRows
-from scenarios.metrics import business_metrics, estimated_discovery_spend
+from scenarios.metrics import BusinessMetrics, estimated_discovery_spend
 from scenarios.realtime import JobChannel, reconnect_delay
 
 SINGLE_OBJECT = {"Accept": "application/vnd.pgrst.object+json"}
@@ -48,9 +48,9 @@ class Discovery:
 
 def discover_in_background(user: ProspectProUser) -> Discovery | None:
     """Submit, poll to the end, read the results. None when any step failed (the failure is already recorded)."""
-    if not user.ensure_session() or not guards.permit_discovery_job(user.environment):
+    if not user.ensure_session() or not guards.permit_discovery_job(user.run_state, user.environment):
         return None
-    metrics = business_metrics()
+    metrics = user.run_state.metrics
     body = user.workload.discovery_request(user.rng, user.signed_in.user_id, user.settings)
     started = time.perf_counter()
     submitted = user.call(names.DISCOVERY_SUBMIT, "/functions/v1/business-discovery-background", json=body,
@@ -145,14 +145,14 @@ class _JobState:
         self.last = job
         if job.status == "completed":
             self.user.record_timing(names.JOB_COMPLETION, self.started)
-            business_metrics().count("jobs_completed")
-            _book_providers(job)
+            self.user.run_state.metrics.count("jobs_completed")
+            _book_providers(self.user.run_state.metrics, job)
             self.result = job
             return True
         if job.status == "failed":
             self.user.record_timing(names.JOB_COMPLETION, self.started, f"job failed: {job.error or 'no error text'}")
-            business_metrics().count("jobs_failed")
-            _book_providers(job)
+            self.user.run_state.metrics.count("jobs_failed")
+            _book_providers(self.user.run_state.metrics, job)
             return True
         return False
 
@@ -161,7 +161,7 @@ class _JobState:
         seen = f"last status {last.status}, progress {last.progress}" if last else "no successful read"
         self.user.record_timing(names.JOB_COMPLETION, self.started,
                                 f"timeout: job not completed after {timeout_s:g} s ({seen})")
-        business_metrics().count("jobs_timed_out")
+        self.user.run_state.metrics.count("jobs_timed_out")
 
 
 def _job_from_change(record: dict) -> DiscoveryJob | None:
@@ -173,9 +173,8 @@ def _job_from_change(record: dict) -> DiscoveryJob | None:
         return None
 
 
-def _book_providers(job: DiscoveryJob) -> None:
+def _book_providers(metrics: BusinessMetrics, job: DiscoveryJob) -> None:
     """What a finished job exposes about Google Places and Foursquare (scenarios/metrics.py, PROVIDERS)."""
-    metrics = business_metrics()
     if job.status == "completed":
         metrics.provider_outcome("google_places")
         if "foursquare" in ((job.metrics or {}).get("sources_used") or ()):
@@ -204,11 +203,11 @@ def read_results(user: ProspectProUser, campaign_id: str, exhausted: bool) -> li
 
 def discover_optimized(user: ProspectProUser) -> DiscoveryOptimized | None:
     """The synchronous function: the whole discovery inside one request (reference §3.3)."""
-    if not user.ensure_session() or not guards.permit_discovery_job(user.environment):
+    if not user.ensure_session() or not guards.permit_discovery_job(user.run_state, user.environment):
         return None
     request = user.workload.discovery_request(user.rng, user.signed_in.user_id, user.settings)
     body = {key: request[key] for key in ("businessType", "location", "maxResults", "budgetLimit", "minConfidenceScore")}
-    metrics = business_metrics()
+    metrics = user.run_state.metrics
     result = user.call(names.DISCOVERY_OPTIMIZED, "/functions/v1/business-discovery-optimized", json=body,
                        model=DiscoveryOptimized)  # fmt: skip
     metrics.count("discovery_submitted")
@@ -220,7 +219,7 @@ def discover_optimized(user: ProspectProUser) -> DiscoveryOptimized | None:
     metrics.count("leads_discovered", len(result.leads))
     metrics.add_cost("discovery_total", result.costs.totalCost)
     metrics.add_cost("third_party_spend", result.costs.totalCost + estimated_discovery_spend(result.results.totalFound))
-    guards.check_spend(user.environment)
+    guards.check_spend(user.run_state, user.environment)
     return result
 
 
@@ -229,10 +228,10 @@ def _book_discovery_cost(user: ProspectProUser, job: DiscoveryJob) -> None:
     total = float(job_metrics.get("total_cost") or 0.0)
     enrichment = float(job_metrics.get("enrichment_cost_total") or 0.0)
     found = int(job_metrics.get("businesses_found") or job_metrics.get("raw_candidates") or 0)
-    metrics = business_metrics()
+    metrics = user.run_state.metrics
     metrics.add_cost("discovery_total", total)
     metrics.add_cost("third_party_spend", enrichment + estimated_discovery_spend(found))
-    guards.check_spend(user.environment)
+    guards.check_spend(user.run_state, user.environment)
 
 
 class DiscoveryUser(ProspectProUser):

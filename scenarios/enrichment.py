@@ -14,7 +14,7 @@ from scenarios import guards, names
 from scenarios.base import ProspectProUser
 from scenarios.contracts import CampaignRow, CampaignRows, Enrichment, LeadRow, LeadRows
 from scenarios.discovery import CAMPAIGN_COLUMNS, LEAD_COLUMNS
-from scenarios.metrics import ORCHESTRATOR_SERVICES, business_metrics
+from scenarios.metrics import ORCHESTRATOR_SERVICES, BusinessMetrics
 
 # useLeadEnrichment's fixed choices (reference §3.5).
 SPA_ENRICHMENT_OPTIONS = {
@@ -42,7 +42,7 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
     """One orchestrator call; a 200 with ``success: false`` (a step threw, reference §3.5) is a failure."""
     if not user.ensure_session():
         return None
-    metrics = business_metrics()
+    metrics = user.run_state.metrics
     answered: list[Enrichment] = []
 
     def succeeded(response: Enrichment) -> str | None:
@@ -55,18 +55,17 @@ def enrich_lead(user: ProspectProUser, lead: LeadRow, industry: str | None = Non
                        json=enrichment_request(lead, user.signed_in.user_id, industry), model=Enrichment, check=succeeded)  # fmt: skip
     metrics.count("enrichment_calls")  # after the answer: a call cut off by the end of the run is not counted
     for response in answered:
-        book_providers(response)
+        book_providers(metrics, response)
     if result is not None:
         metrics.count("enrichment_succeeded")
         metrics.add_cost("enrichment_total", result.totalCost)
         metrics.add_cost("third_party_spend", result.totalCost)
-        guards.check_spend(user.environment)
+        guards.check_spend(user.run_state, user.environment)
     return result
 
 
-def book_providers(response: Enrichment) -> None:
+def book_providers(metrics: BusinessMetrics, response: Enrichment) -> None:
     """The orchestrator's providers: servicesUsed are calls that worked, errors[{service}] calls that failed."""
-    metrics = business_metrics()
     meta = response.processingMetadata
     failed = {ORCHESTRATOR_SERVICES[e.service] for e in meta.errors if e.service in ORCHESTRATOR_SERVICES}
     for provider in failed:

@@ -13,14 +13,13 @@ from scenarios import names
 from scenarios.base import ProspectProUser
 from scenarios.contracts import CampaignRow, ExportJsonFile, ExportMetadata, check_export_csv
 from scenarios.enrichment import largest_campaign, list_campaigns
-from scenarios.metrics import business_metrics
 
 EXPORT_PATH = "/functions/v1/campaign-export-user-aware"
 
 
 def export_campaign(user: ProspectProUser, campaign_id: str, expected_leads: int, kind: str) -> bool:
     """One export of ``kind`` "metadata", "csv" or "json"; True when it came back complete and well-formed."""
-    metrics = business_metrics()
+    metrics = user.run_state.metrics
     result: object | None  # the parsed export, or the raw response of the CSV download
     if kind == "metadata":
         def right_count(metadata: ExportMetadata) -> str | None:

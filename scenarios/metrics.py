@@ -1,8 +1,8 @@
 """Business metrics gathered during the run: counts, costs and the running third-party spend.
 
-The traffic models call ``business_metrics().count(...)`` / ``.add_cost(...)`` as things happen; at the end this
-module writes ``business_metrics.json`` (format in docs/architecture.md) through harness.results and prints a
-short summary. Costs come from the cost fields the functions return; where a function returns none (Google
+The traffic models call ``user.run_state.metrics.count(...)`` / ``.add_cost(...)`` as things happen (one BusinessMetrics
+per run and test: scenarios/run_state.py); at the end the run state writes ``business_metrics.json`` (format in
+docs/architecture.md) through harness.results and logs ``summary_line``. Costs come from the cost fields the functions return; where a function returns none (Google
 Places spend during discovery is logged server-side only, reference §7.2), the per-call estimates of reference
 §7.3 are used, and the JSON says so.
 
@@ -14,18 +14,10 @@ Master/worker: each worker ships what it counted since its last report inside Lo
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
-
-from locust import events
-from locust.env import Environment
-from locust.runners import WorkerRunner
 
 from common.results_format import BUSINESS_METRICS_FILE as METRICS_FILE
 from common.results_format import BUSINESS_METRICS_SCHEMA_VERSION as SCHEMA_VERSION
-from harness.results import register_artifact_writer
-
-logger = logging.getLogger(__name__)
 
 REPORT_KEY = "prospectpro_business_metrics"
 
@@ -142,54 +134,16 @@ class BusinessMetrics:
         }  # fmt: skip
 
 
+    def write(self, results_dir: Path) -> dict:
+        """Write business_metrics.json into the results folder; returns what it holds."""
+        content = self.to_json()
+        (results_dir / METRICS_FILE).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+        return content
+
+
 def _ratio(numerator: float, denominator: float) -> float | None:
     """None when nothing was measured: a rate over zero attempts is unknown, not 0 and not 1."""
     return round(numerator / denominator, 6) if denominator else None
-
-
-_metrics = BusinessMetrics()
-
-
-def business_metrics() -> BusinessMetrics:
-    """The process's metrics (one per process: Locust runs one environment per process)."""
-    return _metrics
-
-
-def reset_for_new_run() -> BusinessMetrics:
-    """Start counting from zero (a new test in the same process: tests, or a restart from the web UI).
-
-    The spend ceiling is configuration, set once by the guards at init: it carries over.
-    """
-    global _metrics
-    ceiling = _metrics.spend_ceiling_usd
-    _metrics = BusinessMetrics()
-    _metrics.spend_ceiling_usd = ceiling
-    return _metrics
-
-
-@events.test_start.add_listener
-def _on_test_start(**_kwargs) -> None:
-    reset_for_new_run()
-
-
-@events.report_to_master.add_listener
-def _ship_to_master(data: dict, **_kwargs) -> None:
-    data[REPORT_KEY] = _metrics.take_unreported()
-
-
-@events.worker_report.add_listener
-def _merge_from_worker(data: dict, **_kwargs) -> None:
-    if REPORT_KEY in data:
-        _metrics.merge(data[REPORT_KEY])
-
-
-@register_artifact_writer
-def write_business_metrics(environment: Environment, results_dir: Path) -> None:
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    content = _metrics.to_json()
-    (results_dir / METRICS_FILE).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    logger.info("business metrics: %s", summary_line(content))
 
 
 def summary_line(content: dict) -> str:

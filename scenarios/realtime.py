@@ -138,7 +138,7 @@ class JobChannel:
     # ---- connect and join ---------------------------------------------------------------------------------------
     def _connect(self) -> bool:
         global _open_sockets
-        assert_run_allowed()  # a websocket to a refused target is a request like any other: none is opened
+        assert_run_allowed(self.user.run_state)  # a websocket to a refused target is a request like any other: none is opened
         user = self.user
         url = websocket_url(user.host or "", user._publishable_key)  # (Locust refuses to start without a host)
         timeout = user.settings.request_timeout_s

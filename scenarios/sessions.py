@@ -208,9 +208,6 @@ def tokens_from_jwt(token: str) -> Tokens:
                   lifetime_s=lifetime)  # fmt: skip
 
 
-_pool: SessionPool | None = None
-
-
 class SignInPermits(Protocol):
     """Where the pool gets its sign-in permits and its size (scenarios/auth_pacing.py: the run's shared budget)."""
 
@@ -224,17 +221,9 @@ def preminted_tokens(settings: HarnessSettings) -> tuple[Tokens, ...]:
     return tuple(tokens_from_jwt(token.get_secret_value()) for token in settings.session_jwts)
 
 
-def session_pool(settings: HarnessSettings, permits: SignInPermits) -> SessionPool:
-    """The process's pool, built on first use from the settings and this process's share of the sign-in budget."""
-    global _pool
-    if _pool is None:
-        preminted = preminted_tokens(settings)
-        size = None if preminted else permits.pool_size()
-        _pool = SessionPool(settings.test_users, permits, pool_size=size, preminted=preminted)
-    return _pool
-
-
-def reset_for_new_run() -> None:
-    """Forget the sessions (tests run several Locust environments in one process)."""
-    global _pool
-    _pool = None
+def build_session_pool(settings: HarnessSettings, permits: SignInPermits) -> SessionPool:
+    """A run's pool (scenarios/run_state.py builds it on first use) from the settings and this process's share of
+    the sign-in budget."""
+    preminted = preminted_tokens(settings)
+    size = None if preminted else permits.pool_size()
+    return SessionPool(settings.test_users, permits, pool_size=size, preminted=preminted)

@@ -4,7 +4,7 @@ harness/thunder_cli.py runs any Thunder collection and knows no product; this mo
 settings fill the variables the team's collections use, which of them name the target (an --env file must not
 redirect the checks to another host, such as the production URL in the team's thunder-environment.json), where
 ProspectPro's responses report a call's cost (the monitor's spend guard), and it applies the same guards as a load
-run: a target scenarios.guards refuses gets no request, and the spend ceiling is scenarios.spend's.
+run: a target scenarios.guards refuses gets no request, and the spend ceiling is the one scenarios.guards decides.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from analysis.errors import InputError
 from harness.thunder_cli import HealthTarget
 from scenarios.guards import TargetRefused, check_target
 from scenarios.settings import HarnessSettings
-from scenarios.spend import decide_ceiling
+from scenarios.guards import decide_ceiling
 
 # The variables that name the target: SUPABASE_URL in the team's collections, baseUrl in the runbook's snippet.
 TARGET_VARIABLES = ("SUPABASE_URL", "baseUrl")

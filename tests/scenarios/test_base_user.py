@@ -8,7 +8,7 @@ import time
 import pytest
 from locust.env import Environment
 
-from scenarios import auth_pacing, metrics, names, sessions
+from scenarios import names
 from scenarios.auth import AuthUser
 from scenarios.settings import get_settings
 from tests.support.locust_runs import run_locust, served_per_key
@@ -18,10 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def make_user(clean_pp_environment):
-    get_settings.cache_clear()
-    sessions.reset_for_new_run()
-    auth_pacing.reset_for_new_run()
-    metrics.reset_for_new_run()
+    get_settings.cache_clear()  # each Environment has its own run state (scenarios/run_state.py): nothing to reset
 
     def make(url: str) -> tuple[AuthUser, Environment]:
         environment = Environment(user_classes=[AuthUser], host=url)
@@ -33,7 +30,6 @@ def make_user(clean_pp_environment):
 
     yield make
     get_settings.cache_clear()
-    sessions.reset_for_new_run()
 
 
 def entry(environment: Environment, request: names.RequestName):

@@ -14,7 +14,7 @@ from analysis.verdicts import Verdict
 from scenarios.contracts import DiscoveryJob, Enrichment
 from scenarios.discovery import _book_providers
 from scenarios.enrichment import book_providers
-from scenarios.metrics import PROVIDERS, BusinessMetrics, reset_for_new_run
+from scenarios.metrics import PROVIDERS, BusinessMetrics
 from tests.support.decisions import GOOD_MANIFEST, baseline, endpoint, run
 from tests.support.locust_runs import run_locust
 
@@ -30,9 +30,9 @@ def enrichment_body(used, errors=(), success=True) -> Enrichment:
 
 
 def test_orchestrator_services_used_and_errors_are_counted_per_provider():
-    metrics = reset_for_new_run()
-    book_providers(enrichment_body(["hunter_io", "cobalt_sos", "state_license"], errors=["neverbounce"]))
-    book_providers(enrichment_body(["neverbounce"], errors=["hunter"], success=False))  # also on success:false
+    metrics = BusinessMetrics()
+    book_providers(metrics, enrichment_body(["hunter_io", "cobalt_sos", "state_license"], errors=["neverbounce"]))
+    book_providers(metrics, enrichment_body(["neverbounce"], errors=["hunter"], success=False))  # also on success:false
     third_party = metrics.to_json()["third_party"]
     assert {k: (v["calls"], v["failures"]) for k, v in third_party.items() if v["calls"]} == {
         "hunter_io": (2, 1), "cobalt_sos": (1, 0), "neverbounce": (2, 1)}
@@ -40,11 +40,11 @@ def test_orchestrator_services_used_and_errors_are_counted_per_provider():
 
 
 def test_discovery_jobs_count_google_places_and_foursquare_whose_failures_are_not_exposed():
-    metrics = reset_for_new_run()
+    metrics = BusinessMetrics()
     job = {"id": "j", "status": "completed", "progress": 100, "metrics": {"sources_used": ["foursquare", "google_places"]}}
-    _book_providers(DiscoveryJob.model_validate(job))
-    _book_providers(DiscoveryJob.model_validate({**job, "status": "failed", "error": "Google Places API error: OVER_QUERY_LIMIT"}))
-    _book_providers(DiscoveryJob.model_validate({**job, "status": "failed", "error": "database timeout"}))  # not Google's
+    _book_providers(metrics, DiscoveryJob.model_validate(job))
+    _book_providers(metrics, DiscoveryJob.model_validate({**job, "status": "failed", "error": "Google Places API error: OVER_QUERY_LIMIT"}))
+    _book_providers(metrics, DiscoveryJob.model_validate({**job, "status": "failed", "error": "database timeout"}))  # not Google's
     third_party = metrics.to_json()["third_party"]
     assert (third_party["google_places"]["calls"], third_party["google_places"]["failures"]) == (2, 1)
     assert (third_party["foursquare"]["calls"], third_party["foursquare"]["failures"]) == (1, None)

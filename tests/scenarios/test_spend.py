@@ -11,7 +11,7 @@ import pytest
 
 from analysis.exit_codes import ExitCode
 from tests.support.failure_runs import REPO_ROOT, TRACEBACK, finish_run, processes_args, start_run
-from scenarios.spend import DEFAULT_REMOTE_CEILING_USD, decide_ceiling
+from scenarios.guards import DEFAULT_REMOTE_CEILING_USD, decide_ceiling
 from tests.support.locust_runs import clean_environment
 
 
