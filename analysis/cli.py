@@ -12,6 +12,7 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from analysis.errors import InputError
 from analysis.exit_codes import ExitCode
@@ -29,7 +30,7 @@ VERBS: dict[str, tuple[str, str]] = {
 class _UsageErrorParser(argparse.ArgumentParser):
     """argparse already exits 2 on usage errors; kept explicit so the code is visible next to ExitCode.USAGE."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         raise SystemExit(ExitCode.USAGE)

@@ -570,7 +570,7 @@ class SequentialJudge:
                 better, better_n = events.improved
                 if self._passes(better, better_n, test.theta0, test.min_samples):
                     verdict = Verdict.IMPROVED
-            if test.warning is not None and self._warning_proven(test, counts, alarm_alpha):
+            if test.warning is not None and self._warning_proven(test, test.warning, counts, alarm_alpha):
                 verdict = Verdict.WARNING
         if verdict is None:
             self._verdicts.pop(ident, None)
@@ -587,11 +587,11 @@ class SequentialJudge:
         more = _fewest(samples_to_show(exceed, n, test.theta0, alarm_alpha, "above"), more_to_pass)
         return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test, events))
 
-    def _warning_proven(self, test: _Test, counts: EndpointCounts, alarm_alpha: float) -> bool:
+    def _warning_proven(self, test: _Test, warning: float, counts: EndpointCounts, alarm_alpha: float) -> bool:
         """The warning level proven passed (as an alarm, at the alarm's level): the check is a warning, not a pass."""
         if test.threshold_ms is None:  # fail_ratio: the warning is a lower failure share
-            return self._alarm(counts.failures, counts.requests, test.warning, alarm_alpha)  # type: ignore[arg-type]
-        events, trials = _exceedances(counts, test.warning, "alarm")
+            return self._alarm(counts.failures, counts.requests, warning, alarm_alpha)
+        events, trials = _exceedances(counts, warning, "alarm")
         return self._alarm(events, trials, test.theta0, alarm_alpha)
 
     # ---- summary -----------------------------------------------------------------------------------------------
@@ -644,7 +644,7 @@ def _events(pairs: list, q: float, alpha: float, factor: float) -> _RegressionEv
     """Count each (current, reference) part's requests against that reference part's thresholds: "regressed" above
     factor x the reference percentile's upper bound (at ``alpha`` shared by the parts), "unchanged" at most
     factor x its value, "improved" below its value / factor. Bucket rounding bracketed as everywhere."""
-    alarm, passing, improved = [0, 0], [0, 0], [0, 0]
+    alarm, passing, improved = [0, 0], [0, 0], [0, 0]  # [events, trials]
     alarm_ms = pass_ms = 0.0
     for current, reference in pairs:
         bounds = percentile_bounds(reference, q, alpha / len(pairs))
@@ -659,7 +659,8 @@ def _events(pairs: list, q: float, alpha: float, factor: float) -> _RegressionEv
             certain, possible = count_above(current, threshold)
             side[0] += certain if kind == "alarm" else possible
             side[1] += current.count
-    return _RegressionEvents(tuple(alarm), tuple(passing), tuple(improved), alarm_ms, pass_ms, len(pairs))  # type: ignore[arg-type]
+    return _RegressionEvents((alarm[0], alarm[1]), (passing[0], passing[1]), (improved[0], improved[1]), alarm_ms, pass_ms,
+                             len(pairs))  # fmt: skip
 
 
 def _threshold_text(test: _Test, events: _RegressionEvents | None = None) -> str:

@@ -425,7 +425,7 @@ def _collect_worker_stats_before_quitting(runner: MasterRunner) -> None:
             gevent.sleep(0.1)
         quit_now()
 
-    runner.quit = quit_after_last_reports  # type: ignore[method-assign]
+    runner.quit = quit_after_last_reports  # type: ignore[method-assign]  # Locust has no hook before a master's quit
 
 
 @events.test_stop.add_listener

@@ -27,7 +27,7 @@ def accounting_key(request: Request) -> str:
 
 class Accounting:
     def __init__(self) -> None:
-        self._served: dict[str, dict[int, int]] = {}
+        self._served: dict[str, dict[int | str, int]] = {}  # key -> HTTP status (or a websocket reply's) -> count
         self.total = 0
 
     def count(self, request: Request, response: Response, delta: int = 1) -> None:

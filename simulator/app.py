@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import sys
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 
@@ -96,7 +96,9 @@ class Work:
         return self._simulator.latency.has_fixed_service_time(self._endpoint_class)
 
 
-Route = tuple[str | None, str, Callable[[Request, Work], Response]]
+# (endpoint class, fault group, handler): the handler gets a Work when the route has an endpoint class, None for
+# the answers that need no component (CORS preflights, 404s, the websocket handshake), which ignore it.
+Route = tuple[str | None, str, Callable[[Request, Any], Response]]
 
 
 class Simulator:

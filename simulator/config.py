@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from simulator.profiles import COMPONENT_OF, COMPONENTS, LATENCY_CLASSES
@@ -126,7 +127,7 @@ def _rate_window(flag: str, text: str) -> RateWindow:
 
 
 def _function_values(flag: str, items: list[str], kind: type, minimum: float, exclusive: bool,
-                     names: dict[str, tuple[str, ...]]) -> dict:
+                     names: Mapping[str, tuple[str, ...]]) -> dict:
     """`NAME=VALUE` items -> {target: value}; `names` maps each accepted NAME to the targets it sets."""
     values: dict = {}
     for item in items:

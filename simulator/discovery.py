@@ -17,6 +17,7 @@ import hashlib
 import json
 import random
 import time
+from typing import Any
 
 import gevent
 
@@ -225,7 +226,7 @@ class Discovery:
             return
         found = max(found, 1) if candidates else 0
         sources = sorted({source for candidate in candidates for source in data_sources(candidate)})
-        metrics = {
+        metrics: dict[str, Any] = {
             "businesses_found": found, "fresh_after_dedup": found, "raw_candidates": found,
             "previously_delivered_filtered": 0, "user_dedup_filtered": 0, "user_dedup_total": 0,
             "user_dedup_fresh": found, "sources_used": sources, "census_density_score": None, "cached_reuse_count": 0,
@@ -241,7 +242,9 @@ class Discovery:
         update(current_stage="exhausted_results" if exhausted else "enriching_contacts",
                progress=80 if exhausted else 50, metrics=metrics)
 
-        leads, results, total_cost = [], [], 0.0
+        leads: list[dict] = []
+        job_results: list[dict] = []  # the job row's results (the name `results` is the Google page count above)
+        total_cost = 0.0
         service_bearer = f"Bearer {self._service_role_key}"
         for index, (lead_score, candidate) in enumerate(chosen, start=1):
             # One orchestrator call per lead with the service-role key, which getUser cannot resolve: 401, and the
@@ -262,7 +265,7 @@ class Discovery:
                 "confidence_score": lead_score, "validation_cost": VALIDATION_COST, "enrichment_data": enrichment,
                 "cost_efficient": True, "user_id": config["userId"], "session_user_id": config["sessionUserId"],
             })
-            results.append({
+            job_results.append({
                 "businessName": candidate["name"], "address": candidate["address"], "phone": candidate["phone"],
                 "website": candidate["website"], "email": "", "optimizedScore": lead_score,
                 "validationCost": VALIDATION_COST, "dataSources": lead_sources,
@@ -297,7 +300,7 @@ class Discovery:
             leads_enriched=len(leads), campaign_hash=campaign_hash, dedup_records_inserted=len(leads),
         )
         update(status="completed", current_stage="exhausted_results" if exhausted else "completed", progress=100,
-               completed_at=now, results=results, metrics=metrics)
+               completed_at=now, results=job_results, metrics=metrics)
 
     # --- POST /functions/v1/business-discovery-optimized ----------------------------------------------------------
     def _optimized_google(self, business_type: str, location: str, max_results: int,

@@ -68,7 +68,8 @@ class Faults:
         if outage and group in outage.applies_to:
             return gateway_response(outage.status)
         limit = profile.rate_limit
-        if limit and group in limit.applies_to and not self._rate_bucket.take():
+        bucket = self._rate_bucket  # set with the profile (activate)
+        if limit and bucket is not None and group in limit.applies_to and not bucket.take():
             return gateway_response(429, [("Retry-After", str(limit.retry_after_s))])
         burst = profile.error_burst
         if burst and group in burst.applies_to:

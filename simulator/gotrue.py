@@ -242,7 +242,7 @@ class GoTrue:
             return gotrue_error((400, "validation_failed", "refresh_token required"))
         record = self._refresh_tokens.get(token)
         session = self.sessions.get(record.session_id) if record is not None else None
-        if session is None:  # never issued, or its session signed out
+        if record is None or session is None:  # never issued, or its session signed out
             return gotrue_error(REFRESH_NOT_FOUND)
         user = self.users_by_id[record.user_id]
         now = time.monotonic()

@@ -64,7 +64,7 @@ JOIN_KEY = "WS phx_join"
 HEARTBEAT_KEY = "WS heartbeat"
 CHANGES_KEY = "WS postgres_changes"
 
-CountKey = Callable[[str, object, int], None]  # (key, status, delta)
+CountKey = Callable[[str, int | str, int], None]  # (key, status, delta)
 
 
 def commit_timestamp(epoch: float) -> str:
@@ -342,11 +342,14 @@ class RealtimeSocket:
     # --- writing ---------------------------------------------------------------------------------------------
     def _send_frame(self, event) -> None:
         data = self._ws.send(event)
+        sock = self._sock
+        if sock is None:  # (set when the connection is accepted, before any frame is sent)
+            return
         with self._write_lock:
-            self._sock.sendall(data)
+            sock.sendall(data)
 
     def push(self, topic: str, event: str, payload, ref, join_ref=None, count: str | None = None,
-             status: object = "ok") -> None:  # fmt: skip
+             status: int | str = "ok") -> None:  # fmt: skip
         """Send one Phoenix message; `count` is its accounting key (counted when written, as HTTP responses)."""
         if self._closed:
             return
@@ -436,7 +439,7 @@ class RealtimeSocket:
         if problem:
             self.reply(topic, ref, join_ref, "error", {"reason": problem}, count=JOIN_KEY)
             return
-        config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
+        config = payload["config"] if isinstance(payload.get("config"), dict) else {}
         specs = config.get("postgres_changes") or []
         if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
             self.reply(topic, ref, join_ref, "error", {"reason": "InvalidJoinPayload: postgres_changes"}, count=JOIN_KEY)

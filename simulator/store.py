@@ -112,14 +112,14 @@ class Store:
         """Tell ``listener`` about every row inserted into or updated in ``table`` (single-row writes)."""
         self._listeners.setdefault(table, []).append(listener)
 
-    def insert(self, table: str, row: dict) -> int:
+    def insert(self, table: str, row: dict) -> int | None:
         kinds = TABLES[table]
         columns = list(row)
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         cursor = self.db.execute(sql, [to_sql_value(kinds[c], row[c]) for c in columns])
         listeners = self._listeners.get(table)
-        if listeners:
-            record = self.get(table, row["id"] if "id" in row else cursor.lastrowid)
+        record = self.get(table, row["id"] if "id" in row else cursor.lastrowid) if listeners else None
+        if listeners and record is not None:  # (the row just inserted: always found)
             for listener in listeners:
                 listener(table, "INSERT", record, None)
         return cursor.lastrowid
@@ -143,8 +143,8 @@ class Store:
         listeners = self._listeners.get(table)
         old = self.get(table, row_id) if listeners else None
         self.db.execute(f"UPDATE {table} SET {assignments} WHERE id = ?", [*values, row_id])
-        if listeners and old is not None:
-            record = self.get(table, row_id)
+        record = self.get(table, row_id) if listeners and old is not None else None
+        if listeners and old is not None and record is not None:  # (the row just updated: always found)
             for listener in listeners:
                 listener(table, "UPDATE", record, old)
 

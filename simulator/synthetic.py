@@ -10,7 +10,9 @@ from __future__ import annotations
 import random
 import re
 import string
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Protocol
 
 NAME_PREFIXES = ("Summit", "Harbor", "Evergreen", "Cascade", "Pioneer", "Lakeside", "Golden", "Riverside", "Union",
                  "Maple", "Granite", "Northstar", "Bayview", "Cedar", "Liberty", "Oak Street", "Sunrise", "Metro")
@@ -94,7 +96,13 @@ def domain_of(website: str | None) -> str:
     return domain[4:] if domain.startswith("www.") else domain
 
 
-def person_email(rng: random.Random, domain: str) -> tuple[str, str, str]:
+class Chooser(Protocol):
+    """What picks a name: random.Random, or the enrichment's keyed draws (simulator/costs.py KeyedDraws)."""
+
+    def choice(self, items: Sequence[str], /) -> str: ...
+
+
+def person_email(rng: Chooser, domain: str) -> tuple[str, str, str]:
     first, last = rng.choice(PERSON_FIRST), rng.choice(PERSON_LAST)
     return f"{first}.{last}@{domain}", first.title(), last.title()
 
