@@ -1,31 +1,34 @@
 """Who may read the SLA routes and /metrics: behind Locust's --web-login, or a bearer token for Prometheus.
 
-In-process: a real Locust Environment and WebUI (not started: Flask's test client talks to its app), with the
-harness's init listeners fired as Locust fires them, so the routes under test are the ones `make ui` serves.
+In-process: a real Locust Environment and WebUI (not started: Flask's test client talks to its app), and the
+harness's own init listeners for the SLA tab and /metrics called as Locust's init event calls them, so the routes
+under test are the ones `make ui` serves. Not by firing the global init event: in a test process it also reaches
+every other module's listener that some earlier test imported (the Thunder user's exits without a collection).
 """
 
 from __future__ import annotations
 
 import pytest
-from locust import events
 from locust.argument_parser import parse_options
 from locust.env import Environment
+from locust.event import Events
 
-from harness import prometheus, webui  # noqa: F401 - importing registers the init listeners under test
+from harness import prometheus, webui
 
 PROTECTED = ("/sla/data", "/sla/report", "/sla/runs/some-run/report.html", "/metrics")
 
 
 def web_ui_client(*, web_login: bool, metrics_token: str | None = None):
     options = parse_options(["--metrics-token", metrics_token] if metrics_token else [])  # with the harness's options
-    environment = Environment(events=events, parsed_options=options)
+    environment = Environment(events=Events(), parsed_options=options)
     environment.create_local_runner()
     web_ui = environment.create_web_ui("127.0.0.1", 0, web_login=web_login, delayed_start=True)
     if web_login:
         # What a --web-login auth plugin sets up (Locust's examples/web_ui_auth): a session key and a user loader.
         web_ui.app.config["SECRET_KEY"] = "test-only"
         web_ui.login_manager.user_loader(lambda _user_id: None)  # nobody is signed in
-    events.init.fire(environment=environment, runner=environment.runner, web_ui=web_ui)
+    for on_init in (webui._on_init, prometheus._on_init):  # the init listeners under test, as Locust calls them
+        on_init(environment=environment, runner=environment.runner, web_ui=web_ui)
     return web_ui.app.test_client(), environment
 
 
