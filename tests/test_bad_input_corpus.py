@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from analysis.exit_codes import ExitCode
-from tests.support.failure_runs import REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, closed_port_url, finish_run, start_run
+from tests.support.failure_runs import REPO_ROOT, SIMULATOR_FLAGS, TRACEBACK, finish_run, start_run
+from tests.support.ports import closed_port_url
 from harness.simulator_process import start_simulator
 from tests.support.locust_runs import clean_environment
 

@@ -8,7 +8,6 @@ and interval recorder) drives 2, 4, ... 12 users for 8 s each; the capacity repo
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from analysis.cli import main
 from analysis.exit_codes import ExitCode
 from analysis.intervals import load_intervals
 from harness.simulator_process import start_simulator
+from tests.support.ports import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -31,12 +31,6 @@ TRUE_PEAK_RPS = CONCURRENCY / (SERVICE_TIME_MS / 1000)
 TRUE_SLA_CAPACITY_USERS = CONCURRENCY
 STEP_USERS, STEP_SECONDS, STEPS, INTERVAL_S = 2, 8, 6, 2
 TIME_SCALE = "0.1"  # the sign-ins' simulated latency; the function's fixed service time is real time, not scaled
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _step_run(results: Path, steps: int, step_seconds: float, *extra: str) -> subprocess.CompletedProcess:
@@ -86,7 +80,7 @@ def test_master_worker_runs_give_the_same_plateaus(tmp_path):
     # Two worker processes; the master merges their interval histograms. Its own port: the default 5557 would let
     # any other Locust master on this machine collect our workers (and us theirs).
     results = tmp_path / "run"
-    port = str(_free_port())
+    port = str(free_port())
     _step_run(results, 4, 6, "--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
               "--master-host", "127.0.0.1", "--master-port", port)
     analysis = analyse(load_intervals(results), load_baseline(HERE / "capacity_baseline.toml"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from analysis.baseline import load_baseline
 from analysis.capacity_open import offered_levels
 from analysis.openmodel import ArrivalSummary, RatePlan, arrival_offsets, arrival_problems
 from analysis.results import load_run
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,12 +97,6 @@ p95_ms = 500
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _launch(root: Path, name: str, *args: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "harness", "perf", "--results-root", str(root / name), "--no-report",
                "--time-scale", "0.05", "--baseline", str(root / "baseline.toml"), "SessionCheckArrivalUser", *args]  # fmt: skip
@@ -113,7 +107,7 @@ def _launch(root: Path, name: str, *args: str) -> subprocess.Popen:
 def runs(tmp_path_factory):
     """Three runs at once (each light): local even-spaced, master + 2 workers Poisson, and an undersized pool."""
     root = tmp_path_factory.mktemp("open")
-    port = _free_port()
+    port = free_port()
     (root / "baseline.toml").write_text(BASELINE, encoding="utf-8")
     processes = {
         "local": _launch(root, "local", "--arrival-rate", "20", "--arrival-spacing", "even", "-u", "8", "-t", "6s"),
@@ -253,7 +247,7 @@ def test_capacity_by_offered_load_reads_an_open_step_run(runs, tmp_path):
 def test_open_model_misuse_is_one_line_and_exit_1(args, message, tmp_path):
     """Refused before any load: the host is a closed port nobody listens on."""
     completed = subprocess.run([sys.executable, "-m", "locust", "-f", str(REPO_ROOT / "locustfile.py"), "--headless",
-                                "--host", f"http://127.0.0.1:{_free_port()}", "-u", "1", "-t", "2s",
+                                "--host", f"http://127.0.0.1:{free_port()}", "-u", "1", "-t", "2s",
                                 "--results-dir", str(tmp_path / "run"), *args],
                                cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert completed.returncode == 1, completed.stderr[-2000:]

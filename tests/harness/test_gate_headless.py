@@ -2,17 +2,17 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.golden.tiny_server import serving
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
-sys.path.insert(0, str(GOLDEN))
-from tiny_server import serving  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -82,12 +82,6 @@ def test_bad_baseline_is_one_line_and_exit_1_before_any_request(tmp_path, server
     assert f"error: {tmp_path / 'baseline.toml'}: name: Input should be a valid string" in finished.stderr
     assert "Traceback" not in finished.stderr
     assert server.requests_served == 0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

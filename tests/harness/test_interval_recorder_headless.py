@@ -4,7 +4,6 @@ and an interrupted run keeps the intervals it had closed."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +15,7 @@ import pytest
 
 from analysis.histogram import Histogram
 from analysis.intervals import load_intervals
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +70,11 @@ def _environment() -> dict:
     return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_master_and_two_workers_lose_nothing_in_the_merge(test_server, tmp_path):
     results_dir = tmp_path / "run"
     # Our own master port on loopback: on a shared machine, another run's workers on Locust's default port 5557
     # would otherwise join this master (seen happening), and the master must not listen beyond 127.0.0.1.
-    port = str(_free_port())
+    port = str(free_port())
     command = _locust_command(test_server, results_dir, "--processes", "2", "-u", "4", "-r", "4", "-t", "4s",
                               "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
                               "--master-host", "127.0.0.1", "--master-port", port,

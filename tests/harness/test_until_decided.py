@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.golden.tiny_server import serving
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(GOLDEN))
-from tiny_server import serving  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -157,11 +158,7 @@ def test_bad_until_decided_options_are_one_line_errors(tmp_path):
 
 def test_master_and_workers_stop_once_on_the_masters_decision(tmp_path):
     """--processes 2: a master and two forked workers. The master judges the merged counts and stops everyone."""
-    import socket
-
-    with socket.socket() as probe:  # not Locust's default 5557: another run on this machine may hold it
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
+    port = str(free_port())  # not Locust's default 5557: another run on this machine may hold it
     with serving() as server:
         finished, results = run(tmp_path, server.url, BREACH_BASELINE, "--min-run-time", "2s", "--processes", "2",
                                 "--master-bind-port", port, "--master-port", port, profile="slow-leads")  # fmt: skip

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from analysis.intervals import load_intervals
-from tests.support.failure_runs import (SIMULATOR_FLAGS, TRACEBACK, LocustRun, closed_port_url, count_mismatches, finish_run,
+from tests.support.failure_runs import (SIMULATOR_FLAGS, TRACEBACK, LocustRun, count_mismatches, finish_run,
                           start_run, stop_if_running)  # fmt: skip
 from harness.simulator_process import start_simulator
+from tests.support.ports import closed_port_url
 
 pytestmark = pytest.mark.integration
 

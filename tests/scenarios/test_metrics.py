@@ -4,12 +4,12 @@ with Locust's own in a real master/worker run."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from scenarios.metrics import BusinessMetrics, estimated_discovery_spend
 from tests.support.locust_runs import run_locust
+from tests.support.ports import free_port
 
 
 def test_rates_with_no_denominator_are_null_not_zero_or_one():
@@ -51,9 +51,7 @@ def test_google_places_estimate_follows_the_reference_unit_costs():
 
 @pytest.mark.integration
 def test_master_and_workers_write_one_merged_file_that_agrees_with_locust(simulator, tmp_path):
-    with socket.socket() as probe:  # a free port for this run's master, so no other master is reached
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
+    port = str(free_port())  # this run's own master port, so no other master is reached
     run = run_locust(simulator.url, tmp_path / "run", "ProspectorUser", "--processes", "2", "--master-bind-host",
                      "127.0.0.1", "--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port,
                      users=4, seconds=8)  # fmt: skip

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.support.locust_runs import recorded_per_simulator_key, run_locust, served_per_key
+from tests.support.ports import closed_port_url
 
 pytestmark = pytest.mark.integration
 
@@ -85,14 +86,9 @@ def test_an_outage_shows_as_5xx_failures_quoting_the_gateway(simulator_factory, 
 
 
 def test_a_dead_target_is_connection_refused_not_an_exception(tmp_path):
-    import socket
-
-    with socket.socket() as probe:  # a port nobody listens on: bind, note, close
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     started = time.monotonic()
     every_class = sorted(EXPECTED)
-    run = run_locust(f"http://127.0.0.1:{port}", tmp_path / "run", *every_class, users=len(every_class), seconds=3)
+    run = run_locust(closed_port_url(), tmp_path / "run", *every_class, users=len(every_class), seconds=3)
     assert time.monotonic() - started < 60
     failures = run.failures()
     assert failures and all(row["Error"] == "CatchResponseError('connection refused')" for row in failures), failures

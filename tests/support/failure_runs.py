@@ -12,7 +12,6 @@ import csv
 import json
 import re
 import signal
-import socket
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from harness.__main__ import Mode, locust_command
 from tests.support.locust_runs import clean_environment, served_per_key, simulator_key
+from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The harness's own locustfile, and the test-only observers beside it.
@@ -122,17 +122,6 @@ def stop_if_running(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now: bind it, note it, release it."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def closed_port_url() -> str:
-    return f"http://127.0.0.1:{free_port()}"
 
 
 def processes_args(processes: int = 2) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.locust_runs import ROOT, clean_environment
+from tests.support.ports import free_port
 
 BASELINE = ROOT / "baselines" / "production.toml"
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 only, never through a proxy
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
