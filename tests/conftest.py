@@ -17,6 +17,15 @@ monkey.patch_all()
 
 import os  # noqa: E402
 
+import gevent  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist, a worker waits for its next test on an Event that a native thread (execnet's reader) sets.
+    # With every module patched, that wait is gevent's, and gevent's hub gives up ("LoopExit: This operation would
+    # block forever") when nothing in this thread could wake it. A repeating timer keeps the hub alive meanwhile.
+    _keep_hub_alive = gevent.get_hub().loop.timer(0.5, 0.5)
+    _keep_hub_alive.start(lambda: None)
+
 import pytest  # noqa: E402
 
 from harness.simulator_process import SimulatorProcess, start_simulator  # noqa: E402
@@ -48,9 +57,10 @@ def simulator(simulator_factory) -> SimulatorProcess:
     return simulator_factory("--profile", "healthy", "--time-scale", FAST_TIME_SCALE)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def clean_pp_environment(monkeypatch, tmp_path):
-    """The test runs in an empty folder with no PP_* variables: no developer's .env or shell settings leak in.
+    """Every test runs in an empty folder of its own with no PP_* variables: no developer's .env or shell settings
+    leak in, and nothing a test writes by a relative path meets another test's (pytest-xdist runs several at once).
     Returns the monkeypatch, for any further patching."""
     monkeypatch.chdir(tmp_path)
     for key in [key for key in os.environ if key.startswith("PP_")]:
