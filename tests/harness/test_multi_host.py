@@ -99,7 +99,7 @@ def _run(hosts: Hosts, tmp_path: Path, kill_worker_after_s: float | None = None)
     finally:
         stop_all(processes.values())
     output = (tmp_path / "master.log").read_text()
-    return LocustRun(returncode, output, results), [folders["worker1"], folders["worker2"]]
+    return LocustRun(results, returncode, output), [folders["worker1"], folders["worker2"]]
 
 
 def _wait_for_text(log: Path, text: str, process: subprocess.Popen, timeout: float = 90.0) -> None:

@@ -54,7 +54,7 @@ def test_realtime_means_one_rest_job_read_per_job_and_clean_ws_entries(runs):
     assert entries[JOB_READ]["num_requests"] == jobs  # the mount read only: every update came over Realtime
     assert entries[CONNECT]["num_requests"] == entries[JOIN]["num_requests"] == jobs
     assert entries[DELIVERY]["num_requests"] >= 3 * jobs  # processing, scoring, per-lead progress, completed
-    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failures()
+    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failure_rows()
     assert recorded_per_simulator_key(run) == served
 
 
@@ -70,7 +70,7 @@ def test_polling_only_setting_reads_the_job_every_interval_and_opens_no_socket(r
 def test_when_realtime_goes_down_jobs_fall_back_to_polling_and_still_complete(runs):
     run, served = runs["down"]
     entries = run.entries()
-    failures = run.failures()
+    failures = run.failure_rows()
     # Realtime's failures are its own entries' and say what happened; everything else stays clean.
     ws_failures = {f"WS {row['Name']}": row["Error"] for row in failures if row["Method"] == "WS"}
     assert any("5xx: status 503, expected 101" in error for error in ws_failures.values()), failures

@@ -19,5 +19,5 @@ def test_each_shared_session_is_signed_out_once_at_the_end_and_no_other_user_bre
     entries = run.entries()
     assert entries["POST /auth/v1/token?grant_type=password"]["num_requests"] == 2
     assert entries[SIGN_OUT]["num_requests"] == 2  # one per session, not one per virtual user
-    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failures()
+    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failure_rows()
     assert recorded_per_simulator_key(run) == served_per_key(simulator.stats())

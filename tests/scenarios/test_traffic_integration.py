@@ -54,14 +54,14 @@ def test_each_class_is_clean_on_healthy_and_locust_counts_equal_what_the_simulat
     entries = run.entries()
     for key in EXPECTED[user_class]:
         assert entries.get(key, {}).get("num_requests", 0) > 0, f"{key} never sent; recorded: {sorted(entries)}"
-    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failures()
+    assert sum(row["num_failures"] for row in entries.values()) == 0, run.failure_rows()
     assert recorded_per_simulator_key(run) == served_per_key(simulator.stats())
 
 
 def test_malformed_bodies_are_contract_failures_with_what_was_wrong(simulator_factory, tmp_path):
     simulator = simulator_factory("--profile", "malformed", "--time-scale", "0.05")
     run = run_locust(simulator.url, tmp_path / "run", "ExportUser", "EnrichmentUser", users=2, seconds=6)
-    failures = run.failures()
+    failures = run.failure_rows()
     assert failures, run.output[-3000:]
     assert all(row["Error"].startswith("CatchResponseError('contract: ") for row in failures), failures
     assert any("not valid JSON" in row["Error"] for row in failures)
@@ -78,7 +78,7 @@ def test_an_outage_shows_as_5xx_failures_quoting_the_gateway(simulator_factory, 
         run = run_locust(simulator.url, tmp_path / "run", "ExportUser", "AuthUser", users=2, seconds=6)
     finally:
         switch.cancel()
-    messages = {row["Error"] for row in run.failures()}
+    messages = {row["Error"] for row in run.failure_rows()}
     assert messages, run.output[-3000:]
     assert all(message.startswith("CatchResponseError('5xx: status 503, expected 200: ") for message in messages), messages
     assert run.returncode != 0
@@ -90,7 +90,7 @@ def test_a_dead_target_is_connection_refused_not_an_exception(tmp_path):
     every_class = sorted(EXPECTED)
     run = run_locust(closed_port_url(), tmp_path / "run", *every_class, users=len(every_class), seconds=3)
     assert time.monotonic() - started < 60
-    failures = run.failures()
+    failures = run.failure_rows()
     assert failures and all(row["Error"] == "CatchResponseError('connection refused')" for row in failures), failures
     # Users whose sign-in failed send nothing more and raise nothing: no exceptions, no tracebacks.
     assert (run.results_dir / "locust_exceptions.csv").read_text().count("\n") == 1

@@ -8,17 +8,12 @@ in the middle, or switch the simulator's profile while it goes. Every process st
 
 from __future__ import annotations
 
-import csv
-import json
-import re
 import signal
 import subprocess
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 from harness.__main__ import Mode, locust_command
-from tests.support.locust_runs import clean_environment, served_per_key, simulator_key
+from tests.support.locust_runs import LocustRun, clean_environment, served_per_key, simulator_key
 from tests.support.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -29,70 +24,6 @@ LOCUSTFILES = "locustfile.py,tests/support/observers.py"
 SIMULATOR_FLAGS = ("--time-scale", "0.05", "--job-time-scale", "0.02")
 WAIT_S = 90  # no run here is meant to last a third of that: a hang fails the test instead of the suite
 TRACEBACK = "Traceback (most recent call last)"
-
-
-@dataclass
-class LocustRun:
-    """What one finished run left behind."""
-
-    results_dir: Path
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def console(self) -> str:
-        return self.stdout + self.stderr
-
-    def json(self, name: str):
-        return json.loads((self.results_dir / name).read_text())
-
-    def entries(self) -> dict[str, dict]:
-        """locust.json by endpoint key ``"<method> <name>"``."""
-        return {f"{entry['method']} {entry['name']}": entry for entry in self.json("locust.json")}
-
-    def failures_csv(self) -> list[dict]:
-        """locust_failures.csv as a person reads it: {key, message, occurrences} (may lag the end by <= 1 s)."""
-        with (self.results_dir / "locust_failures.csv").open(newline="") as file:
-            return [{"key": f"{row['Method']} {row['Name']}", "message": failure_message(row["Error"]),
-                     "occurrences": int(row["Occurrences"])} for row in csv.DictReader(file)]  # fmt: skip
-
-    def failures(self) -> list[dict]:
-        """Every failure with its exact final count (observers.py): {key, message, occurrences}."""
-        rows = self.json("final_failures.json")
-        for row in rows:
-            row["message"] = failure_message(row["message"])
-        return rows
-
-    def failure_categories(self, rows: list[dict] | None = None) -> Counter:
-        """Occurrences per category: the words before the first colon of each message."""
-        counts: Counter = Counter()
-        for row in self.failures() if rows is None else rows:
-            counts[category(row["message"])] += row["occurrences"]
-        return counts
-
-    def exceptions(self) -> list[dict]:
-        with (self.results_dir / "locust_exceptions.csv").open(newline="") as file:
-            return list(csv.DictReader(file))
-
-
-_WRAPPED = re.compile(r"^\w+\((['\"])(?P<message>.*)\1\)$", re.DOTALL)
-
-
-def failure_message(error: str) -> str:
-    """``CatchResponseError('5xx: status 503 ...')`` -> ``5xx: status 503 ...`` (Locust stores the repr)."""
-    match = _WRAPPED.match(error.strip())
-    return match["message"] if match else error
-
-
-def category(message: str) -> str:
-    """The cause a person reads first: ``5xx``, ``429``, ``contract``, ``auth``, ``timeout``, ``connection refused``."""
-    head = message.split(":", 1)[0].strip()
-    if head.startswith("429"):
-        return "429"  # "429 (Retry-After 1 s)"
-    if head.startswith("timeout"):
-        return "timeout"  # "timeout after 1 s"
-    return head
 
 
 def start_run(host: str, results_dir: Path, *locust_args: str, cwd: Path = REPO_ROOT, settings: dict | None = None,

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,18 +21,74 @@ JWT_PATTERN = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_
 
 @dataclass
 class LocustRun:
-    returncode: int
-    output: str  # stdout + stderr
+    """What one finished Locust run left behind: its exit code, its console, its results folder."""
+
     results_dir: Path
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def output(self) -> str:
+        """stdout + stderr, as a person saw them."""
+        return self.stdout + self.stderr
+
+    console = output
+
+    def json(self, name: str):
+        return json.loads((self.results_dir / name).read_text())
 
     def entries(self) -> dict[str, dict]:
         """Locust's own final stats (--json-file), keyed "<request_type> <name>"."""
-        rows = json.loads((self.results_dir / "locust.json").read_text())
-        return {f"{row['method']} {row['name']}": row for row in rows}
+        return {f"{row['method']} {row['name']}": row for row in self.json("locust.json")}
 
-    def failures(self) -> list[dict]:
+    def failure_rows(self) -> list[dict]:
+        """locust_failures.csv as Locust wrote it (columns Method, Name, Error, Occurrences)."""
         with open(self.results_dir / "locust_failures.csv", newline="") as handle:
             return list(csv.DictReader(handle))
+
+    def exceptions(self) -> list[dict]:
+        with open(self.results_dir / "locust_exceptions.csv", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def failures_csv(self) -> list[dict]:
+        """locust_failures.csv as a person reads it: {key, message, occurrences} (may lag the end by <= 1 s)."""
+        return [{"key": f"{row['Method']} {row['Name']}", "message": failure_message(row["Error"]),
+                 "occurrences": int(row["Occurrences"])} for row in self.failure_rows()]  # fmt: skip
+
+    def failures(self) -> list[dict]:
+        """Every failure with its exact final count: {key, message, occurrences}. Written by the test-only
+        observers (tests/support/observers.py), so only for runs that load them (failure_runs.start_run does)."""
+        rows = self.json("final_failures.json")
+        for row in rows:
+            row["message"] = failure_message(row["message"])
+        return rows
+
+    def failure_categories(self, rows: list[dict] | None = None) -> Counter:
+        """Occurrences per category: the words before the first colon of each message."""
+        counts: Counter = Counter()
+        for row in self.failures() if rows is None else rows:
+            counts[category(row["message"])] += row["occurrences"]
+        return counts
+
+
+_WRAPPED = re.compile(r"^\w+\((['\"])(?P<message>.*)\1\)$", re.DOTALL)
+
+
+def failure_message(error: str) -> str:
+    """``CatchResponseError('5xx: status 503 ...')`` -> ``5xx: status 503 ...`` (Locust stores the repr)."""
+    match = _WRAPPED.match(error.strip())
+    return match["message"] if match else error
+
+
+def category(message: str) -> str:
+    """The cause a person reads first: ``5xx``, ``429``, ``contract``, ``auth``, ``timeout``, ``connection refused``."""
+    head = message.split(":", 1)[0].strip()
+    if head.startswith("429"):
+        return "429"  # "429 (Retry-After 1 s)"
+    if head.startswith("timeout"):
+        return "timeout"  # "timeout after 1 s"
+    return head
 
 
 def clean_environment(**extra: str) -> dict[str, str]:
@@ -52,7 +109,7 @@ def run_locust(url: str, results_dir: Path, *args: str, users: int = 2, seconds:
                "--results-dir", str(results_dir), *args]  # fmt: skip
     completed = subprocess.run(command, cwd=results_dir, env=env or clean_environment(), capture_output=True,
                                text=True, timeout=timeout)  # fmt: skip
-    return LocustRun(completed.returncode, completed.stdout + completed.stderr, results_dir)
+    return LocustRun(results_dir, completed.returncode, completed.stdout, completed.stderr)
 
 
 def simulator_key(locust_key: str) -> str | None:
