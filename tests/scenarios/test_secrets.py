@@ -33,6 +33,7 @@ PASSWORD = "pw-PASSWORDCANARY-93kq1x"
 CANARY_EMAIL = "canary@prospectpro.test"
 PREVIEW_CHARS = 8  # settings.preview() shows this many; the rest of a secret must never appear
 FAULTS_IN_TURN = ("malformed", "error-burst", "outage")  # switched in one after another while the run goes
+SERVED_PER_PHASE = 20  # requests answered before the next fault: the run sends ~200 (6 users, 9 s)
 LOCUSTFILES_WITH_CRASH = LOCUSTFILES + ",tests/support/exploding_user.py"
 CLASSES = ("ProspectorUser", "DiscoveryUser", "EnrichmentUser", "ExportUser", "AuthUser", "ExplodingUser")
 
@@ -50,9 +51,14 @@ def _post(url: str, body: dict, bearer: str | None = None) -> dict:
 
 
 def _switch_faults(simulator, stop: threading.Event) -> None:
+    """Each fault in turn, once the simulator has answered SERVED_PER_PHASE more requests since the last switch: by
+    the run's progress, not by the clock (on a busy machine Locust starts late, and a timer switched every fault in
+    before the first request)."""
     for profile in FAULTS_IN_TURN:
-        if stop.wait(2.5):
-            return
+        since = simulator.stats()["total"]
+        while simulator.stats()["total"] - since < SERVED_PER_PHASE:
+            if stop.wait(0.2):
+                return
         simulator.set_profile(profile)
 
 
