@@ -38,6 +38,7 @@ import json
 import logging
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -270,6 +271,19 @@ def _take_locust_outputs(options) -> _LocustOutputs:
     options.json_file = options.csv_prefix = options.html_file = None
     options.stats_history_enabled = False  # its CSV link in the UI reads Locust's (now unwritten) history file
     return outputs
+
+
+@events.init.add_listener
+def _ctrl_c_reaches_the_main_greenlet(environment: Environment, **_kwargs) -> None:
+    """Ctrl-C makes Python raise KeyboardInterrupt in whichever greenlet runs at that instant; gevent then prints that
+    greenlet's traceback (the interval recorder's, a user's) before passing the interrupt on to Locust's main
+    greenlet. Handled by gevent's loop instead, the interrupt goes to the main greenlet alone, where Locust's own
+    `except KeyboardInterrupt` ends the run as before: same results, no traceback on the console."""
+    options = environment.parsed_options
+    if options is None or not hasattr(options, "results_dir"):
+        return
+    hub = gevent.get_hub()
+    gevent.signal_handler(signal.SIGINT, lambda: hub.parent.throw(KeyboardInterrupt))
 
 
 @events.test_start.add_listener
