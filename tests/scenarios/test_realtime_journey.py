@@ -4,11 +4,10 @@ counts equal what the simulator served; PP_REALTIME=false polls as before."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from tests.support.locust_runs import clean_environment, recorded_per_simulator_key, run_locust, served_per_key
+from tests.support.switching import served, switch_when
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +34,9 @@ def runs(tmp_path_factory):
                          env=clean_environment(PP_REALTIME="false"))
         results["polling"] = (run, served_per_key(simulator.stats()))
     with start_simulator("--time-scale", "0.05") as simulator:
-        switch = threading.Timer(3.0, simulator.set_profile, args=("realtime-down",))
-        switch.start()
-        try:
+        # Down once jobs have been followed over Realtime for a while (by what was served, not by a timer).
+        with switch_when(simulator, "realtime-down", lambda stats: served(stats, "WS phx_join") >= 2):
             run = run_locust(simulator.url, root / "down", *CLASSES, users=4, seconds=8)
-        finally:
-            switch.cancel()
         results["down"] = (run, served_per_key(simulator.stats()))
     return results
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from tests.support.locust_runs import recorded_per_simulator_key, run_locust, served_per_key
 from tests.support.ports import closed_port_url
+from tests.support.switching import served, switch_when
+
+SIGN_IN = "POST /auth/v1/token?grant_type=password"
 
 pytestmark = pytest.mark.integration
 
@@ -71,13 +73,11 @@ def test_malformed_bodies_are_contract_failures_with_what_was_wrong(simulator_fa
 
 def test_an_outage_shows_as_5xx_failures_quoting_the_gateway(simulator_factory, tmp_path):
     simulator = simulator_factory("--profile", "healthy", "--time-scale", "0.05")
-    # Sign in while healthy, then the outage: every later request must fail, and say why.
-    switch = threading.Timer(2.5, simulator.set_profile, args=("outage",))
-    switch.start()
-    try:
+    # Sign in while healthy (both users: by what was served, not by a timer), then the outage: every later request
+    # must fail, and say why.
+    with switch_when(simulator, "outage", lambda stats: served(stats, SIGN_IN) >= 2) as switched:
         run = run_locust(simulator.url, tmp_path / "run", "ExportUser", "AuthUser", users=2, seconds=6)
-    finally:
-        switch.cancel()
+    assert switched.is_set(), run.output[-3000:]
     messages = {row["Error"] for row in run.failure_rows()}
     assert messages, run.output[-3000:]
     assert all(message.startswith("CatchResponseError('5xx: status 503, expected 200: ") for message in messages), messages
