@@ -11,6 +11,7 @@ longest run's wall time; each test then reads what its run left behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,8 +87,10 @@ FAULT_NAMES = [fault.name for fault in FAULTS]
 BY_NAME = {fault.name: fault for fault in FAULTS}
 # Besides the faults: one run switched healthy -> outage -> healthy through /__admin/profile while it goes.
 SWITCHED = "healthy-outage-healthy"
-HEALTHY_BEFORE_S = 4.0  # after the run starts: the first second is spawning, then at least two whole intervals
-OUTAGE_S = 4.0
+# Counted in the run's own closed intervals (1 s each, all users running), not in seconds from its start: on a busy
+# machine spawning can take most of a fixed 4 s, and the healthy part before the outage was then empty.
+HEALTHY_BEFORE_INTERVALS = 3
+OUTAGE_INTERVALS = 4
 # A request sent just before a switch is answered after it (at most ~0.2 s at time scale 0.05), so the intervals
 # next to a switch may hold both kinds; the ones clear of it must not.
 SWITCH_MARGIN_S = 0.5
@@ -116,11 +119,11 @@ def matrix(tmp_path_factory) -> dict[str, MatrixRun]:
             process = start_run(host, root / fault.name, *fault.locust_args, settings=fault.settings)
             stack.callback(stop_if_running, process)
             processes[fault.name] = process
-        # And healthy -> outage -> healthy, switched by a timer while it runs (it fits inside the longest run).
+        # And healthy -> outage -> healthy, switched by the run's progress (it fits inside the longest run, 25 s).
         simulators[SWITCHED] = stack.enter_context(start_simulator("--profile", "healthy", *SIMULATOR_FLAGS))
-        processes[SWITCHED] = start_run(simulators[SWITCHED].url, root / SWITCHED, *USERS, "-t", "13s")
+        processes[SWITCHED] = start_run(simulators[SWITCHED].url, root / SWITCHED, *USERS, "-t", "20s")
         stack.callback(stop_if_running, processes[SWITCHED])
-        switches = stack.enter_context(switching_profiles(simulators[SWITCHED], root / SWITCHED / "manifest.json"))
+        switches = stack.enter_context(switching_profiles(simulators[SWITCHED], root / SWITCHED / "intervals.jsonl"))
         runs = {}
         for name, process in processes.items():
             run = finish_run(process, root / name)
@@ -191,19 +194,34 @@ def test_expiring_tokens_are_refreshed_without_a_storm_or_auth_failures(matrix):
 
 
 # ---- a profile switch in the middle of a run --------------------------------------------------------------------
+def _running_intervals(intervals_path: Path) -> int:
+    """How many intervals with every user running the recorder has closed so far (it appends each as it closes)."""
+    try:
+        lines = intervals_path.read_text(encoding="utf-8").splitlines()[1:]  # after the header
+    except FileNotFoundError:
+        return 0
+    closed = 0
+    for line in lines:
+        try:
+            closed += json.loads(line).get("user_count", 0) >= 5
+        except ValueError:
+            pass  # the line being written
+    return closed
+
+
 @contextlib.contextmanager
-def switching_profiles(simulator, manifest_path: Path):
-    """healthy -> outage -> healthy, timed from the run's start (its first manifest.json); yields when each began."""
+def switching_profiles(simulator, intervals_path: Path):
+    """healthy -> outage -> healthy, by the run's own progress (its closed intervals); yields when each began."""
     switches: dict[str, float] = {}
     stop = threading.Event()
 
     def switch() -> None:
-        deadline = time.monotonic() + 30
-        while not manifest_path.exists() and time.monotonic() < deadline and not stop.is_set():
-            time.sleep(0.05)
-        for profile, pause in (("outage", HEALTHY_BEFORE_S), ("healthy", OUTAGE_S)):
-            if stop.wait(pause):
-                return
+        deadline, wanted = time.monotonic() + 60, 0
+        for profile, intervals in (("outage", HEALTHY_BEFORE_INTERVALS), ("healthy", OUTAGE_INTERVALS)):
+            wanted += intervals
+            while _running_intervals(intervals_path) < wanted:
+                if stop.wait(0.05) or time.monotonic() > deadline:
+                    return
             simulator.set_profile(profile)
             switches[profile] = time.time()
 
