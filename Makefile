@@ -28,7 +28,7 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4 --dist loadscope
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
