@@ -71,12 +71,17 @@ def by_check(results: Path) -> dict[tuple[str, str], dict]:
     return {(c["subject"], c["metric"]): c for c in record["checks"]}
 
 
+# The breach decides in ~3 s on an idle machine and took 5.9 s with a CPU hog on each core: the minimum must lie
+# beyond that for the run to show that it holds a run that decided sooner.
+MIN_RUN_S = 8
+
+
 @pytest.fixture(scope="module")
 def breach_run(tmp_path_factory):
-    """A clear breach (leads p50 ~170 ms against 100 ms) with a 5 s minimum and a 30 s maximum."""
+    """A clear breach (leads p50 ~170 ms against 100 ms) with a MIN_RUN_S minimum and a 30 s maximum."""
     tmp_path = tmp_path_factory.mktemp("breach")
     with serving() as server:
-        return run(tmp_path, server.url, BREACH_BASELINE, "--min-run-time", "5s", profile="slow-leads")
+        return run(tmp_path, server.url, BREACH_BASELINE, "--min-run-time", f"{MIN_RUN_S}s", profile="slow-leads")
 
 
 def test_a_clear_breach_stops_the_run_early_with_exit_3(breach_run):
@@ -86,7 +91,7 @@ def test_a_clear_breach_stops_the_run_early_with_exit_3(breach_run):
     assert manifest["stop_reason"] == "decided" and manifest["partial"] is False
     assert duration_s(manifest) < 20  # far from the 30 s maximum
     leads = by_check(results)[(LEADS, "p50_ms")]
-    assert leads["verdict"] == "breach" and leads["decided_after_s"] <= 5
+    assert leads["verdict"] == "breach" and leads["decided_after_s"] < MIN_RUN_S
     verdict = json.loads((results / "verdict.json").read_text())
     assert [(c["subject"], c["metric"]) for c in verdict["failing"]] == [(LEADS, "p50_ms")]
     assert "decided after" in next(c["reason"] for c in verdict["checks"] if c["subject"] == LEADS and c["metric"] == "p50_ms")
@@ -97,7 +102,7 @@ def test_the_minimum_duration_holds_a_run_that_decided_sooner(breach_run):
     _, results = breach_run
     manifest = json.loads((results / "manifest.json").read_text())
     decided_at = max(c["decided_after_s"] for c in by_check(results).values() if c["required"])
-    assert decided_at < 5 <= duration_s(manifest)
+    assert decided_at < MIN_RUN_S <= duration_s(manifest)
 
 
 @pytest.fixture(scope="module")
