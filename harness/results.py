@@ -31,6 +31,7 @@ Public interface:
 
 from __future__ import annotations
 
+import ast
 import csv
 import functools
 import hashlib
@@ -650,9 +651,12 @@ def _connected_workers(runner: MasterRunner) -> set[str]:
 
 
 def scenario_hash(root: Path = PROJECT_ROOT) -> str:
-    """sha256 over the files that decide what the generator sends: scenarios/*.py, *.toml and locustfile.py.
+    """sha256 over what decides the load the generator sends: scenarios/*.py, scenarios/*.toml and locustfile.py.
 
-    Paths are hashed with contents, so renaming a file changes the hash too.
+    Python files count by their code (``_code_of``): a comment, a docstring, a function's or a variable's type
+    annotation (not a class field's: dataclasses and pydantic models act on those) or a reformatting
+    does not change the hash, so a reference recorded before such a commit stays comparable; any change to what
+    runs does. TOML files count byte for byte. Paths are hashed with contents, so renaming a file changes it too.
     """
     paths = sorted([*root.glob("scenarios/*.py"), *root.glob("scenarios/*.toml"), root / "locustfile.py"])
     digest = hashlib.sha256()
@@ -660,9 +664,68 @@ def scenario_hash(root: Path = PROJECT_ROOT) -> str:
         if path.is_file():
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(b"\0")
-            digest.update(path.read_bytes())
+            digest.update(_code_of(path) if path.suffix == ".py" else path.read_bytes())
             digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _code_of(path: Path) -> bytes:
+    return _code_of_source(path.read_bytes())
+
+
+@functools.lru_cache(maxsize=256)
+def _code_of_source(source: bytes) -> bytes:
+    """A Python file's syntax tree without docstrings and annotations (a file that does not parse: its bytes).
+    Cached by content: every manifest (the live SLA view builds one every few seconds) hashes the scenarios, and a
+    parse of all of them costs ~0.1 s of the generator's CPU."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source  # it will fail where it is imported; the hash only has to differ from a good file's
+    return ast.dump(_WithoutCommentary().visit(tree), include_attributes=False).encode()
+
+
+class _WithoutCommentary(ast.NodeTransformer):
+    """Drops what Python does not execute as behaviour: docstrings, and annotations outside class bodies
+    (``from __future__ import annotations`` keeps them unevaluated in this code base)."""
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]  # every node with a body list has .body
+        return super().generic_visit(node)
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        node.annotation = None
+        return self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        node.returns = None
+        return self.generic_visit(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        node.returns = None
+        return self.generic_visit(node)
+
+    def __init__(self) -> None:
+        self._fields: set[int] = set()  # the AnnAssign nodes directly in a class body
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        # In a class body an annotation is behaviour: a dataclass or a pydantic model makes it a field with a type
+        # (pydantic validates and coerces by it). Those stay.
+        self._fields.update(id(statement) for statement in node.body if isinstance(statement, ast.AnnAssign))
+        return self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST | None:
+        if id(node) in self._fields:
+            return self.generic_visit(node)
+        if node.value is None:
+            return None  # elsewhere a bare "x: int" runs as nothing
+        return self.generic_visit(ast.Assign(targets=[node.target], value=node.value))  # and "x: int = 1" as "x = 1"
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant) and isinstance(statement.value.value, str)
 
 
 @functools.cache

@@ -187,3 +187,54 @@ def test_a_test_stopped_in_the_web_ui_then_quit_is_complete_not_interrupted(tmp_
     record = results._RunRecord(results_dir=tmp_path, run_id="run-a")
     assert results._stop_reason(environment, record) == expected
     assert (expected in results.COMPLETE_STOP_REASONS) == (expected == "stopped")
+
+
+def _hash_of(tmp_path, source: str) -> str:
+    (tmp_path / "scenarios").mkdir(exist_ok=True)
+    (tmp_path / "scenarios" / "a.py").write_text(source)
+    (tmp_path / "locustfile.py").write_text("import scenarios.a\n")
+    return results.scenario_hash(tmp_path)
+
+
+SCENARIO = '''
+from __future__ import annotations
+from dataclasses import dataclass
+
+
+@dataclass
+class Search:
+    query: str
+    limit: int = 10
+
+
+def pause(seconds, scale=0.25):
+    total = seconds * scale
+    return total
+'''
+
+
+def test_scenario_hash_ignores_comments_docstrings_annotations_and_layout(tmp_path):
+    """A reference stays comparable across a commit that changes no behaviour (issue 18's benchmark lost its
+    reference to a typing-only commit)."""
+    before = _hash_of(tmp_path, SCENARIO)
+    annotated = SCENARIO.replace("def pause(seconds, scale=0.25):",
+                                 'def pause(seconds: float, scale: float = 0.25) -> float:  # why 0.25: see README\n'
+                                 '    """Think time, compressed."""')
+    annotated = annotated.replace("    total = seconds * scale", "    total: float = (\n        seconds * scale\n    )")
+    assert _hash_of(tmp_path, annotated) == before
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("scale=0.25", "scale=0.5"),            # a default value
+    ("limit: int = 10", "limit: str = 10"),  # a field's type: a dataclass or pydantic model acts on it
+    ("seconds * scale", "seconds / scale"),  # an operation
+    ("return total", "return None"),
+])  # fmt: skip
+def test_scenario_hash_changes_with_any_change_to_what_runs(tmp_path, old, new):
+    before = _hash_of(tmp_path, SCENARIO)
+    assert old in SCENARIO
+    assert _hash_of(tmp_path, SCENARIO.replace(old, new)) != before
+
+
+def test_scenario_hash_of_a_file_that_does_not_parse_still_differs(tmp_path):
+    assert _hash_of(tmp_path, "def broken(:\n") != _hash_of(tmp_path, "def broken(): pass\n")
