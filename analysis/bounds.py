@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import beta
+from scipy.special import betaincinv  # beta.ppf itself; scipy.stats costs every Locust process ~1 s to import
 
 from analysis.histogram import Histogram
 from analysis.verdicts import Verdict
@@ -68,14 +68,14 @@ def lower_bound(k: float, n: float, confidence: float) -> float:
     """One-sided Clopper-Pearson lower bound of p for k events in n trials (0 when k == 0)."""
     if k <= 0 or n <= 0:
         return 0.0
-    return float(beta.ppf(1 - confidence, k, n - k + 1))
+    return float(betaincinv(k, n - k + 1, 1 - confidence))  # the Beta(k, n-k+1) quantile
 
 
 def upper_bound(k: float, n: float, confidence: float) -> float:
     """One-sided Clopper-Pearson upper bound of p for k events in n trials (1 when k == n)."""
     if n <= 0 or k >= n:
         return 1.0
-    return float(beta.ppf(confidence, k + 1, n - k))
+    return float(betaincinv(k + 1, n - k, confidence))  # the Beta(k+1, n-k) quantile
 
 
 def per_check_breach_confidence(family_confidence: float, checks: int) -> float:

@@ -71,7 +71,7 @@ from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from scipy.stats import binom
+from scipy.special import bdtr, bdtrik  # binom.ppf from its parts: scipy.stats costs every Locust process ~1 s
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
 from analysis.bounds import count_above
@@ -185,8 +185,8 @@ def percentile_bounds(histogram: Histogram, q: float, alpha: float) -> tuple[int
     if total == 0:
         return None
     # hi: smallest rank k (1-based) with P(Bin(N, q) <= k - 1) >= 1 - alpha; lo: largest j with P(Bin(N, q) >= j) >= 1 - alpha.
-    k_hi = int(binom.ppf(1 - alpha, total, q)) + 1
-    j_lo = int(binom.ppf(alpha, total, q))
+    k_hi = _binomial_quantile(1 - alpha, total, q) + 1
+    j_lo = _binomial_quantile(alpha, total, q)
     if k_hi > total or j_lo < 1:
         return None
     cumulative = np.cumsum(histogram.counts)
@@ -817,3 +817,10 @@ __all__ = [
     "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "samples_to_show",
     "write_record",
 ]  # fmt: skip
+
+
+def _binomial_quantile(p: float, n: int, q: float) -> int:
+    """The smallest k with P(Binomial(n, q) <= k) >= p: scipy.stats.binom.ppf, computed as it does, from the
+    continuous inverse (bdtrik) checked one step down with the CDF (bdtr)."""
+    k = max(math.ceil(float(bdtrik(p, n, q))), 0)
+    return k - 1 if k > 0 and float(bdtr(k - 1, n, q)) >= p else min(k, n)
