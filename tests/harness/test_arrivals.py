@@ -166,7 +166,12 @@ def test_master_and_workers_split_the_rate_exactly(runs):
     workers = arrivals["workers"]
     assert sorted(workers) == ["0", "1"]
     total = sum(worker["due"] for worker in workers.values())
-    assert total == arrivals["due"] and arrivals["dropped"] == 0
+    assert total == arrivals["due"]
+    for counts in [arrivals, *workers.values()]:  # every due arrival is started, dropped or missed, once
+        assert counts["started"] + counts["dropped"] + counts["missed"] == counts["due"]
+    # 12 users for 30/s of ~20 ms requests: none should find its pool busy, but a stalled process on a busy machine
+    # may drop one; the run stays valid (exit 0 above) while drops are within the 1 % validity tolerance.
+    assert arrivals["dropped"] <= 0.01 * arrivals["due"]
     expected = 30 * arrivals["duration_s"]
     assert abs(total - expected) <= 3 * math.sqrt(expected) + 1  # Poisson spacing
     # every other arrival of one stream, begun and ended at the same moments: no worker above its share
