@@ -56,7 +56,7 @@ from analysis.results import BUSINESS_METRICS_JSON, INTERVALS_JSONL, RunResult, 
 from analysis import sequential
 from harness import intervals
 from harness.arrivals import corrected_entries
-from harness.results import name_run_time_stop, record_stop_reason, register_artifact_writer, register_finalizer, scenario_hash
+from harness.results import name_run_time_stop, record_stop_reason, register_artifact_writer, register_finalizer, running_scenario_hash
 
 logger = logging.getLogger(__name__)
 DEFAULT_MIN_RUN_TIME_S = 30.0
@@ -175,7 +175,7 @@ def _until_decided(environment: Environment, baseline: Baseline, reference: RunR
     if min_s > max_s:
         _exit_bad_input(f"--min-run-time ({min_s:g} s) is longer than --run-time ({max_s:g} s), the maximum")
     recorded_hash = reference.manifest.scenario_hash if reference is not None and reference.manifest is not None else None
-    if recorded_hash and recorded_hash != scenario_hash():
+    if recorded_hash and recorded_hash != running_scenario_hash():
         # decide() will call every regression check not comparable: waiting for them would only lengthen the run.
         logger.warning("until-decided: the reference was recorded with other scenario code (scenario_hash); its "
                        "regression checks are not comparable, and the run does not wait for them")  # fmt: skip

@@ -546,7 +546,7 @@ def build_manifest(environment: Environment, record: _RunRecord, *, stop_reason:
             "processes": getattr(options, "processes", None) or 1,
             "workers": len(record.workers_seen),
         },
-        "scenario_hash": scenario_hash(),
+        "scenario_hash": running_scenario_hash(),
         "versions": dict(_versions()),
         "generator": {
             "cpu_warning": bool(runner and (runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))),
@@ -669,15 +669,17 @@ def scenario_hash(root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def running_scenario_hash() -> str:
+    """Once per process, the hash of the scenario code this process runs: it does not change while it runs, and
+    hashing it parses every scenario file (~0.1 s of the generator's CPU), where the live SLA view builds a
+    manifest every few seconds."""
+    return scenario_hash()
+
+
 def _code_of(path: Path) -> bytes:
-    return _code_of_source(path.read_bytes())
-
-
-@functools.lru_cache(maxsize=256)
-def _code_of_source(source: bytes) -> bytes:
-    """A Python file's syntax tree without docstrings and annotations (a file that does not parse: its bytes).
-    Cached by content: every manifest (the live SLA view builds one every few seconds) hashes the scenarios, and a
-    parse of all of them costs ~0.1 s of the generator's CPU."""
+    """A Python file's syntax tree without docstrings and annotations (a file that does not parse: its bytes)."""
+    source = path.read_bytes()
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):

@@ -14,7 +14,7 @@ numbers into the run as if they were the same test. So:
   their first request; scenarios/guards.py does for ProspectPro's), because Locust may hand a worker users before
   its init listeners have even run (a worker joining a running test gets a spawn message straight after the ack).
 
-Generic: nothing here knows ProspectPro. The scenario hash is harness.results.scenario_hash.
+Generic: nothing here knows ProspectPro. The scenario hash is harness.results.running_scenario_hash.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 import harness
 from analysis.exit_codes import ExitCode
-from harness.results import scenario_hash
+from harness.results import running_scenario_hash
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ _verified.set()  # a local run or a master has nothing to wait for; a worker cle
 
 def identity() -> dict[str, Any]:
     """What must be equal on the master and every worker."""
-    return {"harness": harness.__version__, "scenario_hash": scenario_hash()}
+    return {"harness": harness.__version__, "scenario_hash": running_scenario_hash()}
 
 
 def describe(who: dict[str, Any]) -> str:
