@@ -39,8 +39,8 @@ show (analysis/sequential.py). So perf's mix gives the endpoints that are rare i
 discovery, the export metadata call) enough users to reach that in a typical run. ``--fixed-duration`` turns it off: then --run-time (default 100 s) is the run's exact length.
 
 The launcher knows no class names and no Locust flag list: Locust's arguments go through untouched, after its
-defaults. What it needs of the product (the target in its settings, the health checks' variables) it asks
-product.py at the project's root (harness/product.py): no module of harness imports scenarios or the simulator.
+defaults. What it needs of the product (the target in its settings, the health checks' variables, the embedded
+simulator's sizing for a mode's load) it asks product.py at the project's root (harness/product.py): no module of harness imports scenarios or the simulator.
 """
 
 from __future__ import annotations
@@ -88,22 +88,18 @@ class Mode:
     report: str | None = None  # the analysis verb that writes this run's report afterwards
     preflight: bool = False  # the health collections run first; an unhealthy target gets no load (exit 5)
     until_decided: bool = False  # the gate stops the run once decided; --run-time is the maximum (--fixed-duration: off)
-    simulator_args: tuple[str, ...] = ()  # the embedded simulator's flags for this mode (before --simulator-arg's)
+    simulator_load: str | None = None  # the load the product sizes the embedded simulator for (product.py)
 
-
-PERF_GOOGLE_QUOTA = "--capacity=google-places=1000"  # queries/s: 10x the assumed default (simulator/profiles.toml)
 
 MODES = {
     # Until decided: typically 2-4 minutes, at most 300 s plus start-up, report and shut-down. --fixed-duration:
     # exactly --run-time (100 s unless given).
-    # perf judges the platform's SLAs at its load; its discovery jobs (80 users at think times x 0.25) would offer
-    # Google about three times the assumed 6,000/minute quota, which on the real project is a quota request, not a code
-    # change: so its simulator's Google quota is sized for that load (recorded as an extra argument in the
-    # manifest), and make capacity, on the default quota, reports where that quota ends (README "Capacity limits").
+    # perf judges the platform's SLAs at its load: the product sizes the simulator for "perf" (product.py; recorded
+    # in the manifest's extra_args); make capacity names no load and reports where the default sizing ends.
     "perf": Mode("locustfile.py", headless=True, job_time_scale="0.05", mix="perf",
                  defaults=((("-u", "--users"), "80"), (("-r", "--spawn-rate"), "10"), (("-t", "--run-time"), "100s")),
                  environment=(("PP_THINK_TIME_SCALE", "0.25"),), gate=True, report="report", preflight=True,
-                 until_decided=True, simulator_args=(PERF_GOOGLE_QUOTA,)),
+                 until_decided=True, simulator_load="perf"),
     # The baseline is the start form's default: the SLA tab, /metrics and each test's verdict and report use it.
     "ui": Mode("locustfile.py", headless=False, job_time_scale="0.05", defaults=(), gate=True),
     # The shape in scenarios/shapes.py decides users and duration; it stops the run by itself. Default plan: 5 steps
@@ -126,7 +122,7 @@ def parse_arguments(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--job-time-scale", default=None, help="simulator job duration scale (default 0.05)")
     parser.add_argument("--simulator-arg", action="append", default=[], metavar="ARG",
                         help="one more argument for the simulator, repeatable, written with '=': "
-                             "--simulator-arg=--capacity=enrichment-orchestrator=4")  # fmt: skip
+                             "--simulator-arg=--capacity=COMPONENT=N")  # fmt: skip
     parser.add_argument("--results-root", default="results", help="folder for run folders (default results)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report after the run")
     parser.add_argument("--termination-message", default=None, metavar="FILE",
@@ -234,7 +230,8 @@ def _target(configured: str | None, args: argparse.Namespace, mode: Mode, result
         yield configured, []
         return
     job_time_scale = args.job_time_scale or mode.job_time_scale
-    extra = [*mode.simulator_args, *args.simulator_arg]  # the caller's come last: a repeated --capacity wins
+    sizing = _product().simulator_sizing[mode.simulator_load] if mode.simulator_load else ()
+    extra = [*sizing, *args.simulator_arg]  # the caller's come last: a repeated --capacity wins
     simulator = start_simulator("--profile", args.profile, "--seed", args.seed, "--time-scale", args.time_scale,
                                 "--job-time-scale", job_time_scale, *extra,
                                 log_path=results_dir / "simulator.log")  # fmt: skip

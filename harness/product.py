@@ -5,14 +5,17 @@ root: a file that defines ``PRODUCT = Product(...)``, loaded by path, so that no
 product's packages (tests/test_structure.py checks it). What the launcher asks of the product is only this:
 * ``configured_target()``: the target URL from the product's settings (environment, .env), or None for "start the
   embedded simulator"; bad settings raise analysis.errors.InputError (one line, exit 2);
-* ``health_target(url)``: what the health collections need to know about that target (harness/thunder_cli.py).
+* ``health_target(url)``: what the health collections need to know about that target (harness/thunder_cli.py);
+* ``simulator_sizing[load]``: the embedded simulator's arguments that size it for the load a launcher mode names
+  (``Mode.simulator_load``, e.g. "perf"): the launcher says which load, the product says what that means for the
+  simulator's components. They are recorded in the manifest's ``extra_args``, before the caller's --simulator-arg's.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.thunder_cli import HealthTarget
@@ -22,6 +25,7 @@ from harness.thunder_cli import HealthTarget
 class Product:
     configured_target: Callable[[], str | None]
     health_target: Callable[[str], HealthTarget]
+    simulator_sizing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def load_product(path: Path) -> Product:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.__main__ import MODES, PERF_GOOGLE_QUOTA, locust_command
+from harness.__main__ import MODES, PRODUCT_FILE, _product, locust_command
 from scenarios.selection import PERF_WEIGHTS
 from tests.support.locust_runs import clean_environment, secrets_found
 
@@ -55,8 +55,9 @@ def test_perf_runs_against_a_simulator_it_starts_and_stops_and_writes_every_file
     assert completed.returncode == verdict["exit_code"]  # Locust's exit code, set by the in-run gate
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["target"]["kind"] == "simulator" and manifest["target"]["url"] == target.group(1)
+    # perf's simulator is sized for its load by the product (product.py: Google's quota), the caller's arguments after
     assert manifest["target"]["simulator"] == {"profile": "healthy", "seed": 1, "time_scale": 0.05, "job_time_scale": 0.05,
-                                               "extra_args": f"{PERF_GOOGLE_QUOTA} --queue-limit=99"}  # fmt: skip
+                                               "extra_args": "--capacity=google-places=1000 --queue-limit=99"}  # fmt: skip
     assert manifest["options"]["user_classes"] == sorted(PERF_WEIGHTS)  # --mix perf: every class
     entries = {f"{row['method']} {row['name']}": row["num_requests"] for row in json.loads((run_dir / "locust.json").read_text())}
     assert entries.get("GET /auth/v1/user", 0) > 0 and entries.get("POST /functions/v1/business-discovery-background", 0) > 0
@@ -127,6 +128,16 @@ def test_a_simulator_that_cannot_start_is_one_line_and_leaves_no_run_folder(tmp_
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: the simulator did not start: ") and "queue-limit" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_load_a_mode_names_is_one_the_product_sizes_the_simulator_for():
+    """The launcher names a load ("perf"), product.py says what it means for the simulator; capacity keeps the default
+    sizing, so that its report finds where the default quotas end."""
+    sizing = _product().simulator_sizing
+    named = {mode.simulator_load for mode in MODES.values()} - {None}
+    assert named and named <= set(sizing), f"{PRODUCT_FILE} sizes {sorted(sizing)}, the modes name {sorted(named)}"
+    assert MODES["perf"].simulator_load == "perf" and MODES["capacity"].simulator_load is None
+    assert "--capacity=google-places=1000" in sizing["perf"]
 
 
 def test_user_arguments_override_the_defaults_and_name_classes():
