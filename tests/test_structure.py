@@ -75,6 +75,32 @@ def test_the_import_reader_sees_imports_inside_functions(tmp_path):
     assert _imported_packages(module, "harness") == {"scenarios", "simulator", "harness"}
 
 
+def _component_names_in(path: Path) -> set[str]:
+    """The simulator's component names (simulator/profiles.py) that a string of the file names as a word."""
+    from simulator.profiles import COMPONENTS
+
+    words = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, COMPONENTS)) + r")(?![\w-])")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and not node.value.startswith("/__admin/"):
+            found.update(words.findall(node.value))  # the simulator's admin paths (its client) are not components
+    return found
+
+
+def test_the_harness_names_no_simulator_component():
+    """How the simulator is sized for a load (a component's quota or pool) is the product's (product.py's
+    simulator_sizing): the launcher names the load, never a component."""
+    found = {str(path.relative_to(ROOT)): names for path in sorted((ROOT / "harness").rglob("*.py"))
+             if (names := _component_names_in(path))}  # fmt: skip
+    assert not found, f"harness modules naming simulator components (move that to product.py): {found}"
+
+
+def test_the_component_reader_sees_a_quota_flag(tmp_path):
+    module = tmp_path / "probe.py"
+    module.write_text('QUOTA = "--capacity=google-places=1000"\nPATH = "/__admin/realtime"\n# gotrue in a comment\n')
+    assert _component_names_in(module) == {"google-places"}
+
+
 def _baseline_files() -> list[Path]:
     return sorted((ROOT / "baselines").glob("*.toml"))
 
