@@ -27,7 +27,7 @@ from scipy import stats
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from analysis.baseline import Baseline, EndpointLimits
-from analysis.decide import NOT_RUN_WIDE_METHODS, Check, endpoint_checks
+from analysis.decide import JOB_METHOD, NOT_RUN_WIDE_METHODS, Check, endpoint_checks
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.results import EndpointResult
@@ -102,7 +102,25 @@ class Plateau:
 
     @property
     def error_rate(self) -> float | None:
+        """Failed HTTP requests / HTTP requests ("HTTP errors"): a failed discovery job is not among them."""
         return self.failures / self.requests if self.requests else None
+
+    @property
+    def jobs(self) -> int:
+        """Jobs followed to their end at this plateau (the JOB entries: completed, failed or timed out)."""
+        return sum(e.requests for e in self._job_entries())
+
+    @property
+    def failed_jobs(self) -> int:
+        return sum(e.failures for e in self._job_entries())
+
+    @property
+    def job_failure_rate(self) -> float | None:
+        """Failed (or timed-out) jobs / jobs: what the discovery success SLA judges, apart from the HTTP errors."""
+        return self.failed_jobs / self.jobs if self.jobs else None
+
+    def _job_entries(self) -> list[EndpointAtPlateau]:
+        return [e for key, e in self.endpoints.items() if key.split(" ", 1)[0] == JOB_METHOD]
 
     @property
     def breached(self) -> list[EndpointAtPlateau]:
@@ -286,15 +304,17 @@ def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram,
         return at_plateau(None)
     breaches = [c for c in checks if c.verdict == Verdict.BREACH]
     if breaches:
-        return at_plateau(Verdict.BREACH, tuple(_describe_breach(c) for c in breaches), max(_over_limit_ratio(c) for c in breaches))
+        described = tuple(_describe_breach(c, jobs=method == JOB_METHOD) for c in breaches)
+        return at_plateau(Verdict.BREACH, described, max(_over_limit_ratio(c) for c in breaches))
     if any(c.verdict == Verdict.INCONCLUSIVE for c in checks):
         return at_plateau(Verdict.INCONCLUSIVE)
     return at_plateau(Verdict.PASS)
 
 
-def _describe_breach(check: Check) -> str:
+def _describe_breach(check: Check, *, jobs: bool = False) -> str:
+    """"p95 412 ms > 300 ms"; a JOB entry's fail ratio counts jobs, so it says "failed jobs", not "errors"."""
     if check.metric == "fail_ratio":
-        return f"errors {check.actual:.1%} > {check.limit:.1%}"
+        return f"{'failed jobs' if jobs else 'errors'} {check.actual:.1%} > {check.limit:.1%}"
     return f"{check.metric.removesuffix('_ms')} {check.actual:g} ms > {check.limit:g} ms"
 
 

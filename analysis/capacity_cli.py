@@ -435,17 +435,25 @@ def _plateau_section(analysis: CapacityAnalysis) -> Section:
         rows = []
         # The generator's gauges (e.g. realtime_connections: open websockets), mean over each plateau.
         gauges = sorted({name for plateau in detection.plateaus for name in plateau.gauges})
+        # HTTP errors count requests only; a discovery job that fails is answered 200 all along, so where jobs were
+        # followed their failed share stands beside them (the JOB entry's SLA is what breaks on it).
+        jobs = any(plateau.jobs for plateau in detection.plateaus)
         for plateau in sorted(detection.plateaus, key=lambda p: p.users):
             rows.append([
                 str(plateau.users), f"{plateau.duration_s:.0f}", str(plateau.stop_interval - plateau.first_interval),
                 str(plateau.transient_intervals), f"{plateau.throughput_rps:.1f}", f"{plateau.goodput_rps:.1f}",
                 *(f"{plateau.gauges[name]:.1f}" if name in plateau.gauges else "-" for name in gauges),
-                _percent(plateau.error_rate), "holds" if plateau.sla_holds else "BREACHED",
+                _share(plateau.failures, plateau.requests), *([_share(plateau.failed_jobs, plateau.jobs)] if jobs else []),
+                "holds" if plateau.sla_holds else "BREACHED",
                 "; ".join(f"{e.key}: {', '.join(e.breaches)}" for e in plateau.breached) or "-",
             ])
         blocks.append(Table(["users", "steady s", "intervals", "transients left out", "throughput req/s",
-                             "goodput req/s", *(f"{name} (mean)" for name in gauges), "errors", "SLAs", "breaches"],
-                            rows))  # fmt: skip
+                             "goodput req/s", *(f"{name} (mean)" for name in gauges), "HTTP errors",
+                             *(["failed jobs"] if jobs else []), "SLAs", "breaches"], rows))  # fmt: skip
+        blocks.append("HTTP errors: failed HTTP requests of the plateau (a discovery job that fails is not one: its "
+                      "submit and reads are answered normally)." + (" Failed jobs: discovery jobs that failed or timed out, of those "
+                                              "followed to their end (the JOB entry, judged by the discovery "
+                                              "success-rate SLA)." if jobs else ""))  # fmt: skip
     else:
         blocks.append("No steady plateau was found.")
     if detection.rejected:
@@ -489,6 +497,7 @@ def _interval(estimate: Estimate | None) -> str:
 
 def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str], *, approximate: bool = False) -> Section:
     rows = []
+    jobs = any(plateau.jobs for plateau in analysis.detection.plateaus)
     for plateau in sorted(analysis.detection.plateaus, key=lambda p: p.users):
         for key, endpoint in sorted(plateau.endpoints.items()):
             rows.append([str(plateau.users), f"`{key}`", str(endpoint.requests),
@@ -505,9 +514,13 @@ def _endpoint_section(analysis: CapacityAnalysis, figure_names: list[str], *, ap
         blocks.append(LOCUST_PERCENTILES_NOTE)
     if rows:
         ms = " ms (Locust, approx.)" if approximate else " ms"
-        blocks.append(Table(["users", "endpoint", "requests", f"p50{ms}", f"p95{ms}", f"p99{ms}", "errors", "verdict", "breaches"], rows))
+        blocks.append(Table(["users", "endpoint", "requests", f"p50{ms}", f"p95{ms}", f"p99{ms}", "failed", "verdict",
+                             "breaches"], rows))  # fmt: skip
+        if jobs:
+            blocks.append("A JOB entry counts jobs (submit->completed), not HTTP requests: its requests are the jobs "
+                          "followed to their end, its failed share the jobs that failed or timed out.")
     p95_caption = "p95 (Locust's approximation) against users, SLA lines dashed" if approximate else "p95 against users, SLA lines dashed"
-    for name, caption in (("p95_vs_users", p95_caption), ("errors_vs_users", "Errors against users")):
+    for name, caption in (("p95_vs_users", p95_caption), ("errors_vs_users", "Failed HTTP requests" + (" and failed jobs" if jobs else "") + " against users")):
         if name in figure_names:
             blocks.append(Image(name, caption))
     return Section("Endpoints at each plateau", blocks)
@@ -583,6 +596,11 @@ def _ms(value: int | None) -> str:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
+
+
+def _share(part: int, whole: int) -> str:
+    """"21.43% (36/168)": the share with the counts it comes from; "-" when there were none."""
+    return f"{part / whole:.2%} ({part}/{whole})" if whole else "-"
 
 
 # ---- rendering (analysis/pages.py: templates/capacity.md.j2, capacity.html.j2) --------------------------------------

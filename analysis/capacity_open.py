@@ -145,7 +145,7 @@ def level_rows(result: OfferedLoadCapacity) -> list[list[str]]:
     return rows
 
 
-LEVEL_HEADER = ["offered arrivals/s", "throughput req/s", "p50", "p95", "p99", "errors", "SLA verdict", "breaches"]
+LEVEL_HEADER = ["offered arrivals/s", "throughput req/s", "p50", "p95", "p99", "HTTP errors", "SLA verdict", "breaches"]
 
 
 def draw(result: OfferedLoadCapacity):

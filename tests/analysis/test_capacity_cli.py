@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ def test_report_files_say_the_capacity_and_embed_the_plots(tmp_path, capsys):
     assert len(images) == 3 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "<code>" + ENDPOINT + "</code>" in page and "src=\"capacity_plots" not in page
     assert "SLA-bound capacity: 10 users" in capsys.readouterr().out
+    assert "| HTTP errors |" in markdown and "failed jobs" not in markdown  # no jobs followed: no jobs column
 
 
 def test_a_run_without_plateaus_writes_an_honest_report_and_exits_5(tmp_path):
@@ -154,3 +156,43 @@ def test_derived_timings_are_left_out_of_the_latency_plot(tmp_path):
     plateaus = analyse(load_intervals(write_intervals(tmp_path, rows)), None).detection.plateaus
     assert all(job in p.endpoints for p in plateaus)  # judged like any entry...
     assert set(latency_vs_users(plateaus, None).p95_ms) == {ENDPOINT}  # ...but not drawn among the responses
+
+
+JOB = "JOB business-discovery-background submit->completed"
+
+
+def test_failed_jobs_stand_beside_the_http_errors_that_do_not_count_them(tmp_path):
+    """A plateau whose requests all succeed but whose jobs fail: "HTTP errors" 0 %, "failed jobs" 30 %, and the JOB
+    entry breaking on its 5 % limit says "failed jobs", in the Markdown and in the HTML report alike."""
+    rows = step_run([2, 4, 6, 8], usl(20.0, 0.05, 0.005))
+    for row in rows:  # 10 jobs ended per interval; 3 of them failed from 6 users on
+        row["endpoints"][JOB] = {"requests": 10, "failures": 3 if row["user_count"] >= 6 else 0,
+                                 "hist": {"1500": 10}}  # fmt: skip
+    folder = _results_folder(tmp_path, rows)
+    baseline = tmp_path / "jobs.toml"
+    baseline.write_text(f'schema_version = 1\nname = "jobs"\n[endpoints."{ENDPOINT}"]\nfail_ratio = 0.01\n'
+                        f'[endpoints."{JOB}"]\nfail_ratio = 0.05\n')  # fmt: skip
+    assert main(["capacity", str(folder), "--baseline", str(baseline)]) == ExitCode.OK
+    markdown = (folder / "capacity.md").read_text(encoding="utf-8")
+    header = next(line for line in markdown.splitlines() if line.startswith("| users | steady s"))
+    columns = [cell.strip() for cell in header.strip("|").split("|")]
+    assert "errors" not in columns and {"HTTP errors", "failed jobs"} <= set(columns)
+    table = takewhile(lambda line: line.startswith("| "), markdown.split(header + "\n", 1)[1].splitlines()[1:])
+    plateaus = {int(cells[0]): dict(zip(columns, cells))
+                for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table)}  # fmt: skip
+    for users, row in plateaus.items():
+        http = re.fullmatch(r"0\.00% \(0/(\d+)\)", row["HTTP errors"])
+        jobs = re.fullmatch(r"(\d+\.\d\d)% \((\d+)/(\d+)\)", row["failed jobs"])
+        assert http and int(http.group(1)) > 0 and jobs, row
+        failed, ended = int(jobs.group(2)), int(jobs.group(3))
+        assert ended % 10 == 0 and failed == (3 * ended // 10 if users >= 6 else 0), row  # whole intervals of the plateau
+        assert (row["SLAs"], "failed jobs 30.0% > 5.0%" in row["breaches"]) == (("BREACHED", True) if users >= 6 else ("holds", False))
+    assert sorted(plateaus) == [2, 4, 6, 8]
+    assert "SLA-bound capacity: 4 users; first breach at 6 users, bottleneck " + JOB in markdown
+    assert "breaks first, at 6 users: failed jobs 30.0% > 5.0%" in markdown
+    page = (folder / "capacity.html").read_text(encoding="utf-8")
+    assert "<th>HTTP errors</th><th>failed jobs</th>" in page and "<td>30.00% (" in page
+    # The plot draws the JOB line against its own 5 % limit, not only the default 1 %.
+    errors = errors_vs_users(analyse(load_intervals(folder / "intervals.jsonl"), load_baseline(baseline)).detection.plateaus,
+                             load_baseline(baseline))  # fmt: skip
+    assert errors.limit_by_endpoint == {JOB: 0.05} and errors.fail_ratio_limit is None
