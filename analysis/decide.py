@@ -29,7 +29,7 @@ from analysis.bounds import (
 from analysis.exit_codes import ExitCode
 from analysis.openmodel import MANIFEST_SECTION as ARRIVALS_SECTION
 from analysis.openmodel import arrival_problems
-from analysis.regression import compare_histograms, has_enough_samples, run_to_run_variance
+from analysis.regression import RunToRun, RunToRunVariance, compare_histograms, has_enough_samples, reference_run_to_run
 from analysis.results import BusinessMetrics, EndpointResult, RunResult
 from analysis.verdicts import Verdict
 from common import results_format
@@ -512,11 +512,13 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
         if (previous := reference.endpoints.get(key)) is not None and previous.histogram is not None
         and endpoint.histogram is not None and has_enough_samples(previous.histogram, endpoint.histogram, rule)
     ])  # fmt: skip
-    # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs: their spread is
-    # the run-to-run variation every interval must include.
+    # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs, and their interval
+    # histograms in .timelines: their spread, per percentile and part by part, is the run-to-run variation every
+    # interval must include (analysis/regression.py says why).
     recorded_runs = getattr(reference, "runs", ())
-    run_to_run = run_to_run_variance(
-        [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs], rule
+    run_to_run = reference_run_to_run(
+        [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs],
+        getattr(reference, "timelines", ()), rule,
     )
     checks = []
     if baseline.business.cost_anomaly_factor is not None:
@@ -528,13 +530,18 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
             checks.append(Check(key, "change", Verdict.NOT_COMPARABLE, reason="not in the reference run"))
             continue
         assert current.histogram is not None and previous.histogram is not None  # guaranteed by not_comparable_reason
-        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested, run_to_run=run_to_run.for_endpoint(key) if run_to_run else None):
+        for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested,
+                                         run_to_run=_variation_of(run_to_run, key)):
             checks.append(Check(
                 key, f"p{change.q * 100:g} change", change.verdict,
                 actual=change.current_ms, reference=change.reference_ms,
                 change=change.relative_change, interval=change.interval, reason=change.reason,
             ))  # fmt: skip
     return checks
+
+
+def _variation_of(run_to_run: dict[float, RunToRun] | None, key: str) -> dict[float, RunToRunVariance] | None:
+    return {q: variation.for_endpoint(key) for q, variation in run_to_run.items()} if run_to_run else None
 
 
 # ---- run validity ------------------------------------------------------------------------------------------------

@@ -78,7 +78,9 @@ from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
-from analysis.regression import RunToRun, RunToRunVariance, bucket_step, run_to_run_variance
+from analysis.regression import (
+    RunToRun, by_percentile, bucket_step, part_index, run_to_run_over_parts, run_to_run_variance, split_timelines,
+)  # fmt: skip
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
@@ -279,8 +281,7 @@ class SequentialReference:
 
     def part_of(self, end_s: float) -> int:
         """The part an interval ending ``end_s`` seconds after the start belongs to."""
-        index = max(0, math.ceil(end_s / PART_S) - 1)
-        return min(index, len(self.part_starts) - 1)
+        return part_index(end_s, PART_S, len(self.part_starts))
 
 
 def reference_of(run, rule=None) -> SequentialReference:
@@ -295,56 +296,14 @@ def reference_of(run, rule=None) -> SequentialReference:
     timelines = tuple(getattr(run, "timelines", ()) or ())
     if len(runs) < 1 or len(timelines) != len(runs) or any(not timeline for timeline in timelines):
         whole = [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in runs]
-        variation = _by_percentile(lambda one: run_to_run_variance(whole, one), rule) if len(whole) >= 2 else None
+        variation = by_percentile(lambda one: run_to_run_variance(whole, one), rule) if len(whole) >= 2 else None
         return SequentialReference(counts, run_to_run=variation, runs=max(1, len(runs)))
-    common = min(timeline[-1][0] for timeline in timelines)
-    starts = tuple(PART_S * index for index in range(max(1, int(common // PART_S))))
-    shell = SequentialReference(counts, part_starts=starts)
-    # by_run[part][run]: key -> histograms of that run's intervals in that part
-    by_run: list[list[dict[str, list[Histogram]]]] = [[{} for _ in timelines] for _ in starts]
-    for number, timeline in enumerate(timelines):
-        for end_s, histograms in timeline:
-            into = by_run[shell.part_of(end_s)][number]
-            for key, histogram in histograms.items():
-                into.setdefault(key, []).append(histogram)
-    parts = tuple({key: Histogram.merge_all(h for run in part for h in run.get(key, [])) for key in set().union(*part)}
+    by_run = split_timelines(timelines, PART_S)  # [part][run]: key -> that run's histogram over that part
+    starts = tuple(PART_S * index for index in range(len(by_run)))
+    parts = tuple({key: Histogram.merge_all(run[key] for run in part if key in run) for key in set().union(*part)}
                   for part in by_run)  # fmt: skip
-    variation = None
-    if rule is not None and len(timelines) >= 2:
-        merged_runs = [[{key: Histogram.merge_all(hs) for key, hs in run.items()} for run in part] for part in by_run]
-        variation = _by_percentile(lambda one: _pooled_over_parts([run_to_run_variance(part, one) for part in merged_runs]), rule)
+    variation = run_to_run_over_parts(by_run, rule) if rule is not None and len(timelines) >= 2 else None
     return SequentialReference(counts, starts, parts, variation, len(runs))
-
-
-def _by_percentile(measure, rule) -> dict[float, RunToRun] | None:
-    """``measure(rule)`` for each of the rule's percentiles alone: a p50 moves far less from run to run than a p95
-    (measured: the CSV download's p50 2 %, its p95 8 %; a PostgREST read's p50 3 %, its p95 44 %), and each change
-    test is widened by its own percentile's variation."""
-    if rule is None:
-        return None
-    found = {q: measure(rule.model_copy(update={"percentiles": [q]})) for q in rule.percentiles}
-    return {q: variation for q, variation in found.items() if variation is not None} or None
-
-
-def _pooled_over_parts(per_part: list[RunToRun | None]) -> RunToRun | None:
-    """One run-to-run variation per endpoint from the variations measured part by part (each part: the runs'
-    same minute against each other), averaged with their degrees of freedom: two or three runs give an estimate
-    per endpoint that is often 0 by chance; five parts give it five times the degrees of freedom. A part's
-    variation also holds the load swings within a run, which part-by-part comparisons meet too."""
-    measured = [variation for variation in per_part if variation is not None]
-    if not measured:
-        return None
-    keys = sorted({key for variation in measured for key in variation.by_endpoint})
-    by_endpoint = {}
-    for key in keys:
-        found = [variation.by_endpoint[key] for variation in measured if key in variation.by_endpoint]
-        freedom = sum(v.degrees_of_freedom for v in found)
-        by_endpoint[key] = RunToRunVariance(sum(v.log_variance * v.degrees_of_freedom for v in found) / freedom,
-                                            found[0].runs, freedom)  # fmt: skip
-    pooled = [variation.pooled for variation in measured]
-    freedom = sum(v.degrees_of_freedom for v in pooled)
-    return RunToRun(by_endpoint, RunToRunVariance(sum(v.log_variance * v.degrees_of_freedom for v in pooled) / max(freedom, 1),
-                                                  pooled[0].runs, freedom))  # fmt: skip
 
 
 class LookCounts:
