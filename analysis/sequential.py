@@ -74,7 +74,7 @@ import numpy as np
 from scipy.special import bdtr, bdtrik  # binom.ppf from its parts: scipy.stats costs every Locust process ~1 s
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
-from analysis.bounds import count_above
+from analysis.bounds import count_above, lower_bound, upper_bound
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
@@ -89,8 +89,13 @@ SCHEMA_VERSION = 1
 # slowdown does to a median) to a gross one (x55 in odds: a limit missed by far decides in a few dozen requests).
 _SHIFTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 SAMPLES_CAP = 10_000_000  # "needs more than this" is reported as such
-# A check is given up on (futility) when it lacks more than this many times what the rest of the run would send.
+# A check is given up on (futility) when, even at the most favourable share its data still allow (one-sided
+# FUTILITY_CONFIDENCE bound), it lacks more than FUTILITY_MARGIN times what the rest of the run would send.
 FUTILITY_MARGIN = 2.0
+FUTILITY_CONFIDENCE = 0.95
+# ... and only once it has been out of reach at every look for this long (or a tenth of the maximum, if shorter): the
+# estimate jumps from look to look (a new part brings new thresholds), and one look's estimate is no reason to give up.
+FUTILITY_PERSISTENCE_S = 30.0
 # Regression tests compare each part of a run with the same part of the reference runs (by time since the start):
 # parts of this length, the last one open-ended from the reference runs' common length on.
 PART_S = 60.0
@@ -170,6 +175,23 @@ def samples_to_show(exceed: int, n: int, theta0: float, alpha: float, direction:
     return max(1, high - n)
 
 
+def _more_at_best(exceed: int, n: int, theta0: float, alpha: float, direction: Direction, minimum: int = 0) -> int | None:
+    """``samples_to_show`` at the most favourable share toward ``direction`` that the data still allow (the
+    one-sided FUTILITY_CONFIDENCE Clopper-Pearson bound of exceed / n), at least up to ``minimum`` samples."""
+    if n <= 0:
+        return None
+    if direction == "above":
+        best = upper_bound(exceed, n, FUTILITY_CONFIDENCE)
+        events = min(n, math.ceil(best * n))
+    else:
+        best = lower_bound(exceed, n, FUTILITY_CONFIDENCE)
+        events = max(0, math.floor(best * n))
+    more = samples_to_show(events, n, theta0, alpha, direction)
+    if more is not None and n + more < minimum:
+        more = minimum - n
+    return more
+
+
 def _fewest(*estimates: int | None) -> int | None:
     known = [estimate for estimate in estimates if estimate is not None]
     return min(known) if known else None
@@ -218,6 +240,8 @@ class SequentialCheck:
     samples: int
     decided_after_s: float | None = None
     more_samples_needed: int | None = None  # when undecided: estimate at the observed rate (None: unknown / huge)
+    # when undecided: the same at the most favourable share the data allow (futility's estimate; None: none would do)
+    more_samples_at_best: int | None = None
     decidable: bool = True  # False: no amount of data from this run can decide it (e.g. a reference too small)
     reason: str = ""
 
@@ -364,6 +388,7 @@ class SequentialJudge:
         self.pass_alpha = 1 - baseline.decision.pass_confidence  # per claim
         self._first_decided: dict[tuple[str, str], float] = {}
         self._verdicts: dict[tuple[str, str], Verdict] = {}
+        self._out_of_reach_since: dict[tuple[str, str], float] = {}  # futility: out of reach at every look since
         self._alarm_tests_max = 1
         self._regression_tests_max = 1
         self.last: list[SequentialCheck] = []
@@ -544,7 +569,12 @@ class SequentialJudge:
         if more_to_pass is not None and pass_n + more_to_pass < test.min_samples:
             more_to_pass = test.min_samples - pass_n
         more = _fewest(samples_to_show(exceed, n, test.theta0, alarm_alpha, "above"), more_to_pass)
-        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test, events))
+        at_best = _fewest(
+            _more_at_best(exceed, n, test.theta0, alarm_alpha, "above"),
+            _more_at_best(pass_exceed, pass_n, test.theta0, self.pass_alpha, "below", test.min_samples),
+        )
+        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, more_samples_at_best=at_best,
+                               reason=_threshold_text(test, events))  # fmt: skip
 
     def _warning_proven(self, test: _Test, warning: float, counts: EndpointCounts, alarm_alpha: float) -> bool:
         """The warning level proven passed (as an alarm, at the alarm's level): the check is a warning, not a pass."""
@@ -558,22 +588,43 @@ class SequentialJudge:
         """Required checks that more data could still decide: while any is left, the run goes on."""
         return [check for check in self.last if check.required and check.decidable and not check.decided]
 
-    def out_of_reach(self, max_s: float, margin: float = FUTILITY_MARGIN) -> list[SequentialCheck]:
+    def out_of_reach(self, max_s: float, margin: float = FUTILITY_MARGIN,
+                     persistence_s: float | None = None) -> list[SequentialCheck]:  # fmt: skip
         """Undecided required checks that the rest of the run cannot be expected to decide (futility).
 
-        A check is out of reach when the samples it lacks (at its observed share, ``samples_to_decide``) exceed
-        ``margin`` times what its endpoint would still send before ``max_s`` at its rate so far, or when no number
-        would do (its share sits on the limit). Stopping then is as valid as stopping at any other look (the
-        tests are always valid); it only gives up on what the maximum could not have settled anyway.
+        A check is out of reach when, even if its true share were the most favourable one its data still allow
+        (the one-sided FUTILITY_CONFIDENCE bound of the share, toward deciding: ``more_samples_at_best``), it would
+        lack more than ``margin`` times what its endpoint will still send before ``max_s`` at its rate so far; or
+        when no share the data allow would decide it. Judged at the observed share alone, a check whose share sat
+        near its threshold after a few hundred samples was given up on while its evidence was still building (a
+        30 % slower orchestrator, +13 % in its first minute and +33 % in its second, stopped "undecidable" after
+        124 s); with the bound, only checks whose data pin them near the threshold are given up on (a p95 change
+        well inside its noise factor after thousands of samples). Stopping is as valid as at any other look (the
+        tests are always valid); futility only gives up on what the maximum could not be expected to settle.
+        A check must also have been out of reach at every look of the last ``persistence_s`` seconds (default:
+        FUTILITY_PERSISTENCE_S, or a tenth of ``max_s`` if shorter): its estimate jumps when a new part of the
+        reference starts, and the run above had it in reach 10 s earlier. Call this at every look from the first
+        one that may stop the run; calling it again at the same look changes nothing.
         """
         elapsed = self.last_elapsed_s
         if elapsed <= 0:
             return []
+        if persistence_s is None:
+            persistence_s = min(FUTILITY_PERSISTENCE_S, max_s / 10)
         reach = []
-        for check in self.undecided_required():
+        undecided = self.undecided_required()
+        current = {(check.subject, check.metric) for check in undecided}
+        for ident in [ident for ident in self._out_of_reach_since if ident not in current]:
+            del self._out_of_reach_since[ident]  # decided since: a later return starts afresh
+        for check in undecided:
+            ident = (check.subject, check.metric)
             still_to_come = check.samples / elapsed * max(max_s - elapsed, 0.0)
-            if check.more_samples_needed is None or check.more_samples_needed > margin * still_to_come:
-                reach.append(check)
+            if check.more_samples_at_best is None or check.more_samples_at_best > margin * still_to_come:
+                since = self._out_of_reach_since.setdefault(ident, elapsed)
+                if elapsed - since >= persistence_s:
+                    reach.append(check)
+            else:
+                self._out_of_reach_since.pop(ident, None)
         return reach
 
 

@@ -161,3 +161,36 @@ def test_applying_the_record_to_a_decision():
     assert applied.undersampled_endpoints == ("GET /a",) and applied.exit_code is ExitCode.RUN_NOT_VALID
     record["checks"] = [record["checks"][0], record["checks"][2]]
     assert apply_to_decision(decision, record).undersampled_endpoints == ()
+
+
+def test_futility_does_not_give_up_on_a_share_the_data_do_not_pin_to_the_limit():
+    # 1 % failures against a 1 % limit after 300 requests: at the observed share nothing would decide, but the
+    # share could as well be 0.3 % (its 95 % bound), which the rest of a 300 s run would show: not given up on.
+    judge = SequentialJudge(BASELINE)
+    rng = np.random.default_rng(4)
+    judge.look(60, {"GET /a": counts(rng.uniform(10, 20, 300), failures=3)})
+    undecided = judge.undecided_required()
+    assert [(c.subject, c.metric) for c in undecided] == [("GET /a", "fail_ratio"), ("run", "fail_ratio")]
+    assert all(c.more_samples_needed is None and c.more_samples_at_best is not None for c in undecided)
+    for elapsed in (90, 120, 150):  # however long it lasts
+        judge.look(elapsed, {"GET /a": counts(rng.uniform(10, 20, 300), failures=3)})
+        assert judge.out_of_reach(300) == []
+
+
+def test_futility_gives_up_once_the_data_have_pinned_a_share_to_the_limit_for_a_while():
+    # 30,000 requests at 1 % pin the share to ~0.9-1.1 %: no share the data allow decides in the rest of the run.
+    # Given up on only when that has held at every look for FUTILITY_PERSISTENCE_S (30 s); a look in reach resets it.
+    judge = SequentialJudge(BASELINE)
+    rng = np.random.default_rng(4)
+    pinned = counts(rng.uniform(10, 20, 30_000), failures=300)
+    judge.look(60, {"GET /a": pinned})
+    assert judge.out_of_reach(300) == []  # one look is not a reason
+    judge.look(75, {"GET /a": pinned})
+    assert judge.out_of_reach(300) == []
+    judge.look(90, {"GET /a": pinned})
+    assert {(c.subject, c.metric) for c in judge.out_of_reach(300)} == {("GET /a", "fail_ratio"), ("run", "fail_ratio")}
+    assert judge.out_of_reach(300) != []  # asking again at the same look changes nothing
+    judge.look(95, {"GET /a": counts(rng.uniform(10, 20, 300), failures=3)})
+    assert judge.out_of_reach(300) == []  # in reach again: its clock starts afresh
+    judge.look(100, {"GET /a": pinned})
+    assert judge.out_of_reach(300) == []
