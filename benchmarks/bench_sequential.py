@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_sequential.py [--aa N] [--slowed N] [--modes fixed,until] [--quick]
         [--reference-runs R | --reference MODE=FILE] [--budget-minutes M] [--log FILE] [--results-root DIR]
-    .venv/bin/python benchmarks/bench_sequential.py --summarize FILE          # the figures of the runs a --log lists
+    .venv/bin/python benchmarks/bench_sequential.py --summarize FILE [--rejudge] # the figures of the runs a --log lists
     .venv/bin/python benchmarks/bench_sequential.py --replay REFERENCE RUN... # judge recorded runs again, look by look
 
 For each mode (``fixed``: `make perf --fixed-duration`, 100 s; ``until``: `make perf`, until every required check is
@@ -91,9 +91,20 @@ def perf(results_root: Path, seed: int, mode: str, durations: dict[str, str], *e
     return created[-1]
 
 
-def outcome(folder: Path, mode: str, case: str, seed: int) -> RunOutcome:
+def outcome(folder: Path, mode: str, case: str, seed: int, rejudge_against: str | None = None) -> RunOutcome:
+    """What one run decided: its own verdict.json, or with ``rejudge_against`` (a reference file) the verdict the
+    current code gives its files offline (`python -m analysis compare`; a run until decided keeps the sequential
+    verdicts it recorded in sequential.json, a fixed run is judged again by the fixed-sample gate)."""
     manifest = json.loads((folder / "manifest.json").read_text())
-    verdict = json.loads((folder / "verdict.json").read_text())
+    if rejudge_against is None:
+        verdict = json.loads((folder / "verdict.json").read_text())
+    else:
+        completed = subprocess.run([sys.executable, "-m", "analysis", "compare", str(folder), "--baseline",
+                                    str(ROOT / "baselines" / "production.toml"), "--reference", rejudge_against,
+                                    "--format", "json"], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+        if not completed.stdout.strip():
+            raise SystemExit(f"error: compare of {folder} wrote nothing (exit {completed.returncode}): {completed.stderr[-500:]}")
+        verdict = json.loads(completed.stdout)
     started, ended = (datetime.fromisoformat(manifest[key]) for key in ("started_at", "ended_at"))
     alarms = tuple(f"{c['subject']} {c['metric']}: {c['verdict']}" for c in verdict["checks"] if c["verdict"] in ALARMS)
     regressed = frozenset(c["subject"] for c in verdict["checks"] if c["verdict"] == "regressed")
@@ -245,10 +256,25 @@ def report(outcomes: list[RunOutcome], modes: list[str], functions: list[str]) -
                   f"(stop reasons: {', '.join(f'{r} {sum(o.stop_reason == r for o in mine)}' for r in sorted({o.stop_reason or '?' for o in mine}))})")  # fmt: skip
 
 
+def per_mode_counts(text: str | None, default: int, parser: argparse.ArgumentParser) -> dict[str, int]:
+    """"8" (each mode) or "until=16,fixed=4" -> {mode: runs}."""
+    if text is None:
+        return {"fixed": default, "until": default}
+    try:
+        if "=" not in text:
+            return {"fixed": int(text), "until": int(text)}
+        found = {mode.strip(): int(count) for mode, count in (item.split("=", 1) for item in text.split(",") if item)}
+    except ValueError:
+        parser.error(f"a count per mode is N or MODE=N,MODE=N, got {text!r}")
+    if not set(found) <= {"fixed", "until"}:
+        parser.error(f"modes are fixed and until, got {text!r}")
+    return {"fixed": found.get("fixed", 0), "until": found.get("until", 0)}
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--aa", type=int, default=None, help="A/A runs per mode (default 1 in the smoke)")
-    parser.add_argument("--slowed", type=int, default=None, help="runs per slowed function per mode (default 1 in the smoke)")
+    parser.add_argument("--aa", default=None, help="A/A runs per mode: N, or MODE=N,MODE=N (default 1 in the smoke)")
+    parser.add_argument("--slowed", default=None, help="runs per slowed function per mode: N or MODE=N,... (default 1 in the smoke)")
     parser.add_argument("--modes", default="fixed,until", help="fixed, until or both (default fixed,until)")
     parser.add_argument("--functions", default=",".join(SLOWED), help="functions to slow, in order (default: export, orchestrator)")
     parser.add_argument("--quick", action="store_true", help="the smoke (also without --aa/--slowed)")
@@ -266,13 +292,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--replay", nargs="+", metavar=("REFERENCE", "RUN"), default=None,
                         help="judge recorded until-decided runs again from their intervals against REFERENCE (no new runs)")
     parser.add_argument("--summarize", metavar="LOG", default=None, help="print the figures of the runs a --log file lists")
+    parser.add_argument("--rejudge", action="store_true",
+                        help="with --summarize: judge each run again with the current code against its logged reference")
     parser.add_argument("--watch", default=SLOWED["enrichment-orchestrator"], help="with --replay: the endpoint whose change to show")
     args = parser.parse_args(argv)
     if any("=" not in item or item.split("=", 1)[0] not in ("fixed", "until") for item in args.reference):
         parser.error("--reference: MODE=FILE with MODE fixed or until")
     if args.summarize:
         rows = [json.loads(line) for line in Path(args.summarize).read_text().splitlines() if line.strip()]
-        outcomes = [outcome(Path(row["folder"]), row["mode"], row["case"], row["seed"]) for row in rows]
+        if args.rejudge and any(not row.get("reference") for row in rows):
+            parser.error("--rejudge: the log's rows need their reference (logs written before it was logged: add \"reference\")")
+        outcomes = [outcome(Path(row["folder"]), row["mode"], row["case"], row["seed"], row["reference"] if args.rejudge else None)
+                    for row in rows]  # fmt: skip
         print(f"Results of the {len(rows)} runs in {args.summarize}:")
         report(outcomes, [m for m in ("until", "fixed") if any(o.mode == m for o in outcomes)], list(SLOWED))
         return 0
@@ -288,8 +319,8 @@ def main(argv: list[str]) -> int:
         if args.aa is None and args.slowed is None and not args.quick:
             return 0
     quick = args.quick or (args.aa is None and args.slowed is None)
-    aa = 1 if quick and args.aa is None else (args.aa or 0)
-    slowed_runs = 1 if quick and args.slowed is None else (args.slowed or 0)
+    aa = per_mode_counts(args.aa, 1 if quick else 0, parser)
+    slowed_runs = per_mode_counts(args.slowed, 1 if quick else 0, parser)
     functions = ["campaign-export-user-aware"] if quick else [f for f in args.functions.split(",") if f]
     unknown = [f for f in functions if f not in SLOWED]
     if unknown:
@@ -303,16 +334,17 @@ def main(argv: list[str]) -> int:
     given = dict(item.split("=", 1) for item in args.reference)
     args.reference_runs = args.reference_runs or (1 if quick else 3)
     deadline = time.time() + args.budget_minutes * 60 if args.budget_minutes else None
-    print(f"bench_sequential: {'smoke' if quick else 'full'}; modes {modes}; {aa} A/A and {slowed_runs} slowed run(s) "
+    print(f"bench_sequential: {'smoke' if quick else 'full'}; modes {modes}; A/A runs {aa}, slowed runs {slowed_runs} "
           f"per function {functions} per mode; durations {durations}; {args.reference_runs} reference run(s) per mode "
           f"unless given ({given or 'none given'}); run folders in {root}", flush=True)  # fmt: skip
     outcomes: list[RunOutcome] = []
     started = time.monotonic()
+    references: dict[str, Path] = {}
     for mode in modes:
         if mode in given:
-            reference = Path(given[mode])
+            references[mode] = Path(given[mode])
         else:
-            reference = root / f"reference-{mode}.json"
+            references[mode] = reference = root / f"reference-{mode}.json"
             # Until decided: reference runs last the whole maximum, so that every part of a later run (by time since
             # its start) has the same part of the reference to compare with (analysis/sequential.py).
             length = ("--min-run-time", durations["until"]) if mode == "until" else ()
@@ -322,24 +354,32 @@ def main(argv: list[str]) -> int:
                 subprocess.run([sys.executable, "-m", "analysis", "record", str(folder), "--output", str(reference), *add],
                                cwd=ROOT, check=True, capture_output=True)  # fmt: skip
                 print(f"  {mode:5} reference run {number + 1} of {args.reference_runs}: {folder}", flush=True)
-        cases = [("A/A", ())] * aa + [(f, (f"--simulator-arg=--slow={f}=1.3",)) for f in functions for _ in range(slowed_runs)]
-        cases = interleaved(cases)
-        for index, (case, extra) in enumerate(cases):
-            if deadline is not None and time.time() > deadline:
-                print(f"  {mode}: budget reached, {len(cases) - index} run(s) not made", flush=True)
-                break
-            seed = 2000 + index
-            folder = perf(root / mode, seed, mode, durations, *extra, "--reference", str(reference))
-            result = outcome(folder, mode, case, seed)
-            outcomes.append(result)
-            load = os.getloadavg()[1]  # the machine's 5-minute load average: run-to-run variation on a shared host
-            print(f"  {mode:5} {case:27} seed {seed}: exit {result.exit_code}, {result.seconds:5.0f} s "
-                  f"({result.stop_reason}), load {load:.1f}; alarms: {'; '.join(result.alarms) or 'none'}", flush=True)  # fmt: skip
-            if args.log:
-                with open(args.log, "a", encoding="utf-8") as log:
-                    log.write(json.dumps({"mode": mode, "case": case, "seed": seed, "exit": result.exit_code,
-                                          "seconds": result.seconds, "stop_reason": result.stop_reason, "load5": load,
-                                          "alarms": list(result.alarms), "folder": str(folder)}) + "\n")  # fmt: skip
+    # The modes' runs interleaved too (the machine's load drifts over an hour: both modes meet the same drift).
+    def cases_of(mode: str) -> list:
+        slowed_here = slowed_runs.get(mode, 0)
+        return [("A/A", ())] * aa.get(mode, 0) + [(f, (f"--simulator-arg=--slow={f}=1.3",)) for f in functions for _ in range(slowed_here)]
+
+    planned = interleaved([((mode, case), extra) for mode in modes for case, extra in interleaved(cases_of(mode))])
+    made: dict[str, int] = {}
+    for index, ((mode, case), extra) in enumerate(planned):
+        if deadline is not None and time.time() > deadline:
+            print(f"  budget reached, {len(planned) - index} run(s) not made", flush=True)
+            break
+        seed = 2000 + made.get(mode, 0)
+        made[mode] = made.get(mode, 0) + 1
+        reference = references[mode]
+        folder = perf(root / mode, seed, mode, durations, *extra, "--reference", str(reference))
+        result = outcome(folder, mode, case, seed)
+        outcomes.append(result)
+        load = os.getloadavg()[1]  # the machine's 5-minute load average: run-to-run variation on a shared host
+        print(f"  {mode:5} {case:27} seed {seed}: exit {result.exit_code}, {result.seconds:5.0f} s "
+              f"({result.stop_reason}), load {load:.1f}; alarms: {'; '.join(result.alarms) or 'none'}", flush=True)  # fmt: skip
+        if args.log:
+            with open(args.log, "a", encoding="utf-8") as log:
+                log.write(json.dumps({"mode": mode, "case": case, "seed": seed, "exit": result.exit_code,
+                                      "seconds": result.seconds, "stop_reason": result.stop_reason, "load5": load,
+                                      "alarms": list(result.alarms), "folder": str(folder),
+                                      "reference": str(reference)}) + "\n")  # fmt: skip
     print(f"\nResults ({time.monotonic() - started:.0f} s of runs):")
     report(outcomes, modes, functions)
     return 0
