@@ -71,10 +71,10 @@ from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from scipy.special import bdtr, bdtrik  # binom.ppf from its parts: scipy.stats costs every Locust process ~1 s
+from scipy.special import bdtr, bdtrik, betaln, gammaln  # scipy.stats costs every Locust process ~1 s to import
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
-from analysis.bounds import count_above, lower_bound, upper_bound
+from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
@@ -89,12 +89,13 @@ SCHEMA_VERSION = 1
 # slowdown does to a median) to a gross one (x55 in odds: a limit missed by far decides in a few dozen requests).
 _SHIFTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 SAMPLES_CAP = 10_000_000  # "needs more than this" is reported as such
-# A check is given up on (futility) when, even at the most favourable share its data still allow (one-sided
-# FUTILITY_CONFIDENCE bound), it lacks more than FUTILITY_MARGIN times what the rest of the run would send.
+# Futility: a check is given up on when the chance that it is decided by the maximum is below FUTILITY_CHANCE, the
+# rest of the run counted generously (FUTILITY_MARGIN times the samples it would bring at its rate so far) ...
 FUTILITY_MARGIN = 2.0
-FUTILITY_CONFIDENCE = 0.95
-# ... and only once it has been out of reach at every look for this long (or a tenth of the maximum, if shorter): the
-# estimate jumps from look to look (a new part brings new thresholds), and one look's estimate is no reason to give up.
+FUTILITY_CHANCE = 0.05
+_PRIOR = 0.5  # Jeffreys' prior for the share, Beta(1/2, 1/2), in the futility's predictive chance
+# ... and only once that has held at every look for this long (or a tenth of the maximum, if shorter): the chance
+# jumps from look to look (a new part brings new thresholds), and one look's estimate is no reason to give up.
 FUTILITY_PERSISTENCE_S = 30.0
 # Regression tests compare each part of a run with the same part of the reference runs (by time since the start):
 # parts of this length, the last one open-ended from the reference runs' common length on.
@@ -175,21 +176,47 @@ def samples_to_show(exceed: int, n: int, theta0: float, alpha: float, direction:
     return max(1, high - n)
 
 
-def _more_at_best(exceed: int, n: int, theta0: float, alpha: float, direction: Direction, minimum: int = 0) -> int | None:
-    """``samples_to_show`` at the most favourable share toward ``direction`` that the data still allow (the
-    one-sided FUTILITY_CONFIDENCE Clopper-Pearson bound of exceed / n), at least up to ``minimum`` samples."""
-    if n <= 0:
-        return None
+def chance_to_show(exceed: int, n: int, more: int, theta0: float, alpha: float, direction: Direction,
+                   minimum: int = 0) -> float:  # fmt: skip
+    """The chance that ``more`` further trials make the test show theta ``direction`` theta0 at ``alpha``, the
+    further events drawn from the share's posterior predictive given exceed of n so far (Jeffreys' prior
+    Beta(1/2, 1/2): a Beta-binomial; a uniform prior would put a clean endpoint's failure share at 5 % after 18
+    requests). Judged at the end of the ``more`` trials only, an estimate for futility, not a decision.
+
+    Why predictive rather than the observed share: after 56 clean requests the observed 0 % says "never a breach",
+    the share's 95 % bound (5 %) says "a breach within 50 requests"; the predictive chance weighs every share by
+    how well it explains the data, so neither a few samples nor a share sitting near its threshold misleads it.
+    """
+    total = n + more
+    if more <= 0 or total < max(minimum, 1):
+        return 0.0
+    threshold = math.log(1 / alpha)
+
+    def shows(events: int) -> bool:
+        return log_evidence(events, total, theta0, direction) >= threshold
+
+    # The evidence for "above" grows with the events, for "below" it falls: one boundary, found by bisection.
     if direction == "above":
-        best = upper_bound(exceed, n, FUTILITY_CONFIDENCE)
-        events = min(n, math.ceil(best * n))
+        if not shows(exceed + more):
+            return 0.0
+        low, high = exceed - 1, exceed + more  # shows(high); the boundary is the smallest such
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if shows(middle) else (middle, high)
+        further = np.arange(high - exceed, more + 1)
     else:
-        best = lower_bound(exceed, n, FUTILITY_CONFIDENCE)
-        events = max(0, math.floor(best * n))
-    more = samples_to_show(events, n, theta0, alpha, direction)
-    if more is not None and n + more < minimum:
-        more = minimum - n
-    return more
+        if not shows(exceed):
+            return 0.0
+        low, high = exceed, exceed + more + 1  # shows(low); the boundary is the largest such
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if shows(middle) else (low, middle)
+        further = np.arange(0, low - exceed + 1)
+    # Beta-binomial(more; exceed + 1/2, n - exceed + 1/2) probabilities of the further events that would show it.
+    a, b = exceed + _PRIOR, n - exceed + _PRIOR
+    log_pmf = (gammaln(more + 1) - gammaln(further + 1) - gammaln(more - further + 1)
+               + betaln(further + a, more - further + b) - betaln(a, b))  # fmt: skip
+    return float(min(1.0, np.exp(log_pmf).sum()))
 
 
 def _fewest(*estimates: int | None) -> int | None:
@@ -240,8 +267,6 @@ class SequentialCheck:
     samples: int
     decided_after_s: float | None = None
     more_samples_needed: int | None = None  # when undecided: estimate at the observed rate (None: unknown / huge)
-    # when undecided: the same at the most favourable share the data allow (futility's estimate; None: none would do)
-    more_samples_at_best: int | None = None
     decidable: bool = True  # False: no amount of data from this run can decide it (e.g. a reference too small)
     reason: str = ""
 
@@ -389,6 +414,8 @@ class SequentialJudge:
         self._first_decided: dict[tuple[str, str], float] = {}
         self._verdicts: dict[tuple[str, str], Verdict] = {}
         self._out_of_reach_since: dict[tuple[str, str], float] = {}  # futility: out of reach at every look since
+        # futility: each undecided test's (theta0, (alarm events, trials, alpha), (pass events, trials, min samples))
+        self._sides: dict[tuple[str, str], tuple] = {}
         self._alarm_tests_max = 1
         self._regression_tests_max = 1
         self.last: list[SequentialCheck] = []
@@ -569,12 +596,8 @@ class SequentialJudge:
         if more_to_pass is not None and pass_n + more_to_pass < test.min_samples:
             more_to_pass = test.min_samples - pass_n
         more = _fewest(samples_to_show(exceed, n, test.theta0, alarm_alpha, "above"), more_to_pass)
-        at_best = _fewest(
-            _more_at_best(exceed, n, test.theta0, alarm_alpha, "above"),
-            _more_at_best(pass_exceed, pass_n, test.theta0, self.pass_alpha, "below", test.min_samples),
-        )
-        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, more_samples_at_best=at_best,
-                               reason=_threshold_text(test, events))  # fmt: skip
+        self._sides[ident] = (test.theta0, (exceed, n, alarm_alpha), (pass_exceed, pass_n, test.min_samples))
+        return SequentialCheck(test.subject, test.metric, required, None, n, more_samples_needed=more, reason=_threshold_text(test, events))
 
     def _warning_proven(self, test: _Test, warning: float, counts: EndpointCounts, alarm_alpha: float) -> bool:
         """The warning level proven passed (as an alarm, at the alarm's level): the check is a warning, not a pass."""
@@ -588,23 +611,44 @@ class SequentialJudge:
         """Required checks that more data could still decide: while any is left, the run goes on."""
         return [check for check in self.last if check.required and check.decidable and not check.decided]
 
+    def chance_to_decide(self, check: SequentialCheck, more: int) -> float:
+        """The chance that ``more`` further samples decide an undecided check either way (``chance_to_show`` of
+        its alarm and its pass side, each with its own counts; the two cannot both happen)."""
+        sides = self._sides.get((check.subject, check.metric))
+        if sides is None:
+            return 0.0
+        theta0, (exceed, n, alarm_alpha), (pass_exceed, pass_n, minimum) = sides
+        return min(1.0, chance_to_show(exceed, n, more, theta0, alarm_alpha, "above")
+                   + chance_to_show(pass_exceed, pass_n, more, theta0, self.pass_alpha, "below", minimum))  # fmt: skip
+
+    def _points_to_alarm(self, check: SequentialCheck) -> bool:
+        """The check's estimate is past its alarm threshold (more exceedances than theta0 allows), unproven yet."""
+        sides = self._sides.get((check.subject, check.metric))
+        if sides is None:
+            return False
+        theta0, (exceed, n, _alpha), _pass = sides
+        return n > 0 and exceed / n > theta0
+
     def out_of_reach(self, max_s: float, margin: float = FUTILITY_MARGIN,
                      persistence_s: float | None = None) -> list[SequentialCheck]:  # fmt: skip
         """Undecided required checks that the rest of the run cannot be expected to decide (futility).
 
-        A check is out of reach when, even if its true share were the most favourable one its data still allow
-        (the one-sided FUTILITY_CONFIDENCE bound of the share, toward deciding: ``more_samples_at_best``), it would
-        lack more than ``margin`` times what its endpoint will still send before ``max_s`` at its rate so far; or
-        when no share the data allow would decide it. Judged at the observed share alone, a check whose share sat
-        near its threshold after a few hundred samples was given up on while its evidence was still building (a
-        30 % slower orchestrator, +13 % in its first minute and +33 % in its second, stopped "undecidable" after
-        124 s); with the bound, only checks whose data pin them near the threshold are given up on (a p95 change
-        well inside its noise factor after thousands of samples). Stopping is as valid as at any other look (the
-        tests are always valid); futility only gives up on what the maximum could not be expected to settle.
-        A check must also have been out of reach at every look of the last ``persistence_s`` seconds (default:
-        FUTILITY_PERSISTENCE_S, or a tenth of ``max_s`` if shorter): its estimate jumps when a new part of the
-        reference starts, and the run above had it in reach 10 s earlier. Call this at every look from the first
-        one that may stop the run; calling it again at the same look changes nothing.
+        A check is out of reach when the chance that it is decided by ``max_s`` (``chance_to_decide``, with
+        ``margin`` times the samples its endpoint would still send at its rate so far) is below FUTILITY_CHANCE,
+        and has been at every look of the last ``persistence_s`` seconds (default: FUTILITY_PERSISTENCE_S, or a
+        tenth of ``max_s`` if shorter). Judged at the observed share alone (the rule before), a check whose share
+        sat near its threshold after a few hundred samples was given up on while its evidence was still building:
+        a 30 % slower orchestrator, +13 % in its first minute and +33 % in its second, stopped "undecidable" after
+        124 s, in reach 10 s earlier. What is given up on now is what the data pin near a threshold (a p95 change
+        well inside its noise factor after thousands of samples) or what the rest is too short for (a 0.5 %
+        fail-ratio limit that needs ~460 clean requests, in a run that sends 150). A check whose estimate is past
+        its alarm threshold (a breach or a regression not yet shown) is never given up on: the chance assumes the
+        share stays where it is, and a slowed service's change grows as its caches fill later (the orchestrator
+        above: +13 %, +33 %, then +30-55 %); missing a regression costs more than a run that lasts its maximum.
+        Stopping is as valid as at any other look (the tests are always valid); futility only gives up on what the
+        maximum would not settle.
+        Call this at every look from the first one that may stop the run; calling it again at the same look
+        changes nothing.
         """
         elapsed = self.last_elapsed_s
         if elapsed <= 0:
@@ -619,7 +663,7 @@ class SequentialJudge:
         for check in undecided:
             ident = (check.subject, check.metric)
             still_to_come = check.samples / elapsed * max(max_s - elapsed, 0.0)
-            if check.more_samples_at_best is None or check.more_samples_at_best > margin * still_to_come:
+            if not self._points_to_alarm(check) and self.chance_to_decide(check, math.ceil(margin * still_to_come)) < FUTILITY_CHANCE:
                 since = self._out_of_reach_since.setdefault(ident, elapsed)
                 if elapsed - since >= persistence_s:
                     reach.append(check)
@@ -824,7 +868,7 @@ __all__ = [
     "SEQUENTIAL_JSON", "EndpointCounts", "SequentialCheck", "SequentialJudge",
     "LookCounts", "SequentialReference", "apply_recorded", "apply_to_decision", "bernoulli_decision", "counts_from_dict", "counts_from_run",
     "load_record", "reference_of",
-    "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "samples_to_show",
+    "chance_to_show", "log_evidence", "percentile_bounds", "record_of", "render_text", "samples_to_decide", "samples_to_show",
     "write_record",
 ]  # fmt: skip
 

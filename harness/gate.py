@@ -18,8 +18,8 @@ Until decided (``--until-decided``, on for ``make perf``): --run-time becomes th
 master, the merged counts so far are judged by analysis/sequential.py (always-valid tests: looking every interval
 does not inflate false alarms). Once every check of every required endpoint is decided (pass or breach; with a
 reference also regressed, unchanged or improved) and the minimum has passed, the master stops the run, once, for
-all workers (stop reason "decided"). When the only checks left undecided would lack more than twice the samples
-the rest of the run brings even at the most favourable share their data allow, and have for 30 s (futility:
+all workers (stop reason "decided"). When the only checks left undecided have had under a 5 % chance of being
+decided by the maximum at every look for 30 s, none of them pointing to a breach or a regression (futility:
 analysis.sequential.SequentialJudge.out_of_reach), it stops too, with "undecidable". A run that reaches its maximum first stops with "max-duration". Either way what is still undecided
 is reported inconclusive with the samples it lacked. The final verdict takes the sequential
 verdicts; sequential.json (and a table after the verdict) says when each check was decided.
