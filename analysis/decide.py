@@ -27,9 +27,10 @@ from analysis.bounds import (
     per_check_breach_confidence,
 )
 from analysis.exit_codes import ExitCode
+from analysis.histogram import Histogram
 from analysis.openmodel import MANIFEST_SECTION as ARRIVALS_SECTION
 from analysis.openmodel import arrival_problems
-from analysis.regression import RunToRun, RunToRunVariance, compare_histograms, has_enough_samples, reference_run_to_run
+from analysis.regression import PercentileSpreads, RunSpread, compare_histograms, has_enough_samples, moderated_spreads
 from analysis.results import BusinessMetrics, EndpointResult, RunResult
 from analysis.verdicts import Verdict
 from common import results_format
@@ -512,13 +513,12 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
         if (previous := reference.endpoints.get(key)) is not None and previous.histogram is not None
         and endpoint.histogram is not None and has_enough_samples(previous.histogram, endpoint.histogram, rule)
     ])  # fmt: skip
-    # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs, and their interval
-    # histograms in .timelines: their spread, per percentile and part by part, is the run-to-run variation every
-    # interval must include (analysis/regression.py says why).
+    # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs: their spread, per
+    # percentile (moderated across endpoints, analysis/regression.py says why), is the run-to-run variation every
+    # interval must include.
     recorded_runs = getattr(reference, "runs", ())
-    run_to_run = reference_run_to_run(
-        [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs],
-        getattr(reference, "timelines", ()), rule,
+    run_to_run = moderated_spreads(
+        [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs], rule
     )
     checks = []
     if baseline.business.cost_anomaly_factor is not None:
@@ -531,7 +531,7 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
             continue
         assert current.histogram is not None and previous.histogram is not None  # guaranteed by not_comparable_reason
         for change in compare_histograms(previous.histogram, current.histogram, rule, endpoints_tested=tested,
-                                         run_to_run=_variation_of(run_to_run, key)):
+                                         run_to_run=_spread_of(run_to_run, key, previous.histogram)):
             checks.append(Check(
                 key, f"p{change.q * 100:g} change", change.verdict,
                 actual=change.current_ms, reference=change.reference_ms,
@@ -540,8 +540,10 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
     return checks
 
 
-def _variation_of(run_to_run: dict[float, RunToRun] | None, key: str) -> dict[float, RunToRunVariance] | None:
-    return {q: variation.for_endpoint(key) for q, variation in run_to_run.items()} if run_to_run else None
+def _spread_of(run_to_run: dict[float, PercentileSpreads] | None, key: str, reference: Histogram) -> dict[float, RunSpread] | None:
+    if not run_to_run:
+        return None
+    return {q: spreads.for_endpoint(key, reference.percentile(0.5) or 1) for q, spreads in run_to_run.items()}
 
 
 # ---- run validity ------------------------------------------------------------------------------------------------

@@ -7,30 +7,39 @@ replicates. Vectorised with numpy, no Python loop over resamples (see bootstrap_
 
 That interval holds only the sampling noise inside each run. Two runs of an unchanged system also differ by
 machine load, warm-up and the rest of the mix. When the reference holds two or more recorded runs
-(analysis/reference.py), that run-to-run variation is measured between them (in log space, per endpoint and per
-percentile) and added to the endpoint's interval: the current run brings its own run effect, and the reference's
-mean brings 1/R of one; the estimate's own uncertainty (few runs) widens it further (Student t).
+(analysis/reference.py), the interval becomes the prediction interval of an unchanged run instead: how far a run's
+log percentile lands from the reference runs' mean, measured between those runs, per endpoint and per percentile
+(``moderated_spreads``), the current run bringing its own deviation and the reference's mean 1/R of one
+(``RunSpread.scale``). The between-run variance of a log percentile holds each run's sampling noise too, so it is
+not reduced by the bootstrap's estimate of that noise before use: a difference of two estimates is often 0 by
+chance, and a Student t scales 0 to 0 (an unchanged run's background-discovery p95 of +18 % was called regressed
+that way). The bootstrap only adds what the current run has beyond a reference run (fewer samples).
 
-**Why per percentile, and why on parts of the runs.** A p50 and a p95 do not move alike from run to run: measured
-on this machine, a CSV download's p50 ~2 %, its p95 ~8 %; a PostgREST read's p50 3 %, its p95 44 %. Pooling the
-two (as this gate once did) made the p50 interval too wide (a real +25 % p50 slowdown got [+4 %, +51 %],
-"unchanged") and the p95 interval too narrow. But one percentile of three runs has only 2 degrees of freedom,
-and a Student t with 2 at the level the run's ~40 tests share (0.5 / 40, two-sided) is ~8.9 standard deviations:
-no test at all. The degrees of freedom come from the runs' timelines instead (the interval histograms a reference
-recorded from results folders keeps): each run is cut into ``FIXED_PARTS`` parts of equal length by time since
-the start, the runs' same part is compared with each other (R - 1 degrees of freedom per part, sampling noise
-removed), and the parts are pooled (``pooled_over_parts``; three runs: 10 degrees of freedom), as the sequential
-gate does with its 60 s parts (analysis/sequential.py; a 100 s reference has a single 60 s part, hence equal
-parts here: 20 s each for a 100 s run, 60 s for a 300 s one).
-Conservative by construction: a whole run's effect is (about) the mean of its parts' effects, and the variance of
-a mean is at most the mean of the variances, so a part's run-to-run variance is an upper bound of a whole run's
-(equal when the machine's state holds for the whole run; larger when the load also swings within a run). Each
-part's estimate is floored at 0 before pooling, which can only raise it. What the parts cannot do: an endpoint
-with fewer than ``min_samples`` requests in a part of some run gets the percentile's variation pooled over the
-endpoints measured (dominated by the most variable ones: wide, rarely decisive). A reference without timelines
-(recorded from locust.json) falls back to whole runs, per percentile, with R - 1 degrees of freedom: sound, but
-wide unless it holds many runs. benchmarks/bench_regression.py --varying measures the A/A false-alarm share on
-synthetic runs that vary from run to run as measured on this machine.
+**Why per percentile.** A p50 and a p95 do not move alike from run to run: measured on this machine, a CSV
+download's p50 ~2 %, its p95 ~8 %; a PostgREST read's p50 3 %, its p95 44 %. Pooling the two (as this gate once
+did) made the p50 interval too wide (a real +25 % p50 slowdown got [+4 %, +51 %], "unchanged") and the p95
+interval too narrow.
+
+**Why moderated across endpoints (empirical Bayes, Smyth 2004).** One percentile of three runs has only 2 degrees
+of freedom, and a Student t with 2 at the level the run's ~40 tests share (0.5 / 40, two-sided) is ~8.9 standard
+deviations: no test at all. Cutting the runs into parts (as the sequential gate does) does not add degrees of
+freedom for what matters: a run's effect (the machine's load during that run) is shared by all its parts, so five
+parts of three runs still hold three run effects (measured on synthetic runs that vary as this machine's do: a t
+with the parts' 10 degrees of freedom called 21 % of unchanged runs regressed). The other endpoints of the same
+runs do hold information: how much a percentile moves follows how fast the endpoint is (a 2 ms Realtime message
+~40 %, a 20 ms PostgREST read ~10 %, a 400 ms export ~2 %: the machine's load adds milliseconds, which weigh more on
+fast requests). So each endpoint's own variance (R - 1 degrees of freedom) is shrunk toward a prior read from all
+endpoints' variances: a trend of log variance over the log of the endpoint's median, with d0 prior degrees of
+freedom set by how far the endpoints scatter around the trend, and the test is a Student t with d0 + R - 1
+degrees of freedom. With three runs an endpoint's own log variance is so noisy that the scatter is nearly
+invisible, which would make d0 large and every interval narrow: d0 is taken where the scatter is at the upper end
+of its 95 % interval (a smaller d0, wider intervals) and never above MAX_PRIOR_DEGREES_OF_FREEDOM. What it rests
+on: endpoints of about the same speed vary about alike, except by the scatter it measured. An endpoint that moves
+far more than others as fast (it happens: the trend is a model, not a law) gets too narrow an interval; more
+reference runs make its own estimate count more. The median, not the percentile judged, places an endpoint on the
+trend: a Realtime message's 70 ms p95 varies like its 1 ms median, not like a 70 ms PostgREST read.
+benchmarks/bench_regression.py --varying measures the A/A false-alarm share on synthetic runs that vary as
+measured on this machine, endpoint by endpoint.
 
 Verdicts (analysis.verdicts.Verdict): regressed only when the whole interval is above the noise band
 (``low > min_relative_change``) and above 1.5 Locust bucket steps, improved only when it is wholly below minus
@@ -48,13 +57,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import chdtri, digamma, polygamma, stdtrit
 
 from analysis.baseline import RegressionRule
 from analysis.histogram import Histogram
 from analysis.verdicts import Verdict
 
-# The fixed-sample gate measures the run-to-run variation on this many equal parts of the reference runs.
-FIXED_PARTS = 5
+# The most weight the trend of the endpoints' variation (the prior) may carry, in degrees of freedom: however well
+# the endpoints seem to follow it, an endpoint's own runs still count (see the module docstring).
+MAX_PRIOR_DEGREES_OF_FREEDOM = 10.0
 # A run's interval histograms, by the interval's end in seconds since the start (analysis/reference.py).
 Timeline = Sequence[tuple[float, Mapping[str, Histogram]]]
 
@@ -99,6 +110,7 @@ def has_enough_samples(reference: Histogram, current: Histogram, rule: Regressio
     return min(reference.count, current.count) >= rule.min_samples
 
 
+# ---- the run effect alone, per endpoint and part: the sequential gate's noise factor (analysis/sequential.py) ----
 @dataclass(frozen=True)
 class RunToRunVariance:
     """How much an endpoint's log percentile moves from run to run, beyond sampling noise, for one endpoint."""
@@ -131,8 +143,8 @@ def run_to_run_variance(runs: Sequence[Mapping[str, Histogram]], rule: Regressio
     10 ms PostgREST read moves ~40 % from run to run with the machine's load, a 200 ms orchestrator call ~6 %).
     For each percentile, the between-run variance of the log percentile (R - 1 degrees of freedom) minus the mean
     of the runs' own sampling variances (bootstrap) estimates the run effect; the rule's percentiles are pooled
-    (floored at 0): the gates call it with one percentile at a time (``by_percentile``). Endpoints not measured by
-    every run get the mean over the others. None with fewer than two runs (nothing to measure it on).
+    (floored at 0): the sequential gate calls it with one percentile at a time (``by_percentile``), part by part.
+    Endpoints not measured by every run get the mean over the others. None with fewer than two runs.
     """
     if len(runs) < 2:
         return None
@@ -175,10 +187,11 @@ def by_percentile(measure: Callable[[RegressionRule], RunToRun | None], rule: Re
 def pooled_over_parts(per_part: Sequence[RunToRun | None]) -> RunToRun | None:
     """One run-to-run variation per endpoint from the variations measured part by part (each part: the runs'
     same stretch of time against each other), averaged with their degrees of freedom: two or three runs give an
-    estimate per endpoint that is often 0 by chance; five parts give it five times the degrees of freedom. A part's
-    variation also holds the load swings within a run, which part-by-part comparisons meet too (and which make it
-    an upper bound of a whole run's). A part in which no endpoint had enough samples measured nothing: it does not
-    pull the fallback for unmeasured endpoints toward 0."""
+    estimate per endpoint that is often 0 by chance, and five parts average five of them. The degrees of freedom
+    add up only as far as the parts' run effects are independent: a run effect shared by all of a run's parts (the
+    machine's load for the whole run) is still measured R - 1 times (the module docstring has the figure). A part's
+    variation also holds the load swings within a run, which part-by-part comparisons meet too. A part in which no
+    endpoint had enough samples measured nothing: it does not pull the fallback for unmeasured endpoints toward 0."""
     measured = [variation for variation in per_part if variation is not None and variation.by_endpoint]
     if not measured:
         return None
@@ -222,30 +235,139 @@ def run_to_run_over_parts(by_part: Sequence[Sequence[Mapping[str, Histogram]]], 
     return by_percentile(lambda one: pooled_over_parts([run_to_run_variance(list(part), one) for part in by_part]), rule)
 
 
-def reference_run_to_run(runs: Sequence[Mapping[str, Histogram]], timelines: Sequence[Timeline | None],
-                         rule: RegressionRule, parts: int = FIXED_PARTS) -> dict[float, RunToRun] | None:  # fmt: skip
-    """What the fixed-sample gate widens each change interval by: per percentile, per endpoint, the variation
-    between the reference's runs, measured on ``parts`` equal parts of them when every run has a timeline (pooled
-    over the parts), otherwise between the whole runs (R - 1 degrees of freedom). None with fewer than two runs."""
+# ---- the fixed-sample gate: an unchanged run's spread, per endpoint and percentile, moderated ----------------------
+@dataclass(frozen=True)
+class RunSpread:
+    """How far an unchanged run's log percentile lands from the reference runs' (one endpoint, one percentile).
+
+    ``variance`` estimates the variance of one run's log percentile between runs, its own sampling noise included
+    (the run effect plus what the bootstrap sees in one run): the endpoint's own estimate from the R runs, moderated
+    toward the trend of the endpoints' variation with their latency (``moderated_spreads``).
+    """
+
+    variance: float  # moderated between-run variance of one run's log percentile
+    sampling_variance: float  # one reference run's sampling variance of its log percentile (bootstrap); 0: unknown
+    runs: int  # R
+    degrees_of_freedom: float  # R - 1 of its own, plus the prior's
+    own_variance: float | None  # the endpoint's own between-run variance (None: not measured in every run)
+    prior_variance: float  # the trend's value at the endpoint's latency
+
+    def scale(self, bootstrap_variance: float) -> float:
+        """Standard deviation of log(current / reference) when nothing changed: this run's deviation plus 1/R of
+        the reference mean's, and any sampling noise the current run has beyond a reference run's (fewer samples)."""
+        inflate = 1 + 1 / self.runs
+        return math.sqrt(self.variance * inflate + max(0.0, bootstrap_variance - self.sampling_variance * inflate))
+
+
+@dataclass(frozen=True)
+class PercentileSpreads:
+    """Every endpoint's RunSpread for one percentile, and the trend for endpoints not measured in every run."""
+
+    by_endpoint: dict[str, RunSpread]
+    runs: int
+    intercept: float  # prior log variance = intercept + slope * log(median ms)
+    slope: float
+    prior_degrees_of_freedom: float
+
+    def for_endpoint(self, key: str, median_ms: float) -> RunSpread:
+        found = self.by_endpoint.get(key)
+        if found is not None:
+            return found
+        prior = math.exp(self.intercept + self.slope * math.log(max(median_ms, 1.0)))
+        # Sampling noise unknown: the bootstrap's comes on top (scale), which counts it twice: the quiet side.
+        return RunSpread(prior, 0.0, self.runs, max(self.prior_degrees_of_freedom, 1.0), None, prior)
+
+
+def _trigamma_inverse(value: float) -> float:
+    """x with trigamma(x) = value (Newton's method, as Smyth 2004 computes it)."""
+    if value > 1e7:
+        return 1 / math.sqrt(value)
+    if value < 1e-6:
+        return 1 / value
+    x = 0.5 + 1 / value
+    for _ in range(50):
+        trigamma = float(polygamma(1, x))
+        step = trigamma * (1 - trigamma / value) / float(polygamma(2, x))
+        x += step
+        if -step / x < 1e-8:
+            break
+    return x
+
+
+def moderated_spreads(runs: Sequence[Mapping[str, Histogram]], rule: RegressionRule) -> dict[float, PercentileSpreads] | None:
+    """Per percentile, every endpoint's between-run variance moderated toward the endpoints' trend (Smyth 2004).
+
+    Each endpoint measured by every run with ``min_samples`` gives s^2, the variance of its log percentile between
+    the R runs (R - 1 degrees of freedom; never below Locust's bucket rounding, so that three equal percentiles
+    are not a variance of 0). log s^2 is regressed on the log percentile (in ms) over the endpoints (the prior's
+    trend; a constant with fewer than four endpoints), and the spread of the endpoints around it, beyond what R - 1
+    degrees of freedom alone make, gives the prior's degrees of freedom d0 (capped at
+    MAX_PRIOR_DEGREES_OF_FREEDOM). Posterior: (d0 s0^2 + (R - 1) s^2) / (d0 + R - 1), with d0 + R - 1 degrees of
+    freedom. None with fewer than two runs.
+    """
     if len(runs) < 2:
         return None
-    if len(timelines) == len(runs) and all(timelines):
-        recorded = [timeline for timeline in timelines if timeline]
-        common = min(timeline[-1][0] for timeline in recorded)
-        if common > 0:
-            return run_to_run_over_parts(split_timelines(recorded, common / parts, parts), rule)
-    return by_percentile(lambda one: run_to_run_variance(list(runs), one), rule)
+    own_freedom = len(runs) - 1
+    rng = np.random.default_rng(rule.seed + 1)
+    keys = sorted(set.intersection(*(set(run) for run in runs)))
+    found: dict[float, PercentileSpreads] = {}
+    for q in rule.percentiles:
+        rows = []  # (key, log median ms, s^2, sampling variance)
+        for key in keys:
+            histograms = [run[key] for run in runs]
+            if min(h.count for h in histograms) < rule.min_samples:
+                continue
+            points = np.array([h.percentile(q) for h in histograms], dtype=np.float64)
+            replicates = [bootstrap_percentiles(h, [q], 2000, rng)[:, 0] for h in histograms]
+            if np.any(points <= 0) or any(np.any(r <= 0) for r in replicates):
+                continue
+            typical = float(np.exp(np.mean(np.log(points))))
+            rounding = (bucket_step(typical) / typical) ** 2 / 12  # a uniform rounding error of one bucket
+            between = max(float(np.var(np.log(points), ddof=1)), rounding)
+            sampling = float(np.mean([np.var(np.log(r)) for r in replicates]))
+            median = Histogram.merge_all(histograms).percentile(0.5) or 1
+            rows.append((key, math.log(max(median, 1)), between, sampling))
+        found[q] = _moderate(rows, own_freedom, len(runs))
+    return found
 
+
+def _moderate(rows: list[tuple[str, float, float, float]], own_freedom: int, runs: int) -> PercentileSpreads:
+    if len(rows) < 2:  # nothing to borrow from: the endpoint's own runs alone
+        by_endpoint = {key: RunSpread(between, sampling, runs, own_freedom, between, between) for key, _, between, sampling in rows}
+        return PercentileSpreads(by_endpoint, runs, math.log(max([r[2] for r in rows], default=1.0)), 0.0, 0.0)
+    x = np.array([r[1] for r in rows])
+    # Smyth's e_g: log s^2 corrected so that its mean is log sigma^2 under a scaled chi-square of own_freedom.
+    e = np.log([r[2] for r in rows]) - digamma(own_freedom / 2) + math.log(own_freedom / 2)
+    design = np.vstack([np.ones_like(x), x]).T if len(rows) >= 4 else np.ones((len(rows), 1))
+    coefficients, *_ = np.linalg.lstsq(design, e, rcond=None)
+    fitted = design @ coefficients
+    # How far the endpoints scatter around the trend beyond what own_freedom alone makes (trigamma): the true
+    # variances' own scatter, which sets d0. Taken at the upper end of its 95 % interval (the residual variance's
+    # chi-square bound, approximate for log chi-square terms): with three runs each endpoint's log s^2 has a
+    # standard deviation of 1.3, which hides a real scatter, and overrating d0 would narrow every interval.
+    residual_freedom = len(rows) - design.shape[1]
+    scatter = float(np.sum((e - fitted) ** 2)) / float(chdtri(residual_freedom, 0.95)) - float(polygamma(1, own_freedom / 2))
+    prior_freedom = MAX_PRIOR_DEGREES_OF_FREEDOM if scatter <= 0 else min(2 * _trigamma_inverse(scatter), MAX_PRIOR_DEGREES_OF_FREEDOM)
+    correction = float(digamma(prior_freedom / 2)) - math.log(prior_freedom / 2)  # back from log space to s0^2
+    freedom = prior_freedom + own_freedom
+    by_endpoint = {}
+    for (key, _, between, sampling), log_prior in zip(rows, fitted):
+        prior = math.exp(float(log_prior) + correction)
+        by_endpoint[key] = RunSpread((prior_freedom * prior + own_freedom * between) / freedom, sampling, runs, freedom, between, prior)
+    intercept = float(coefficients[0]) + correction
+    slope = float(coefficients[1]) if len(coefficients) > 1 else 0.0
+    return PercentileSpreads(by_endpoint, runs, intercept, slope, prior_freedom)
 
 def compare_histograms(
     reference: Histogram, current: Histogram, rule: RegressionRule, *, endpoints_tested: int = 1,
-    run_to_run: Mapping[float, RunToRunVariance] | None = None,
+    run_to_run: Mapping[float, RunSpread] | None = None,
 ) -> list[PercentileChange]:  # fmt: skip
     """One PercentileChange per percentile in ``rule.percentiles``.
 
     ``endpoints_tested``: how many endpoints of the run get this test; the confidence is shared among them all.
-    ``run_to_run``: by percentile, this endpoint's variation measured between the reference's runs, added to that
-    percentile's interval (None, or a percentile missing: a one-run reference, whose variation is unknown).
+    ``run_to_run``: by percentile, how far this endpoint's percentile moves between the reference's runs
+    (``moderated_spreads``): the interval is then the prediction interval of an unchanged run (Student t), not
+    the bootstrap's (None, or a percentile missing: a one-run reference, whose variation is unknown).
     """
     qs = list(rule.percentiles)
     if not has_enough_samples(reference, current, rule):
@@ -268,12 +390,17 @@ def compare_histograms(
             changes.append(PercentileChange(q, Verdict.INCONCLUSIVE, reference_ms, current_ms, None, None, "a percentile is 0 ms"))
             continue
         log_ratios = np.log(current_boot[:, column]) - np.log(reference_boot[:, column])
-        variation = run_to_run.get(q) if run_to_run is not None else None
-        if variation is not None and variation.log_variance > 0:
-            # The run effect, with its estimate's own uncertainty: Student t with the estimate's degrees of freedom.
-            log_ratios = log_ratios + variation.added_scale * rng.standard_t(variation.degrees_of_freedom, log_ratios.size)
+        spread = run_to_run.get(q) if run_to_run is not None else None
+        if spread is not None:
+            # An unchanged run lands within t x scale of the reference runs (a prediction interval): the spread's
+            # variance holds one run's sampling noise too, so the bootstrap adds only what this run has beyond it.
+            reach = float(stdtrit(spread.degrees_of_freedom, 1 - alpha / 2)) * spread.scale(float(np.var(log_ratios)))
+            point_log = float(np.log(current_ms / reference_ms))
+            bounds = np.expm1([point_log - reach, point_log + reach])
+        else:
+            bounds = np.expm1(np.quantile(log_ratios, [alpha / 2, 1 - alpha / 2]))
         # Rounded: a bucket step can put a bound exactly on the band (210 / 200 ms = +5 %), which does not clear it.
-        low, high = (round(float(v), 9) for v in np.expm1(np.quantile(log_ratios, [alpha / 2, 1 - alpha / 2])))
+        low, high = (round(float(v), 9) for v in bounds)
         point = current_ms / reference_ms - 1
         # Locust keeps 2 significant digits (whole ms below 100 ms): at 18 ms one bucket is +5.6 %, so the band
         # alone would let a one-bucket shift count, and two rounded percentiles can differ by a bucket from rounding
@@ -288,9 +415,11 @@ def compare_histograms(
                                                   if step <= band else "significant, but within 1.5 Locust buckets")
         else:
             verdict, reason = Verdict.UNCHANGED, "not significant"
-        if variation is not None:
+        if spread is not None:
+            own = f"its own {math.sqrt(spread.own_variance):.1%} and " if spread.own_variance is not None else ""
             reason = (reason + "; " if reason else "") + (
-                f"interval includes the run-to-run variation of {variation.runs} reference runs "
-                f"({math.sqrt(variation.log_variance):.1%} for this percentile, {variation.degrees_of_freedom} degrees of freedom)")
+                f"interval includes the run-to-run variation of {spread.runs} reference runs: "
+                f"{math.sqrt(spread.variance):.1%} for this percentile ({own}{math.sqrt(spread.prior_variance):.1%} of endpoints "
+                f"this fast), t with {spread.degrees_of_freedom:.0f} degrees of freedom")  # fmt: skip
         changes.append(PercentileChange(q, verdict, reference_ms, current_ms, point, (low, high), reason))
     return changes
