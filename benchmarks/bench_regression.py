@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_regression.py [--trials 200] [--samples 300]
     .venv/bin/python benchmarks/bench_regression.py --real 14 [--real-dir DIR] [--synthetic-off]
     .venv/bin/python benchmarks/bench_regression.py --varying 200 [--synthetic-off]
-    .venv/bin/python benchmarks/bench_regression.py --judge RUNS.jsonl --reference REF.json [--mode fixed]
+    .venv/bin/python benchmarks/bench_regression.py --judge RUNS.jsonl --reference REF.json [--mode fixed] [--rotate]
 
 ``--varying N``: N synthetic trials of a system whose runs vary from one to the next as measured on this machine
 (``MEASURED``: 20 endpoints of the simulator's 100 s fixed runs, each with its own run-to-run variation of the p50
@@ -12,7 +12,8 @@ share of unchanged runs with any "regressed" (target <= 5 %), and the share of r
 the CSV download or of the orchestrator is called regressed (analysis.decide, the production baseline).
 ``--judge``: the fixed-sample verdicts of recorded real runs (a runs.jsonl of benchmarks/bench_sequential.py:
 case, seed, folder) against a reference: each run's watched endpoints' p50/p95 change, interval and verdict, and
-every "regressed".
+every "regressed"; with ``--rotate``, every R of the unchanged runs (the reference's own and the A/A ones) as the
+reference in turn, the others judged against it (written to --real-dir; the recorded runs are only read).
 
 ``--real N`` also makes N real headless runs of an unchanged system (``python -m harness perf`` against the
 embedded simulator, simulator seeds 1..N, everything else equal, ~45 s each, bounded by --real-seconds) and
@@ -38,6 +39,7 @@ tests/analysis/test_regression_rates.py runs the same measurement, smaller, with
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -54,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis.baseline import Baseline, load_baseline  # noqa: E402
 from analysis.decide import decide  # noqa: E402
 from analysis.histogram import Histogram  # noqa: E402
-from analysis.reference import ReferenceRuns, load_reference, write_reference  # noqa: E402
+from analysis.reference import ReferenceRuns, load_reference, read_reference_document, write_reference  # noqa: E402
 from analysis.regression import bootstrap_percentiles, run_to_run_variance  # noqa: E402
 from analysis.results import EndpointResult, RunResult, load_run  # noqa: E402
 from analysis.verdicts import Verdict  # noqa: E402
@@ -356,6 +358,47 @@ def judge_recorded(baseline: Baseline, runs_jsonl: Path, reference_path: Path, m
     print(f"A/A runs with any regressed: {alarms} of {sum(row['case'] == 'A/A' for row in rows)}")
 
 
+def rotate_recorded(baseline: Baseline, runs_jsonl: Path, reference_path: Path, mode: str, folder: Path) -> None:
+    """Every R of the unchanged runs (the reference's own runs, from its provenance, and the A/A runs) as the
+    reference in turn, R as many as ``reference_path`` holds: each other unchanged run judged against it (A/A) and
+    each slowed run (is its slowed function's endpoint called regressed?). The comparisons share runs, so they are
+    not independent trials; they are many more real comparisons than one reference gives."""
+    document = read_reference_document(reference_path)
+    size = len(document["runs"])
+    rows = [json.loads(line) for line in runs_jsonl.read_text().splitlines() if line.strip()]
+    rows = [row for row in rows if row.get("mode") == mode]
+    unchanged = [run["provenance"]["recorded_from"] for run in document["runs"]] + [row["folder"] for row in rows if row["case"] == "A/A"]
+    slowed = [row for row in rows if row["case"] != "A/A"]
+    loaded = {path: load_run(path) for path in {*unchanged, *(row["folder"] for row in slowed)}}
+    folder.mkdir(parents=True, exist_ok=True)
+    reference_file = folder / "rotating-reference.json"
+    alarms: Counter[str] = Counter()
+    aa = aa_alarmed = 0
+    detected: dict[str, list[int]] = {}
+    started = time.perf_counter()
+    for chosen in itertools.combinations(unchanged, size):
+        for position, path in enumerate(chosen):
+            write_reference(loaded[path], reference_file, add=position > 0)
+        reference = load_reference(reference_file)
+        for path in unchanged:
+            if path not in chosen:
+                regressed = [f"{c.subject} {c.metric}" for c in decide(loaded[path], baseline, reference).checks if c.verdict is Verdict.REGRESSED]
+                aa, aa_alarmed = aa + 1, aa_alarmed + bool(regressed)
+                alarms.update(regressed)
+        for row in slowed:
+            wanted = ORCHESTRATOR if "orchestrator" in row["case"] else CSV if "export" in row["case"] else None
+            found = _regressed_endpoints(decide(loaded[row["folder"]], baseline, reference))
+            tally = detected.setdefault(row["case"], [0, 0])
+            tally[0] += 1
+            tally[1] += wanted in found
+    print(f"every {size} of the {len(unchanged)} unchanged {mode} runs as the reference ({time.perf_counter() - started:.0f} s):")
+    print(f"  A/A comparisons with any regressed: {aa_alarmed} of {aa} ({aa_alarmed / aa:.1%})")
+    for case, (total, hits) in detected.items():
+        print(f"  {case} x1.3: its endpoint called regressed in {hits} of {total} ({hits / total:.0%})")
+    if alarms:
+        print("  A/A alarms on: " + ", ".join(f"{name} {count}" for name, count in alarms.most_common(8)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=150)
@@ -371,6 +414,7 @@ def main() -> None:
     parser.add_argument("--judge", type=Path, metavar="RUNS_JSONL", help="judge recorded runs (with --reference)")
     parser.add_argument("--reference", type=Path, help="--judge: the reference file")
     parser.add_argument("--mode", default="fixed", help="--judge: the runs.jsonl mode to judge")
+    parser.add_argument("--rotate", action="store_true", help="--judge: every R of the unchanged runs as the reference in turn")
     args = parser.parse_args()
     baseline = load_baseline(PRODUCTION)
     rule = baseline.regression
@@ -379,7 +423,10 @@ def main() -> None:
     if args.judge:
         if args.reference is None:
             parser.error("--judge needs --reference")
-        judge_recorded(baseline, args.judge, args.reference, args.mode)
+        if args.rotate:
+            rotate_recorded(baseline, args.judge, args.reference, args.mode, Path(args.real_dir))
+        else:
+            judge_recorded(baseline, args.judge, args.reference, args.mode)
         return
     if args.varying:
         print()
