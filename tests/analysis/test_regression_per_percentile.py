@@ -168,3 +168,18 @@ def test_a_part_that_measured_nothing_does_not_pull_the_fallback_to_zero():
     pooled = pooled_over_parts([measured, empty, None])
     assert pooled.pooled.log_variance == pytest.approx(0.04) and pooled.for_endpoint("GET /b").log_variance == pytest.approx(0.04)
     assert pooled_over_parts([empty, None]) is None
+
+
+@pytest.mark.parametrize("value", [1e-8, 0.01, 0.3, 1.6449, 5.0, 1e8])
+def test_the_trigamma_inverse_inverts_trigamma(value):
+    from scipy.special import polygamma
+
+    from analysis.regression import _trigamma_inverse
+
+    assert float(polygamma(1, _trigamma_inverse(value))) == pytest.approx(value, rel=1e-6)
+
+
+def test_with_no_endpoint_measured_by_every_run_nothing_is_judged_narrowly():
+    runs = [{"GET /rare": Histogram.from_samples(samples(seed, 40, 0.5, 60))} for seed in (1, 2, 3)]
+    rare = moderated_spreads(runs, RULE)[0.5].for_endpoint("GET /rare", 40)
+    assert rare.variance >= 1.0 and rare.degrees_of_freedom == 1  # a t with 1 degree of freedom: ~100 % sd
