@@ -46,13 +46,18 @@ as Bernoulli trials and the test stays always valid.
   exact order-statistic upper bound (its own sampling error) and m the noise factor; the alarm's level is split
   between the reference's bound (shared by the parts) and the test.
 - The noise factor m: with one reference run, 1 + the band (baseline [regression] min_relative_change); with
-  several, the run-to-run variation measured between them (analysis.regression.run_to_run_variance, per endpoint,
-  percentile by percentile, part by part, pooled over the parts for its degrees of freedom): m = exp(z * s), s the
-  log-scale deviation of this run's and the reference mean's run effects, never below 1 + band. z is the normal
-  quantile at the level the
-  fixed-sample gate gives the same variation: the baseline's [regression] confidence shared by the run's
-  regression tests (0.5 / 40 two-sided: z = 2.5). That part is a model of machine-to-run variation estimated
-  from a few runs (plug-in), not a proof: the real-run A/A share in the README is what shows it holds.
+  several, how far an unchanged run's percentile lands from the reference runs' mean, as the fixed-sample gate
+  measures it (analysis.regression.moderated_spreads: per endpoint and percentile, between the reference's whole
+  runs, moderated toward the trend of all endpoints' variation over their median latency, empirical Bayes):
+  m = exp(t * s), s the log-scale deviation of this run's and the reference mean's, t the Student quantile with
+  the estimate's degrees of freedom at the level the fixed-sample gate gives the same variation: the baseline's
+  [regression] confidence shared by the run's regression tests (0.5 / 40 two-sided). Never below 1 + band. The
+  variation holds each run's sampling noise too, which the reference's bound and the test itself also allow for:
+  counted twice, on the quiet side. Measuring it part by part and pooling the parts (as this gate did) claimed
+  degrees of freedom the parts do not have: a run's effect is shared by all its parts; and subtracting the sampling
+  noise left estimates of 0 by chance (the band alone) for endpoints whose moderated run-to-run variation is 10-20 %.
+  A model of machine-to-run variation estimated from a few runs, not a proof: the real-run A/A share in the README
+  is what shows it holds.
 - "Unchanged" needs the share above m x r shown below 1 - q (a pass-side claim); "improved" the share above r / m.
 - As in the fixed-sample gate, m is never below 1 + 1.5 Locust bucket steps of r (a 6 ms percentile: x1.25).
 
@@ -67,20 +72,17 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from scipy.special import bdtr, bdtrik, betaln, gammaln  # scipy.stats costs every Locust process ~1 s to import
+from scipy.special import bdtr, bdtrik, betaln, gammaln, stdtrit  # scipy.stats costs every Locust process ~1 s
 
 from analysis.baseline import PERCENTILE_LIMITS, Baseline
 from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
-from analysis.regression import (
-    RunToRun, by_percentile, bucket_step, part_index, run_to_run_over_parts, run_to_run_variance, split_timelines,
-)  # fmt: skip
+from analysis.regression import PercentileSpreads, bucket_step, moderated_spreads, part_index, split_timelines
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
@@ -318,14 +320,14 @@ class SequentialReference:
     ``parts``: per part of a run (``part_starts``, seconds since the start; the last part open-ended), the runs'
     histograms over that part, merged: a system whose latency changes over a run (caches filling, warm-up) is then
     compared with itself at the same age, whatever length either run has. One part when a run has no timeline.
-    ``run_to_run``: the variation between the reference's runs (analysis.regression.run_to_run_variance, part by
-    part, pooled), None with one run.
+    ``spreads``: how far an unchanged run lands from the reference runs' mean, per percentile
+    (analysis.regression.moderated_spreads of the whole runs), None with one run.
     """
 
     counts: Mapping[str, EndpointCounts]
     part_starts: tuple[float, ...] = (0.0,)
     parts: tuple[Mapping[str, Histogram], ...] = ()
-    run_to_run: Mapping[float, RunToRun] | None = None  # by percentile
+    spreads: Mapping[float, PercentileSpreads] | None = None  # by percentile
     runs: int = 1
 
     def part_of(self, end_s: float) -> int:
@@ -337,21 +339,20 @@ def reference_of(run, rule=None) -> SequentialReference:
     """A loaded reference (analysis.reference.load_reference) as the sequential regression tests use it.
 
     With a timeline for every run (recorded from results folders), the runs are cut into PART_S parts up to their
-    common length; with two or more runs, ``rule`` (the baseline's [regression]) measures their run-to-run
-    variation in each part, pooled over the parts.
+    common length; with two or more runs, ``rule`` (the baseline's [regression]) measures how far one run lands
+    from their mean (``moderated_spreads``, whole runs).
     """
     counts = counts_from_run(run)
     runs = tuple(getattr(run, "runs", ()) or ())
     timelines = tuple(getattr(run, "timelines", ()) or ())
+    whole = [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in runs]
+    variation = moderated_spreads(whole, rule) if rule is not None and len(whole) >= 2 else None
     if len(runs) < 1 or len(timelines) != len(runs) or any(not timeline for timeline in timelines):
-        whole = [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in runs]
-        variation = by_percentile(lambda one: run_to_run_variance(whole, one), rule) if len(whole) >= 2 else None
-        return SequentialReference(counts, run_to_run=variation, runs=max(1, len(runs)))
+        return SequentialReference(counts, spreads=variation, runs=max(1, len(runs)))
     by_run = split_timelines(timelines, PART_S)  # [part][run]: key -> that run's histogram over that part
     starts = tuple(PART_S * index for index in range(len(by_run)))
     parts = tuple({key: Histogram.merge_all(run[key] for run in part if key in run) for key in set().union(*part)}
                   for part in by_run)  # fmt: skip
-    variation = run_to_run_over_parts(by_run, rule) if rule is not None and len(timelines) >= 2 else None
     return SequentialReference(counts, starts, parts, variation, len(runs))
 
 
@@ -473,21 +474,23 @@ class SequentialJudge:
 
     def noise_factor(self, key: str, alpha: float | None = None, q: float | None = None) -> float:
         """How far above the reference's percentile an unchanged run's may land: 1 + the baseline's band, or, with
-        a reference of several runs, exp(z * s) when that is wider: s the endpoint's measured run-to-run variation
-        (analysis.regression: this run's run effect plus the reference mean's, in log space), z the standard normal
-        quantile at ``alpha`` (default ``run_effect_alpha``; plug-in: the estimate of s is taken as is). ``q``: the
-        percentile whose variation counts (None: the most variable one).
+        a reference of several runs, exp(t * s) when that is wider: s the deviation of this run's log percentile
+        from the reference runs' mean (analysis.regression.RunSpread.scale), t the Student quantile with its
+        degrees of freedom at ``alpha`` (default ``run_effect_alpha``). ``q``: the percentile whose variation
+        counts (None: the most variable one).
         """
         band = self.baseline.regression.min_relative_change
-        by_q = self.reference.run_to_run if self.reference is not None else None
-        if not by_q:
+        reference = self.reference
+        if reference is None or not reference.spreads:
             return 1 + band
-        variation = next((v for measured, v in by_q.items() if q is not None and abs(measured - q) < 1e-9), None)
-        if variation is None:  # the widest of the percentiles measured
-            variation = max(by_q.values(), key=lambda v: v.for_endpoint(key).log_variance)
-        scale = variation.for_endpoint(key).added_scale
-        z = NormalDist().inv_cdf(1 - (self.run_effect_alpha() if alpha is None else alpha))
-        return max(1 + band, math.exp(z * scale))
+        previous = reference.counts.get(key)
+        median = (previous.histogram.percentile(0.5) if previous is not None else None) or 1
+        spreads = [spread.for_endpoint(key, median) for measured, spread in reference.spreads.items()
+                   if q is None or abs(measured - q) < 1e-9]  # fmt: skip
+        if not spreads:
+            spreads = [spread.for_endpoint(key, median) for spread in reference.spreads.values()]
+        level = 1 - (self.run_effect_alpha() if alpha is None else alpha)
+        return max(1 + band, max(math.exp(float(stdtrit(spread.degrees_of_freedom, level)) * spread.scale(0.0)) for spread in spreads))
 
     def _regression_events(self, test: _Test, counts: EndpointCounts, parts: Sequence[Mapping[str, Histogram]] | None,
                            alarm_alpha: float) -> _RegressionEvents | None:  # fmt: skip

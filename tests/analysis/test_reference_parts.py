@@ -120,7 +120,7 @@ def test_a_one_run_reference_keeps_the_band_and_a_file_without_timeline_compares
     rng = np.random.default_rng(51)
     one = reference_file(tmp_path, rng, [1.0])
     judge = SequentialJudge(BASELINE, reference_of(one, BASELINE.regression))
-    assert judge.reference.run_to_run is None and judge.noise_factor(KEY) == pytest.approx(1.05)
+    assert judge.reference.spreads is None and judge.noise_factor(KEY) == pytest.approx(1.05)
     document = json.loads((tmp_path / "reference.json").read_text())
     for run in document["runs"]:
         del run["timeline"]
@@ -139,5 +139,8 @@ def test_a_one_bucket_step_of_a_fast_endpoint_is_not_a_regression(tmp_path):
     reference = load_reference(tmp_path / "fast.json")
     one_bucket = [(end, {KEY: (100, 0, {"6": 34, "7": 33, "8": 33})}) for end in np.arange(5.0, 301.0, 5.0)]
     assert judged(reference, one_bucket) is not Verdict.REGRESSED
-    two_buckets = [(end, {KEY: (100, 0, {"8": 34, "9": 33, "10": 33})}) for end in np.arange(5.0, 301.0, 5.0)]
-    assert judged(reference, two_buckets) is Verdict.REGRESSED
+    # Twice as slow is a regression. (Two buckets, 8-10 ms, are not here: with one endpoint there is no trend to
+    # borrow from, and three runs agreeing to the bucket still leave a rounding error of 1/6 of 6 ms with 2 degrees
+    # of freedom; analysis.regression.moderated_spreads.)
+    doubled = [(end, {KEY: (100, 0, {"11": 34, "12": 33, "13": 33})}) for end in np.arange(5.0, 301.0, 5.0)]
+    assert judged(reference, doubled) is Verdict.REGRESSED
