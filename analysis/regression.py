@@ -53,7 +53,7 @@ endpoint tested in the run. benchmarks/bench_regression.py measures the share of
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,8 +143,9 @@ def run_to_run_variance(runs: Sequence[Mapping[str, Histogram]], rule: Regressio
     10 ms PostgREST read moves ~40 % from run to run with the machine's load, a 200 ms orchestrator call ~6 %).
     For each percentile, the between-run variance of the log percentile (R - 1 degrees of freedom) minus the mean
     of the runs' own sampling variances (bootstrap) estimates the run effect; the rule's percentiles are pooled
-    (floored at 0): the sequential gate calls it with one percentile at a time (``by_percentile``), part by part.
-    Endpoints not measured by every run get the mean over the others. None with fewer than two runs.
+    (floored at 0). Endpoints not measured by every run get the mean over the others. None with fewer than two runs.
+    Neither gate uses it any more (both use ``moderated_spreads``): benchmarks/bench_regression.py keeps it to
+    show what the pooled estimate did.
     """
     if len(runs) < 2:
         return None
@@ -175,39 +176,6 @@ def run_to_run_variance(runs: Sequence[Mapping[str, Histogram]], rule: Regressio
     return RunToRun(by_endpoint, pooled)
 
 
-def by_percentile(measure: Callable[[RegressionRule], RunToRun | None], rule: RegressionRule | None) -> dict[float, RunToRun] | None:
-    """``measure(rule)`` for each of the rule's percentiles alone, by percentile: a p50 moves far less from run to
-    run than a p95 (see the module docstring), and each change test is widened by its own percentile's variation."""
-    if rule is None:
-        return None
-    found = {q: measure(rule.model_copy(update={"percentiles": [q]})) for q in rule.percentiles}
-    return {q: variation for q, variation in found.items() if variation is not None} or None
-
-
-def pooled_over_parts(per_part: Sequence[RunToRun | None]) -> RunToRun | None:
-    """One run-to-run variation per endpoint from the variations measured part by part (each part: the runs'
-    same stretch of time against each other), averaged with their degrees of freedom: two or three runs give an
-    estimate per endpoint that is often 0 by chance, and five parts average five of them. The degrees of freedom
-    add up only as far as the parts' run effects are independent: a run effect shared by all of a run's parts (the
-    machine's load for the whole run) is still measured R - 1 times (the module docstring has the figure). A part's
-    variation also holds the load swings within a run, which part-by-part comparisons meet too. A part in which no
-    endpoint had enough samples measured nothing: it does not pull the fallback for unmeasured endpoints toward 0."""
-    measured = [variation for variation in per_part if variation is not None and variation.by_endpoint]
-    if not measured:
-        return None
-    keys = sorted({key for variation in measured for key in variation.by_endpoint})
-    by_endpoint = {}
-    for key in keys:
-        found = [variation.by_endpoint[key] for variation in measured if key in variation.by_endpoint]
-        freedom = sum(v.degrees_of_freedom for v in found)
-        by_endpoint[key] = RunToRunVariance(sum(v.log_variance * v.degrees_of_freedom for v in found) / freedom,
-                                            found[0].runs, freedom)  # fmt: skip
-    pooled = [variation.pooled for variation in measured]
-    freedom = sum(v.degrees_of_freedom for v in pooled)
-    return RunToRun(by_endpoint, RunToRunVariance(sum(v.log_variance * v.degrees_of_freedom for v in pooled) / max(freedom, 1),
-                                                  pooled[0].runs, freedom))  # fmt: skip
-
-
 def part_index(end_s: float, part_s: float, parts: int) -> int:
     """The part (0-based) of an interval ending ``end_s`` seconds after the start: parts of ``part_s`` seconds, the
     last one open-ended."""
@@ -228,11 +196,6 @@ def split_timelines(timelines: Sequence[Timeline], part_s: float, parts: int | N
             for key, histogram in histograms.items():
                 into.setdefault(key, []).append(histogram)
     return [[{key: Histogram.merge_all(found) for key, found in run.items()} for run in part] for part in collected]
-
-
-def run_to_run_over_parts(by_part: Sequence[Sequence[Mapping[str, Histogram]]], rule: RegressionRule | None) -> dict[float, RunToRun] | None:
-    """Per percentile, the runs' variation measured part by part (``split_timelines``) and pooled over the parts."""
-    return by_percentile(lambda one: pooled_over_parts([run_to_run_variance(list(part), one) for part in by_part]), rule)
 
 
 # ---- the fixed-sample gate: an unchanged run's spread, per endpoint and percentile, moderated ----------------------

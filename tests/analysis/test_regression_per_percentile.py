@@ -17,12 +17,9 @@ from analysis.histogram import Histogram
 from analysis.reference import ReferenceRuns
 from analysis.regression import (
     MAX_PRIOR_DEGREES_OF_FREEDOM,
-    RunToRun,
-    RunToRunVariance,
     compare_histograms,
     moderated_spreads,
     part_index,
-    pooled_over_parts,
     split_timelines,
 )
 from analysis.results import EndpointResult, RunResult
@@ -160,14 +157,6 @@ def test_timelines_are_cut_into_parts_by_each_intervals_end():
     assert len(parts) == 5 and all(len(part) == 2 for part in parts) and parts[0][0][CSV].count == 40
     assert len(split_timelines([timeline], 60.0)) == 1  # a 100 s run holds one whole 60 s part
     assert part_index(20.0, 20.0, 5) == 0 and part_index(20.5, 20.0, 5) == 1 and part_index(500, 20.0, 5) == 4
-
-
-def test_a_part_that_measured_nothing_does_not_pull_the_fallback_to_zero():
-    measured = RunToRun({"GET /a": RunToRunVariance(0.04, 3, 2)}, RunToRunVariance(0.04, 3, 2))
-    empty = RunToRun({}, RunToRunVariance(0.0, 3, 2))
-    pooled = pooled_over_parts([measured, empty, None])
-    assert pooled.pooled.log_variance == pytest.approx(0.04) and pooled.for_endpoint("GET /b").log_variance == pytest.approx(0.04)
-    assert pooled_over_parts([empty, None]) is None
 
 
 @pytest.mark.parametrize("value", [1e-8, 0.01, 0.3, 1.6449, 5.0, 1e8])
