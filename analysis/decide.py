@@ -12,10 +12,10 @@ unit: positive means breached, negative means the headroom left.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
-from analysis.baseline import PERCENTILE_LIMITS, Baseline, DecisionRule, EndpointLimits, RunLimits
+from analysis.baseline import PERCENTILE_LIMITS, Baseline, DecisionRule, EndpointLimits, RegressionRule, RunLimits
 from analysis.bounds import (
     BoundRule,
     Judgement,
@@ -182,9 +182,7 @@ def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = Non
     checks = sla + business_checks(run, baseline) + third_party_checks(run, baseline)
     if reference is not None:
         checks += regression_checks(run, reference, baseline)
-    # Each endpoint's SLA and change checks together, endpoints first (sorted), then business, then run-wide.
-    # The sort is stable, so an endpoint's checks keep their order (SLA before change).
-    checks.sort(key=lambda check: (check.subject in (BUSINESS_SUBJECT, RUN_SUBJECT), check.subject))
+    checks.sort(key=_check_order)
     stop_reason = run.manifest.stop_reason if run.manifest else None
     notes = []
     if run.percentile_source == "csv":
@@ -205,6 +203,21 @@ def decide(run: RunResult, baseline: Baseline, reference: RunResult | None = Non
         percentile_source=run.percentile_source,
         notes=tuple(notes),
     )
+
+
+def _check_order(check: Check) -> tuple[bool, str]:
+    """Each endpoint's SLA and change checks together, endpoints first (sorted), then business, then run-wide. The
+    sort is stable, so an endpoint's checks keep their order (SLA before change)."""
+    return check.subject in (BUSINESS_SUBJECT, RUN_SUBJECT), check.subject
+
+
+def with_regression_checks(decision: Decision, checks: Sequence[Check], reference_source: str) -> Decision:
+    """A decision made without a reference, with regression checks made apart (``regression_checks``): the same
+    Decision that ``decide`` with the reference gives, when both were made on the same run. The live SLA view
+    (harness/livesla.py) re-decides the SLAs every 2 s and the regressions, which cost ~15 times more, far less
+    often."""
+    return replace(decision, checks=tuple(sorted((*decision.checks, *checks), key=_check_order)),
+                   reference_source=reference_source)  # fmt: skip
 
 
 # ---- SLA ---------------------------------------------------------------------------------------------------------
@@ -500,6 +513,24 @@ def not_comparable_reason(run: RunResult, reference: RunResult) -> str | None:
     return None
 
 
+# The reference's spread depends on the reference and the rule alone; a run's gate and live view ask for it again and
+# again (bootstrap of every endpoint of every reference run: ~30 ms): kept for the last reference asked about.
+_spreads_cache: list[tuple[RunResult, str, dict[float, PercentileSpreads] | None]] = []
+
+
+def _reference_spreads(reference: RunResult, rule: RegressionRule) -> dict[float, PercentileSpreads] | None:
+    key = rule.model_dump_json()
+    for cached, cached_key, spreads in _spreads_cache:
+        if cached is reference and cached_key == key:
+            return spreads
+    recorded_runs = getattr(reference, "runs", ())
+    spreads = moderated_spreads(
+        [{name: e.histogram for name, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs], rule
+    )
+    _spreads_cache[:] = [(reference, key, spreads)]
+    return spreads
+
+
 def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) -> list[Check]:
     """Per-endpoint latency changes and the cost anomaly; nothing is compared with a reference that differs."""
     reason = not_comparable_reason(run, reference)
@@ -516,10 +547,7 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
     # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs: their spread, per
     # percentile (moderated across endpoints, analysis/regression.py says why), is the run-to-run variation every
     # interval must include.
-    recorded_runs = getattr(reference, "runs", ())
-    run_to_run = moderated_spreads(
-        [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs], rule
-    )
+    run_to_run = _reference_spreads(reference, rule)
     checks = []
     if baseline.business.cost_anomaly_factor is not None:
         checks.append(cost_anomaly_check(run, reference, baseline.business.cost_anomaly_factor))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from analysis.baseline import RegressionRule
-from analysis.decide import decide
+from analysis.decide import decide, regression_checks, with_regression_checks
 from analysis.histogram import Histogram
 from analysis.reference import ReferenceRuns
 from analysis.regression import (
@@ -172,3 +172,22 @@ def test_with_no_endpoint_measured_by_every_run_nothing_is_judged_narrowly():
     runs = [{"GET /rare": Histogram.from_samples(samples(seed, 40, 0.5, 60))} for seed in (1, 2, 3)]
     rare = moderated_spreads(runs, RULE)[0.5].for_endpoint("GET /rare", 40)
     assert rare.variance >= 1.0 and rare.degrees_of_freedom == 1  # a t with 1 degree of freedom: ~100 % sd
+
+
+def test_regression_checks_made_apart_give_the_decision_decide_gives_with_the_reference():
+    # The live SLA view re-decides the SLAs every 2 s and the regressions every 30 s (harness/livesla.py): the two
+    # put together must be exactly the decision `compare` makes with the reference.
+    runs = reference_runs()
+    results = [RunResult(source=f"<run {i}>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in run.items()})
+               for i, run in enumerate(runs)]  # fmt: skip
+    merged = {key: Histogram.merge_all(run[key] for run in runs) for key in runs[0]}
+    multi = ReferenceRuns(source="<3 runs>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in merged.items()},
+                          runs=tuple(results))  # fmt: skip
+    current = {key: Histogram.from_samples(samples(7 + i, median * 1.2, 0.5)) for i, (key, median) in enumerate(TREND.items())}
+    run = RunResult(source="<current>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 1, h) for k, h in current.items()})
+    rules = baseline(regression={}, defaults={"p95_ms": 500, "fail_ratio": 0.01})
+    together = decide(run, rules, multi)
+    apart = with_regression_checks(decide(run, rules), regression_checks(run, multi, rules), multi.source)
+    assert apart == together
+    metrics = {c.metric for c in together.checks}
+    assert {"p50 change", "p95 change"} <= metrics and len(metrics - {"p50 change", "p95 change"}) >= 2  # and SLA checks
