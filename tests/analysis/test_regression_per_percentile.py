@@ -136,13 +136,17 @@ def test_alone_an_endpoint_has_its_own_runs_only_and_one_run_has_no_variation():
     assert moderated_spreads(runs[:1], RULE) is None
 
 
-def test_decide_widens_each_change_by_that_endpoints_percentile_spread():
-    runs = reference_runs()
+def reference_file(runs) -> ReferenceRuns:
+    """The runs as a loaded reference of several runs (analysis/reference.py)."""
     results = [RunResult(source=f"<run {i}>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in run.items()})
                for i, run in enumerate(runs)]  # fmt: skip
     merged = {key: Histogram.merge_all(run[key] for run in runs) for key in runs[0]}
-    multi = ReferenceRuns(source="<3 runs>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in merged.items()},
-                          runs=tuple(results))  # fmt: skip
+    return ReferenceRuns(source="<3 runs>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in merged.items()},
+                         runs=tuple(results))  # fmt: skip
+
+
+def test_decide_widens_each_change_by_that_endpoints_percentile_spread():
+    multi = reference_file(reference_runs())
     slower = Histogram.from_samples(samples(12, 360 * 1.3, 0.32))
     current = RunResult(source="<current>", endpoints={CSV: EndpointResult("POST", "/export [csv]", slower.count, 0, slower)})
     checks = {c.metric: c for c in decide(current, baseline(regression={}), multi).checks if c.subject == CSV}
@@ -177,12 +181,7 @@ def test_with_no_endpoint_measured_by_every_run_nothing_is_judged_narrowly():
 def test_regression_checks_made_apart_give_the_decision_decide_gives_with_the_reference():
     # The live SLA view re-decides the SLAs every 2 s and the regressions every 30 s (harness/livesla.py): the two
     # put together must be exactly the decision `compare` makes with the reference.
-    runs = reference_runs()
-    results = [RunResult(source=f"<run {i}>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in run.items()})
-               for i, run in enumerate(runs)]  # fmt: skip
-    merged = {key: Histogram.merge_all(run[key] for run in runs) for key in runs[0]}
-    multi = ReferenceRuns(source="<3 runs>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 0, h) for k, h in merged.items()},
-                          runs=tuple(results))  # fmt: skip
+    multi = reference_file(reference_runs())
     current = {key: Histogram.from_samples(samples(7 + i, median * 1.2, 0.5)) for i, (key, median) in enumerate(TREND.items())}
     run = RunResult(source="<current>", endpoints={k: EndpointResult(*k.split(" ", 1), h.count, 1, h) for k, h in current.items()})
     rules = baseline(regression={}, defaults={"p95_ms": 500, "fail_ratio": 0.01})
