@@ -365,6 +365,9 @@ class LookCounts:
         self.reference = reference
         self.totals: dict[str, list] = {}  # endpoint key -> [requests, failures, {bucket: count}]
         self.parts: list[dict[str, dict]] = []  # per part: endpoint key -> {bucket: count}
+        # Each part's histograms, built once per change of the part: a part the run has moved past keeps the same
+        # objects look after look, so the judge counts its requests once (see SequentialJudge._count_above).
+        self._histograms: dict[int, dict[str, Histogram]] = {}
 
     def add(self, end_s: float, endpoints: Mapping[str, tuple]) -> None:
         """One interval ending ``end_s`` seconds after the start: ``{key: (requests, failures, {bucket: count})}``."""
@@ -374,6 +377,7 @@ class LookCounts:
             while len(self.parts) <= index:
                 self.parts.append({})
             part = self.parts[index]
+            self._histograms.pop(index, None)
         for key, (requests, failures, histogram) in endpoints.items():
             total = self.totals.setdefault(key, [0, 0, {}])
             total[0] += requests
@@ -386,7 +390,12 @@ class LookCounts:
                     into[bucket] = into.get(bucket, 0) + count
 
     def look(self, judge: SequentialJudge, elapsed_s: float) -> list[SequentialCheck]:
-        parts = [{key: Histogram.from_dict(h) for key, h in part.items()} for part in self.parts] if self.reference is not None else None
+        parts = None
+        if self.reference is not None:
+            for index, part in enumerate(self.parts):
+                if index not in self._histograms:
+                    self._histograms[index] = {key: Histogram.from_dict(h) for key, h in part.items()}
+            parts = [self._histograms[index] for index in range(len(self.parts))]
         return judge.look(elapsed_s, counts_from_dict(self.totals), parts)
 
 
@@ -417,6 +426,10 @@ class SequentialJudge:
         self._out_of_reach_since: dict[tuple[str, str], float] = {}  # futility: out of reach at every look since
         # futility: each undecided test's (theta0, (alarm events, trials, alpha), (pass events, trials, min samples))
         self._sides: dict[tuple[str, str], tuple] = {}
+        # A look runs in the loop that times the responses (harness/gate.py): what does not change between looks is
+        # counted once. By object: (histogram, threshold) -> counts; (reference histogram, q, alpha) -> bounds.
+        self._counted: dict[tuple[int, float], tuple[Histogram, tuple[int, int]]] = {}
+        self._bounds: dict[tuple[int, float, float], tuple[int, int] | None] = {}
         self._alarm_tests_max = 1
         self._regression_tests_max = 1
         self.last: list[SequentialCheck] = []
@@ -512,11 +525,45 @@ class SequentialJudge:
                 current = part.get(test.subject)
                 if current is not None and current.count:
                     pairs.append((current, reference.parts[index].get(test.subject)))
-            found = _events(pairs, 1 - test.theta0, share, factor) if pairs and all(ref is not None for _, ref in pairs) else None
+            found = self._events(pairs, 1 - test.theta0, share, factor) if pairs and all(ref is not None for _, ref in pairs) else None
             if found is not None:
                 return replace(found, test_alpha=share, factor=factor)
-        found = _events([(counts.histogram, reference.counts[test.subject].histogram)], 1 - test.theta0, share, factor)
+        found = self._events([(counts.histogram, reference.counts[test.subject].histogram)], 1 - test.theta0, share, factor)
         return None if found is None else replace(found, test_alpha=share, factor=factor)
+
+    def _events(self, pairs: list, q: float, alpha: float, factor: float) -> _RegressionEvents | None:
+        """Count each (current, reference) part's requests against that reference part's thresholds: "regressed"
+        above factor x the reference percentile's upper bound (at ``alpha`` shared by the parts), "unchanged" at
+        most factor x its value, "improved" below its value / factor. Bucket rounding bracketed as everywhere."""
+        alarm, passing, improved = [0, 0], [0, 0], [0, 0]  # [events, trials]
+        alarm_ms = pass_ms = 0.0
+        for current, reference in pairs:
+            bound_key = (id(reference), q, alpha / len(pairs))  # reference histograms live as long as the judge
+            if bound_key not in self._bounds:
+                self._bounds[bound_key] = percentile_bounds(reference, q, alpha / len(pairs))
+            bounds = self._bounds[bound_key]
+            point = reference.percentile(q)
+            if bounds is None or not point:
+                return None
+            # As the fixed-sample gate (analysis/regression.py): a change must also clear 1.5 Locust buckets, or a
+            # 1 ms step of a 6 ms Realtime message (+17 %, one bucket) would count.
+            part_factor = max(factor, 1 + 1.5 * bucket_step(point) / point)
+            alarm_ms, pass_ms = part_factor * bounds[1], part_factor * point
+            for side, threshold, kind in ((alarm, alarm_ms, "alarm"), (passing, pass_ms, "pass"), (improved, point / part_factor, "pass")):
+                certain, possible = self._count_above(current, threshold)
+                side[0] += certain if kind == "alarm" else possible
+                side[1] += current.count
+        return _RegressionEvents((alarm[0], alarm[1]), (passing[0], passing[1]), (improved[0], improved[1]), alarm_ms,
+                                 pass_ms, len(pairs))  # fmt: skip
+
+    def _count_above(self, histogram: Histogram, threshold: float) -> tuple[int, int]:
+        """analysis.bounds.count_above, once per histogram object and threshold (the object is kept with its count,
+        so its id cannot be reused while the count is kept)."""
+        key = (id(histogram), threshold)
+        found = self._counted.get(key)
+        if found is None or found[0] is not histogram:
+            found = self._counted[key] = (histogram, count_above(histogram, threshold))
+        return found[1]
 
     def _is_required(self, subject: str) -> bool:
         return subject == RUN_SUBJECT or self.baseline.is_required(subject)
@@ -531,6 +578,9 @@ class SequentialJudge:
         """
         self.looks += 1
         self.last_elapsed_s = elapsed_s
+        # Counts of histograms no longer looked at are dropped (and their ids freed).
+        alive = {id(histogram) for part in parts or () for histogram in part.values()}
+        self._counted = {key: value for key, value in self._counted.items() if key[0] in alive}
         planned: list[_Test] = []
         checks: list[SequentialCheck] = []
         for key in sorted(endpoints):
@@ -695,29 +745,6 @@ class _RegressionEvents:
     parts: int
     test_alpha: float = 0.0
     factor: float = 1.0
-
-
-def _events(pairs: list, q: float, alpha: float, factor: float) -> _RegressionEvents | None:
-    """Count each (current, reference) part's requests against that reference part's thresholds: "regressed" above
-    factor x the reference percentile's upper bound (at ``alpha`` shared by the parts), "unchanged" at most
-    factor x its value, "improved" below its value / factor. Bucket rounding bracketed as everywhere."""
-    alarm, passing, improved = [0, 0], [0, 0], [0, 0]  # [events, trials]
-    alarm_ms = pass_ms = 0.0
-    for current, reference in pairs:
-        bounds = percentile_bounds(reference, q, alpha / len(pairs))
-        point = reference.percentile(q)
-        if bounds is None or not point:
-            return None
-        # As the fixed-sample gate (analysis/regression.py): a change must also clear 1.5 Locust buckets, or a 1 ms
-        # step of a 6 ms Realtime message (+17 %, one bucket) would count.
-        part_factor = max(factor, 1 + 1.5 * bucket_step(point) / point)
-        alarm_ms, pass_ms = part_factor * bounds[1], part_factor * point
-        for side, threshold, kind in ((alarm, alarm_ms, "alarm"), (passing, pass_ms, "pass"), (improved, point / part_factor, "pass")):
-            certain, possible = count_above(current, threshold)
-            side[0] += certain if kind == "alarm" else possible
-            side[1] += current.count
-    return _RegressionEvents((alarm[0], alarm[1]), (passing[0], passing[1]), (improved[0], improved[1]), alarm_ms, pass_ms,
-                             len(pairs))  # fmt: skip
 
 
 def _threshold_text(test: _Test, events: _RegressionEvents | None = None) -> str:
