@@ -85,20 +85,19 @@ class EndpointAtPlateau:
     worst_ratio: float = 0.0  # the largest measured/limit among the breaches: how far over it is
 
 
-@dataclass(frozen=True)
-class Plateau:
-    users: int
-    first_interval: int  # index into the interval series
-    stop_interval: int  # exclusive
-    transient_intervals: int  # intervals at this user count left out as ramp transients
-    duration_s: float
-    requests: int
+class JudgedWindow:
+    """What a stretch of the run judged as one load level shares, in the closed model (a Plateau, by users) and the
+    open one (analysis/capacity_open.py's OfferedLevel, by offered arrival rate): its HTTP request totals, every
+    entry judged on its own against the baseline (``endpoints``, judge_window), and the discovery jobs among them.
+
+    HTTP errors and failed jobs are two figures: a discovery job that fails is answered 200 all along (its submit and
+    reads succeed), so it is never an HTTP error; the JOB entry (jobs that ended: completed, failed or timed out)
+    counts it, and the discovery success-rate SLA (the JOB entry's fail_ratio) judges it.
+    """
+
+    requests: int  # HTTP requests (derived timings and WS messages left out)
     failures: int
-    throughput_rps: float
-    goodput_rps: float
-    endpoints: dict[str, EndpointAtPlateau]
-    # The generator's gauges over the plateau (intervals.jsonl "gauges", e.g. realtime_connections), mean.
-    gauges: dict[str, float] = field(default_factory=dict)
+    endpoints: Mapping[str, EndpointAtPlateau]
 
     @property
     def error_rate(self) -> float | None:
@@ -107,7 +106,7 @@ class Plateau:
 
     @property
     def jobs(self) -> int:
-        """Jobs followed to their end at this plateau (the JOB entries: completed, failed or timed out)."""
+        """Jobs followed to their end in this window (the JOB entries: completed, failed or timed out)."""
         return sum(e.requests for e in self._job_entries())
 
     @property
@@ -129,6 +128,32 @@ class Plateau:
     @property
     def sla_holds(self) -> bool:
         return not self.breached
+
+    @property
+    def bottleneck(self) -> EndpointAtPlateau | None:
+        """The breaking entry furthest over its limit (None: nothing broke)."""
+        return max(self.breached, key=lambda e: e.worst_ratio, default=None)
+
+
+def format_share(part: int, whole: int) -> str:
+    """"21.43% (36/168)": a window's failed share with the counts it comes from; "-" when there were none."""
+    return f"{part / whole:.2%} ({part}/{whole})" if whole else "-"
+
+
+@dataclass(frozen=True)
+class Plateau(JudgedWindow):
+    users: int
+    first_interval: int  # index into the interval series
+    stop_interval: int  # exclusive
+    transient_intervals: int  # intervals at this user count left out as ramp transients
+    duration_s: float
+    requests: int
+    failures: int
+    throughput_rps: float
+    goodput_rps: float
+    endpoints: dict[str, EndpointAtPlateau]
+    # The generator's gauges over the plateau (intervals.jsonl "gauges", e.g. realtime_connections), mean.
+    gauges: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,16 +276,7 @@ def _median_offset(interval: Histogram, settled: Histogram) -> float | None:
 def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, stop: int, transients: int,
                baseline: Baseline | None) -> Plateau:
     duration = float(np.sum(series.durations[first:stop]))
-    endpoints = {}
-    for key in series.endpoints:
-        endpoint = series.endpoints[key]
-        req = int(endpoint.requests[first:stop].sum())
-        if req == 0:
-            continue
-        fail = int(endpoint.failures[first:stop].sum())
-        histogram = endpoint.merged(first, stop)
-        limits = baseline.limits_for(key) if baseline is not None else None
-        endpoints[key] = judge_endpoint(key, req, fail, histogram, limits)
+    endpoints = judge_window(series, first, stop, baseline)
     http_requests = sum(endpoints[k].requests for k in keys if k in endpoints)
     http_failures = sum(endpoints[k].failures for k in keys if k in endpoints)
     return Plateau(
@@ -272,6 +288,20 @@ def _summarise(series: IntervalSeries, keys: list[str], users: int, first: int, 
         gauges={name: float(np.nanmean(values[first:stop])) for name, values in series.gauges.items()
                 if not np.all(np.isnan(values[first:stop]))},
     )
+
+
+def judge_window(series: IntervalSeries, first: int, stop: int, baseline: Baseline | None) -> dict[str, EndpointAtPlateau]:
+    """Every entry with requests in intervals [first, stop) (HTTP, JOB and WS alike), its counts and merged histogram
+    judged against ``baseline`` (None: no verdicts), as the gate judges each entry of a run."""
+    endpoints = {}
+    for key, endpoint in series.endpoints.items():
+        requests = int(endpoint.requests[first:stop].sum())
+        if requests == 0:
+            continue
+        failures = int(endpoint.failures[first:stop].sum())
+        limits = baseline.limits_for(key) if baseline is not None else None
+        endpoints[key] = judge_endpoint(key, requests, failures, endpoint.merged(first, stop), limits)
+    return endpoints
 
 
 def judge_endpoint(key: str, requests: int, failures: int, histogram: Histogram, limits: EndpointLimits | None,
@@ -354,7 +384,8 @@ def sla_capacity(plateaus: Sequence[Plateau]) -> SlaCapacity | None:
         top = ordered[-1]
         return SlaCapacity(top.users, top.goodput_rps, True, None, None, judged=judged)
     below = [p for p in ordered if p.users < first_breaking.users]
-    worst = max(first_breaking.breached, key=lambda e: e.worst_ratio)
+    worst = first_breaking.bottleneck
+    assert worst is not None  # it broke an SLA
     others = tuple(e.key for e in first_breaking.breached if e.key != worst.key)
     best = below[-1] if below else None
     return SlaCapacity(

@@ -44,6 +44,7 @@ from analysis.capacity import (
     UslFit,
     analyse,
     discoveries_per_user_hour,
+    format_share,
     headroom,
     judge_endpoint,
     project_cost,
@@ -443,23 +444,29 @@ def _plateau_section(analysis: CapacityAnalysis) -> Section:
                 str(plateau.users), f"{plateau.duration_s:.0f}", str(plateau.stop_interval - plateau.first_interval),
                 str(plateau.transient_intervals), f"{plateau.throughput_rps:.1f}", f"{plateau.goodput_rps:.1f}",
                 *(f"{plateau.gauges[name]:.1f}" if name in plateau.gauges else "-" for name in gauges),
-                _share(plateau.failures, plateau.requests), *([_share(plateau.failed_jobs, plateau.jobs)] if jobs else []),
+                format_share(plateau.failures, plateau.requests),
+                *([format_share(plateau.failed_jobs, plateau.jobs)] if jobs else []),
                 "holds" if plateau.sla_holds else "BREACHED",
                 "; ".join(f"{e.key}: {', '.join(e.breaches)}" for e in plateau.breached) or "-",
             ])
         blocks.append(Table(["users", "steady s", "intervals", "transients left out", "throughput req/s",
                              "goodput req/s", *(f"{name} (mean)" for name in gauges), "HTTP errors",
                              *(["failed jobs"] if jobs else []), "SLAs", "breaches"], rows))  # fmt: skip
-        blocks.append("HTTP errors: failed HTTP requests of the plateau (a discovery job that fails is not one: its "
-                      "submit and reads are answered normally)." + (" Failed jobs: discovery jobs that failed or timed out, of those "
-                                              "followed to their end (the JOB entry, judged by the discovery "
-                                              "success-rate SLA)." if jobs else ""))  # fmt: skip
+        blocks.append(_failures_note("plateau", jobs=jobs))
     else:
         blocks.append("No steady plateau was found.")
     if detection.rejected:
         blocks.append("Load levels without a usable plateau:")
         blocks.append([f"{r.users} users ({r.intervals} interval(s)): {r.reason}" for r in detection.rejected])
     return Section("Plateaus", blocks)
+
+
+def _failures_note(window: str, *, jobs: bool) -> str:
+    """What the "HTTP errors" and "failed jobs" columns count, for a plateau (closed model) or a step (open model)."""
+    return (f"HTTP errors: failed HTTP requests of the {window} (a discovery job that fails is not one: its submit "
+            "and reads are answered normally)." + (" Failed jobs: discovery jobs that failed or timed out, of those "
+                                                   f"that ended in the {window} (the JOB entry, judged by the "
+                                                   "discovery success-rate SLA)." if jobs else ""))  # fmt: skip
 
 
 def _scalability_section(analysis: CapacityAnalysis, figure_names: list[str]) -> Section:
@@ -596,11 +603,6 @@ def _ms(value: int | None) -> str:
 
 def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
-
-
-def _share(part: int, whole: int) -> str:
-    """"21.43% (36/168)": the share with the counts it comes from; "-" when there were none."""
-    return f"{part / whole:.2%} ({part}/{whole})" if whole else "-"
 
 
 # ---- rendering (analysis/pages.py: templates/capacity.md.j2, capacity.html.j2) --------------------------------------
