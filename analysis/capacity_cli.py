@@ -168,9 +168,13 @@ def run_offered_load(args: argparse.Namespace, results: Path, run_result: RunRes
                                        *[f"**not valid**: {problem}" for problem in problems]]]),
         Section("Throughput and latency against the offered rate", [
             "Per step of the plan, its whole intervals but the first (the system settling at the new rate). Latency "
-            "is measured from each request's intended start (open model), all HTTP requests merged; each endpoint "
-            "is judged against the baseline as the gate judges a run.",
-            Table(capacity_open.LEVEL_HEADER, capacity_open.level_rows(result)),
+            "is measured from each request's intended start (open model), all HTTP requests merged; each entry "
+            "is judged against the baseline as the gate judges a run."
+            + (" The JOB entry counts discovery jobs, not requests: the jobs that ended in the step (started by its "
+               "arrivals, or by the step below for a job longer than the settling interval), judged on their own "
+               "and kept out of the throughput and the merged latency." if capacity_open.has_jobs(result) else ""),
+            Table(capacity_open.level_header(result), capacity_open.level_rows(result)),
+            _failures_note("step", jobs=capacity_open.has_jobs(result)),
             Image("offered_load", "throughput and latency against the offered arrival rate")]),
     ])  # fmt: skip
     figures = {"offered_load": capacity_open.draw(result)} if result.levels else {}

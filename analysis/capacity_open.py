@@ -6,7 +6,8 @@ fixed and raises the offered rate on a known schedule (the manifest's ``arrivals
 was due), so each step's intervals are known exactly: those wholly inside the step, less the first one (the
 system settling at the new rate). Per step: the offered rate, the throughput (HTTP requests/s; derived "JOB"
 timings are not requests) and the arrivals actually started, the latency from the intended start (corrected_hist)
-per endpoint judged against the baseline exactly as the gate judges a run, and the error rate.
+of the HTTP requests, every entry judged against the baseline exactly as the gate judges a run (the closed model's
+judge_window), and the HTTP errors and failed discovery jobs apart (analysis/capacity.py's JudgedWindow).
 
     SLA-bound capacity   the highest offered rate below the first step that breaks any SLA
     saturation           the first step whose request throughput stopped growing in proportion to the offered rate
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.baseline import Baseline
-from analysis.capacity import DERIVED_REQUEST_TYPES, EndpointAtPlateau, judge_endpoint
+from analysis.capacity import DERIVED_REQUEST_TYPES, EndpointAtPlateau, JudgedWindow, format_share, judge_window
 from analysis.histogram import Histogram
 from analysis.intervals import IntervalSeries
 from analysis.openmodel import ArrivalSummary, RatePlan
@@ -30,19 +31,20 @@ SATURATION_RATIO = 0.9
 
 
 @dataclass(frozen=True)
-class OfferedLevel:
+class OfferedLevel(JudgedWindow):
     offered_rps: float  # arrivals/s the plan offered during this step
     first_interval: int
     stop_interval: int  # exclusive
     duration_s: float
+    requests: int  # HTTP requests completed in the window
+    failures: int
     throughput_rps: float  # HTTP requests completed per second
-    error_rate: float | None
     latency_ms: dict[float, int | None]  # all HTTP requests merged: p50/p95/p99 of the corrected latency
-    endpoints: tuple[EndpointAtPlateau, ...]
+    endpoints: dict[str, EndpointAtPlateau]  # every entry judged, JOB and WS included (judge_window)
 
     @property
     def verdict(self) -> Verdict | None:
-        verdicts = {e.verdict for e in self.endpoints}
+        verdicts = {e.verdict for e in self.endpoints.values()}
         for verdict in (Verdict.BREACH, Verdict.INCONCLUSIVE, Verdict.PASS):
             if verdict in verdicts:
                 return verdict
@@ -50,7 +52,7 @@ class OfferedLevel:
 
     @property
     def breaches(self) -> list[str]:
-        return [f"{e.key}: {b}" for e in self.endpoints for b in e.breaches]
+        return [f"{e.key}: {b}" for e in self.endpoints.values() for b in e.breaches]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class OfferedLoadCapacity:
     capacity_rps: float | None  # the highest offered rate with every SLA holding (None: the first step broke one)
     first_breach_rps: float | None
     saturation_rps: float | None  # the first offered rate at which throughput fell behind the offer
+    bottleneck: EndpointAtPlateau | None = None  # the entry furthest over its limit at the first breaking rate
 
 
 def offered_levels(series: IntervalSeries, summary: ArrivalSummary, baseline: Baseline | None) -> list[OfferedLevel]:
@@ -66,7 +69,7 @@ def offered_levels(series: IntervalSeries, summary: ArrivalSummary, baseline: Ba
     plan = RatePlan(**summary.plan)
     if summary.started_epoch is None or plan.shape != "step":
         return []
-    keys = [k for k in series.endpoints if k.split(" ", 1)[0] not in DERIVED_REQUEST_TYPES]
+    http_keys = [k for k in series.endpoints if k.split(" ", 1)[0] not in DERIVED_REQUEST_TYPES]
     starts = series.times - summary.started_epoch
     ends = starts + series.interval_s
     levels = []
@@ -76,31 +79,33 @@ def offered_levels(series: IntervalSeries, summary: ArrivalSummary, baseline: Ba
             continue
         first, stop = int(inside[1]), int(inside[-1]) + 1
         duration = float(series.durations[first:stop].sum())
-        endpoints = []
-        for key in sorted(keys):
-            column = series.endpoints[key]
-            requests = int(column.requests[first:stop].sum())
-            if requests == 0:
-                continue
-            failures = int(column.failures[first:stop].sum())
-            limits = baseline.limits_for(key) if baseline is not None else None
-            endpoints.append(judge_endpoint(key, requests, failures, column.merged(first, stop), limits))
-        requests = sum(e.requests for e in endpoints)
-        failures = sum(e.failures for e in endpoints)
-        merged = Histogram.merge_all(series.endpoints[e.key].merged(first, stop) for e in endpoints)
+        # Discovery jobs (the JOB entry) in an open model: an arrival that submits a discovery starts a job, and the
+        # job's entry is recorded when the job ends (completed, failed or timed out), in the interval it ends in. So
+        # a step's jobs are those that ENDED in its window: started by this step's arrivals or, for a job longer
+        # than the settling interval left out, by the step below. A job has no offered rate of its own (about the
+        # offered rate x the share of arrivals that submit one) and is no request: it stays out of the throughput
+        # and of the step's merged p50/p95/p99, since its submit->completed time is not the latency an arrival
+        # sees. It is judged on its own like any entry, as the gate judges it: its fail_ratio is the discovery
+        # success rate (failed jobs / jobs ended), its latency the corrected one (submit->completed plus how late
+        # its arrival began).
+        endpoints = judge_window(series, first, stop, baseline)
+        http = [endpoints[k] for k in http_keys if k in endpoints]
+        requests = sum(e.requests for e in http)
+        merged = Histogram.merge_all(series.endpoints[e.key].merged(first, stop) for e in http)
         latency = dict(zip((0.5, 0.95, 0.99), merged.percentiles((0.5, 0.95, 0.99)))) if merged.count else {}
         levels.append(OfferedLevel(offered_rps=rate, first_interval=first, stop_interval=stop, duration_s=duration,
-                                   throughput_rps=requests / duration if duration else 0.0,
-                                   error_rate=failures / requests if requests else None, latency_ms=latency,
-                                   endpoints=tuple(endpoints)))  # fmt: skip
+                                   requests=requests, failures=sum(e.failures for e in http),
+                                   throughput_rps=requests / duration if duration else 0.0, latency_ms=latency,
+                                   endpoints=endpoints))  # fmt: skip
     return levels
 
 
 def offered_load_capacity(levels: list[OfferedLevel]) -> OfferedLoadCapacity:
     capacity = first_breach = saturation = None
+    bottleneck = None
     for level in sorted(levels, key=lambda lv: lv.offered_rps):
         if level.verdict == Verdict.BREACH:
-            first_breach = level.offered_rps
+            first_breach, bottleneck = level.offered_rps, level.bottleneck
             break
         if level.verdict == Verdict.PASS:
             capacity = level.offered_rps
@@ -110,7 +115,7 @@ def offered_load_capacity(levels: list[OfferedLevel]) -> OfferedLoadCapacity:
             if level.throughput_rps < SATURATION_RATIO * per_arrival * level.offered_rps:
                 saturation = level.offered_rps
                 break
-    return OfferedLoadCapacity(tuple(levels), capacity, first_breach, saturation)
+    return OfferedLoadCapacity(tuple(levels), capacity, first_breach, saturation, bottleneck)
 
 
 # ---- the report ------------------------------------------------------------------------------------------------
@@ -119,12 +124,15 @@ def describe(result: OfferedLoadCapacity) -> str:
     if not result.levels:
         return "No step of the arrival-rate plan had two whole intervals: nothing to measure (longer steps)."
     parts = []
+    broke = ""
+    if result.bottleneck is not None:
+        broke = f"bottleneck {result.bottleneck.key}: {', '.join(result.bottleneck.breaches)}"
     if result.capacity_rps is not None:
         parts.append(f"SLA-bound capacity {result.capacity_rps:g} arrivals/s"
-                     + (f" (SLAs broke at {result.first_breach_rps:g}/s)" if result.first_breach_rps is not None
+                     + (f" (SLAs broke at {result.first_breach_rps:g}/s, {broke})" if result.first_breach_rps is not None
                         else " (no tested rate broke an SLA: at least this)"))  # fmt: skip
     elif result.first_breach_rps is not None:
-        parts.append(f"the lowest offered rate ({result.first_breach_rps:g} arrivals/s) already breaks an SLA")
+        parts.append(f"the lowest offered rate ({result.first_breach_rps:g} arrivals/s) already breaks an SLA ({broke})")
     else:
         parts.append("no step could be judged (too few samples)")
     if result.saturation_rps is not None:
@@ -132,20 +140,29 @@ def describe(result: OfferedLoadCapacity) -> str:
     return "; ".join(parts) + "."
 
 
+def has_jobs(result: OfferedLoadCapacity) -> bool:
+    """Whether any step saw discovery jobs end: then "failed jobs" stands beside the HTTP errors."""
+    return any(level.jobs for level in result.levels)
+
+
 def level_rows(result: OfferedLoadCapacity) -> list[list[str]]:
     def ms(value):
         return "-" if value is None else f"{value} ms"
 
+    jobs = has_jobs(result)
     rows = []
     for level in result.levels:
         rows.append([f"{level.offered_rps:g}", f"{level.throughput_rps:.2f}", ms(level.latency_ms.get(0.5)),
                      ms(level.latency_ms.get(0.95)), ms(level.latency_ms.get(0.99)),
-                     "-" if level.error_rate is None else f"{level.error_rate:.2%}",
+                     format_share(level.failures, level.requests),
+                     *([format_share(level.failed_jobs, level.jobs)] if jobs else []),
                      level.verdict.value if level.verdict else "-", "; ".join(level.breaches) or "-"])  # fmt: skip
     return rows
 
 
-LEVEL_HEADER = ["offered arrivals/s", "throughput req/s", "p50", "p95", "p99", "HTTP errors", "SLA verdict", "breaches"]
+def level_header(result: OfferedLoadCapacity) -> list[str]:
+    return ["offered arrivals/s", "throughput req/s", "p50", "p95", "p99", "HTTP errors",
+            *(["failed jobs"] if has_jobs(result) else []), "SLA verdict", "breaches"]  # fmt: skip
 
 
 def draw(result: OfferedLoadCapacity):
