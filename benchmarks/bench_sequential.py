@@ -288,6 +288,9 @@ def main(argv: list[str]) -> int:
                              "; until decided: each lasts the maximum")
     parser.add_argument("--reference", action="append", default=[], metavar="MODE=FILE",
                         help="use this recorded reference for MODE (fixed or until) instead of recording one")
+    parser.add_argument("--first-seed", type=int, default=2000,
+                        help="the first run's simulator seed in each mode (default 2000): a series added to a log "
+                             "takes seeds the log does not have")  # fmt: skip
     parser.add_argument("--budget-minutes", type=float, default=None, help="start no run after this many minutes")
     parser.add_argument("--replay", nargs="+", metavar=("REFERENCE", "RUN"), default=None,
                         help="judge recorded until-decided runs again from their intervals against REFERENCE (no new runs)")
@@ -365,7 +368,7 @@ def main(argv: list[str]) -> int:
         if deadline is not None and time.time() > deadline:
             print(f"  budget reached, {len(planned) - index} run(s) not made", flush=True)
             break
-        seed = 2000 + made.get(mode, 0)
+        seed = args.first_seed + made.get(mode, 0)
         made[mode] = made.get(mode, 0) + 1
         reference = references[mode]
         folder = perf(root / mode, seed, mode, durations, *extra, "--reference", str(reference))
