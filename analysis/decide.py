@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from analysis.baseline import PERCENTILE_LIMITS, Baseline, DecisionRule, EndpointLimits, RegressionRule, RunLimits
+from analysis.baseline import PERCENTILE_LIMITS, Baseline, DecisionRule, EndpointLimits, RunLimits
 from analysis.bounds import (
     BoundRule,
     Judgement,
@@ -30,7 +30,7 @@ from analysis.exit_codes import ExitCode
 from analysis.histogram import Histogram
 from analysis.openmodel import MANIFEST_SECTION as ARRIVALS_SECTION
 from analysis.openmodel import arrival_problems
-from analysis.regression import PercentileSpreads, RunSpread, compare_histograms, has_enough_samples, moderated_spreads
+from analysis.regression import PercentileSpreads, RunSpread, compare_histograms, has_enough_samples, reference_spreads
 from analysis.results import BusinessMetrics, EndpointResult, RunResult
 from analysis.verdicts import Verdict
 from common import results_format
@@ -513,24 +513,6 @@ def not_comparable_reason(run: RunResult, reference: RunResult) -> str | None:
     return None
 
 
-# The reference's spread depends on the reference and the rule alone; a run's gate and live view ask for it again and
-# again (bootstrap of every endpoint of every reference run: ~30 ms): kept for the last reference asked about.
-_spreads_cache: list[tuple[RunResult, str, dict[float, PercentileSpreads] | None]] = []
-
-
-def _reference_spreads(reference: RunResult, rule: RegressionRule) -> dict[float, PercentileSpreads] | None:
-    key = rule.model_dump_json()
-    for cached, cached_key, spreads in _spreads_cache:
-        if cached is reference and cached_key == key:
-            return spreads
-    recorded_runs = getattr(reference, "runs", ())
-    spreads = moderated_spreads(
-        [{name: e.histogram for name, e in r.endpoints.items() if e.histogram is not None} for r in recorded_runs], rule
-    )
-    _spreads_cache[:] = [(reference, key, spreads)]
-    return spreads
-
-
 def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) -> list[Check]:
     """Per-endpoint latency changes and the cost anomaly; nothing is compared with a reference that differs."""
     reason = not_comparable_reason(run, reference)
@@ -547,7 +529,7 @@ def regression_checks(run: RunResult, reference: RunResult, baseline: Baseline) 
     # A reference of several runs (analysis/reference.py, ReferenceRuns) carries them in .runs: their spread, per
     # percentile (moderated across endpoints, analysis/regression.py says why), is the run-to-run variation every
     # interval must include.
-    run_to_run = _reference_spreads(reference, rule)
+    run_to_run = reference_spreads(reference, rule)
     checks = []
     if baseline.business.cost_anomaly_factor is not None:
         checks.append(cost_anomaly_check(run, reference, baseline.business.cost_anomaly_factor))

@@ -294,6 +294,26 @@ def moderated_spreads(runs: Sequence[Mapping[str, Histogram]], rule: RegressionR
     return found
 
 
+# A reference's spread depends on the reference and the rule alone, and costs a bootstrap of every endpoint of every
+# reference run (~30 ms): the in-run gate (analysis/sequential.py), the live SLA view and the final verdict all ask
+# for the same reference's. Kept for the last reference asked about (held, so its identity stays its own).
+_spreads_cache: list[tuple[object, str, dict[float, PercentileSpreads] | None]] = []
+
+
+def reference_spreads(reference, rule: RegressionRule) -> dict[float, PercentileSpreads] | None:
+    """``moderated_spreads`` of a loaded reference's recorded runs (``reference.runs``; None with fewer than two),
+    computed once per reference object and rule."""
+    key = rule.model_dump_json()
+    for cached, cached_key, spreads in _spreads_cache:
+        if cached is reference and cached_key == key:
+            return spreads
+    runs = [{name: e.histogram for name, e in run.endpoints.items() if e.histogram is not None}
+            for run in getattr(reference, "runs", ()) or ()]  # fmt: skip
+    spreads = moderated_spreads(runs, rule)
+    _spreads_cache[:] = [(reference, key, spreads)]
+    return spreads
+
+
 def _moderate(rows: list[tuple[str, float, float, float]], own_freedom: int, runs: int) -> PercentileSpreads:
     if len(rows) < 2:  # nothing to borrow from: the endpoint's own runs alone
         by_endpoint = {key: RunSpread(between, sampling, runs, own_freedom, between, between) for key, _, between, sampling in rows}

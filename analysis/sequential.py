@@ -82,7 +82,7 @@ from analysis.bounds import count_above
 from analysis.decide import RUN_SUBJECT, TOO_FEW_SAMPLES, counts_run_wide, limit_count, run_limits
 from analysis.errors import InputError
 from analysis.histogram import Histogram
-from analysis.regression import PercentileSpreads, bucket_step, moderated_spreads, part_index, split_timelines
+from analysis.regression import PercentileSpreads, bucket_step, part_index, reference_spreads, split_timelines
 from analysis.verdicts import Verdict
 
 SEQUENTIAL_JSON = "sequential.json"
@@ -345,8 +345,7 @@ def reference_of(run, rule=None) -> SequentialReference:
     counts = counts_from_run(run)
     runs = tuple(getattr(run, "runs", ()) or ())
     timelines = tuple(getattr(run, "timelines", ()) or ())
-    whole = [{key: e.histogram for key, e in r.endpoints.items() if e.histogram is not None} for r in runs]
-    variation = moderated_spreads(whole, rule) if rule is not None and len(whole) >= 2 else None
+    variation = reference_spreads(run, rule) if rule is not None else None
     if len(runs) < 1 or len(timelines) != len(runs) or any(not timeline for timeline in timelines):
         return SequentialReference(counts, spreads=variation, runs=max(1, len(runs)))
     by_run = split_timelines(timelines, PART_S)  # [part][run]: key -> that run's histogram over that part
